@@ -1,0 +1,1 @@
+//! mxcall: place and answer Matrix voice calls from the command line.
