@@ -1,1 +1,57 @@
 //! mxcall: place and answer Matrix voice calls from the command line.
+//!
+//! `run` is the whole program: parse, set up logging and the runtime, dispatch to a command,
+//! and turn the result into an exit code in one place (`error::to_exit_code`).
+
+pub mod cli;
+pub mod commands;
+pub mod docs;
+pub mod error;
+pub mod homeserver;
+pub mod output;
+pub mod profile;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub fn run() -> ExitCode {
+    // Before anything could be written: every file mxcall creates is private to the user.
+    // SAFETY: umask only swaps the process file-mode mask; no memory is involved.
+    unsafe {
+        libc::umask(0o077);
+    }
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { error::exit::USAGE } else { error::exit::OK });
+        }
+    };
+    init_logging(cli.verbose, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return error::to_exit_code(Err(error::Error::other("cannot start the runtime", e))),
+    };
+    let result = runtime.block_on(commands::dispatch(cli));
+    // Don't wait for background tasks of the SDK; the command has finished.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    error::to_exit_code(result)
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "off",
+        (false, 0) => "off,mxcall=warn",
+        (false, 1) => "warn,mxcall=debug",
+        (false, 2) => "info,mxcall=trace",
+        _ => "debug,mxcall=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

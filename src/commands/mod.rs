@@ -1,0 +1,29 @@
+//! One module per subcommand; `dispatch` routes the parsed command line to it.
+
+mod login;
+mod logout;
+mod whoami;
+
+use crate::cli::{Cli, Command};
+use crate::error::Result;
+use crate::output::Output;
+use crate::profile::{Profile, SessionStore};
+
+/// What every command gets: the resolved profile and where to print.
+pub struct Context {
+    pub profile: Profile,
+    pub out: Output,
+}
+
+pub async fn dispatch(cli: Cli) -> Result<u8> {
+    let store = SessionStore::from_env()?;
+    let ctx = Context {
+        profile: store.profile(&cli.profile)?,
+        out: Output::new(cli.json, cli.quiet),
+    };
+    match cli.command {
+        Command::Login(args) => login::run(&ctx, args).await,
+        Command::Logout(args) => logout::run(&ctx, args).await,
+        Command::Whoami => whoami::run(&ctx).await,
+    }
+}

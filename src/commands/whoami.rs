@@ -1,0 +1,39 @@
+//! `mxcall whoami`: the stored identity, confirmed by the homeserver (`/account/whoami`).
+
+use serde_json::json;
+
+use super::Context;
+use crate::error::{Error, Result, exit};
+use crate::homeserver;
+
+pub async fn run(ctx: &Context) -> Result<u8> {
+    let profile = &ctx.profile;
+    let session = profile.load_session()?;
+    let client = homeserver::restore(profile, &session, false).await?;
+    let me = client
+        .whoami()
+        .await
+        .map_err(|e| Error::from_http(&e, "whoami failed", &profile.name, &session.homeserver))?;
+    let stored_user = &session.matrix.meta.user_id;
+    if &me.user_id != stored_user {
+        return Err(Error::Auth {
+            profile: profile.name.clone(),
+            message: format!(
+                "the stored token belongs to {} but the profile says {stored_user}",
+                me.user_id
+            ),
+        });
+    }
+    let device = session.matrix.meta.device_id.as_str();
+    let homeserver = session.homeserver.trim_end_matches('/');
+    ctx.out.result(
+        &format!("{stored_user}\ndevice: {device}\nhomeserver: {homeserver}"),
+        &json!({
+            "user_id": stored_user.as_str(),
+            "device_id": device,
+            "homeserver": homeserver,
+            "profile": profile.name,
+        }),
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,167 @@
+//! Test harness: a real Synapse on 127.0.0.1 and the real mxcall binary.
+//!
+//! `scripts/test.sh` starts one Synapse for the whole run and exports its URL as
+//! `MXCALL_TEST_HS`. Without it, the first test that needs a homeserver starts a private one
+//! with `scripts/synapse.sh` and stops it when the test binary exits.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mxcall");
+
+static HS: OnceLock<String> = OnceLock::new();
+static OWN_HS_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The homeserver's base URL, e.g. `http://127.0.0.1:8448`.
+pub fn hs() -> &'static str {
+    HS.get_or_init(|| {
+        if let Ok(url) = std::env::var("MXCALL_TEST_HS") {
+            return url;
+        }
+        let dir = std::env::temp_dir().join(format!("mxcall-test-hs-{}", std::process::id()));
+        let out = Command::new(repo().join("scripts/synapse.sh"))
+            .arg("start")
+            .arg(&dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/synapse.sh");
+        assert!(out.status.success(), "could not start Synapse (run scripts/synapse.sh install?)");
+        OWN_HS_DIR.set(dir).unwrap();
+        extern "C" fn stop_own_hs() {
+            if let Some(dir) = OWN_HS_DIR.get() {
+                let _ = Command::new(repo().join("scripts/synapse.sh")).arg("stop").arg(dir).output();
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        // SAFETY: registering a plain extern "C" fn; the test harness exits through exit(3).
+        unsafe { libc::atexit(stop_own_hs) };
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    })
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// A fresh account on the test homeserver: (user id, password).
+pub fn register(prefix: &str) -> (String, String) {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("{prefix}{}x{}x{nanos}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let password = format!("pw-{name}-S3cret");
+    let body = serde_json::json!({
+        "username": name, "password": password,
+        "auth": {"type": "m.login.dummy"}, "inhibit_login": true,
+    });
+    let resp: serde_json::Value = block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/_matrix/client/v3/register", hs()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let user_id = resp["user_id"].as_str().unwrap_or_else(|| panic!("register failed: {resp}"));
+    (user_id.to_owned(), password)
+}
+
+/// An mxcall data directory (MXCALL_HOME) private to one test.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Home { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env("MXCALL_HOME", self.path())
+            .env_remove("MXCALL_PROFILE")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs with `stdin` as standard input.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// `mxcall --profile P login USER --homeserver HS --password-stdin`, asserted to succeed.
+    pub fn login(&self, profile: &str, user: &str, password: &str) -> Output {
+        let out = self.run_with_stdin(
+            &["--profile", profile, "login", user, "--homeserver", hs(), "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        assert_success(&out);
+        out
+    }
+
+    pub fn profile_dir(&self, profile: &str) -> PathBuf {
+        self.path().join("profiles").join(profile)
+    }
+
+    pub fn session(&self, profile: &str) -> serde_json::Value {
+        let bytes = std::fs::read(self.profile_dir(profile).join("session.json")).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("killed by a signal")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn assert_success(out: &Output) {
+    assert_eq!(code(out), 0, "stdout: {}\nstderr: {}", stdout(out), stderr(out));
+}
+
+/// The command failed with `expected` and said so in exactly one line on stderr.
+pub fn assert_fails_with(out: &Output, expected: i32) -> String {
+    let err = stderr(out);
+    assert_eq!(code(out), expected, "stdout: {}\nstderr: {err}", stdout(out));
+    assert_eq!(err.lines().count(), 1, "expected one line on stderr, got:\n{err}");
+    assert!(err.starts_with("mxcall: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}

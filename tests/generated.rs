@@ -1,0 +1,48 @@
+//! The committed completions and man pages must be what the current CLI definition renders.
+//! Regenerate with `MXCALL_REGENERATE=1 cargo test --test generated`.
+
+use std::path::Path;
+
+#[test]
+fn completions_and_man_pages_are_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let regenerate = std::env::var_os("MXCALL_REGENERATE").is_some();
+    let files = mxcall::docs::render();
+    let mut stale = Vec::new();
+    for (rel, contents) in &files {
+        let path = root.join(rel);
+        if regenerate {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, contents).unwrap();
+        } else if std::fs::read(&path).ok().as_deref() != Some(contents.as_slice()) {
+            stale.push(rel.clone());
+        }
+    }
+    // Files left over from a removed subcommand are stale too.
+    for dir in ["completions", "man"] {
+        for entry in std::fs::read_dir(root.join(dir)).into_iter().flatten().flatten() {
+            let rel = format!("{dir}/{}", entry.file_name().to_string_lossy());
+            if !files.iter().any(|(f, _)| *f == rel) {
+                if regenerate {
+                    std::fs::remove_file(entry.path()).unwrap();
+                } else {
+                    stale.push(rel);
+                }
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "generated files are stale: {stale:?}; run `MXCALL_REGENERATE=1 cargo test --test generated`"
+    );
+}
+
+#[test]
+fn man_page_lists_every_exit_code() {
+    let files = mxcall::docs::render();
+    let man = &files.iter().find(|(f, _)| f == "man/mxcall.1").unwrap().1;
+    let man = String::from_utf8_lossy(man);
+    for code in 0..=8 {
+        assert!(man.contains(&format!("  {code}  ")), "exit code {code} missing from the man page");
+    }
+}
