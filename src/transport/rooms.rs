@@ -1,0 +1,132 @@
+//! Which room a call goes to, and whether that room may carry a 1:1 call.
+//!
+//! A call target is a room id, a room alias, or a user: for a user mxcall uses the existing
+//! direct-message room (`m.direct`) or creates one and invites them.
+
+use matrix_sdk::RoomMemberships;
+use matrix_sdk::ruma::events::room::join_rules::JoinRule;
+use matrix_sdk::ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, UserId};
+use matrix_sdk::{Client, Room, RoomState};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Room(OwnedRoomId),
+    Alias(OwnedRoomAliasId),
+    User(OwnedUserId),
+}
+
+impl Target {
+    pub fn parse(raw: &str) -> Result<Target> {
+        let bad = || {
+            Error::Usage(format!(
+                "invalid call target '{raw}': expected a room id (!room:server), an alias (#room:server) or a user (@user:server)"
+            ))
+        };
+        match raw.chars().next() {
+            Some('!') => OwnedRoomId::try_from(raw).map(Target::Room).map_err(|_| bad()),
+            Some('#') => OwnedRoomAliasId::try_from(raw).map(Target::Alias).map_err(|_| bad()),
+            Some('@') => OwnedUserId::try_from(raw).map(Target::User).map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// A room fit for a 1:1 call, and the one other member in it.
+#[derive(Debug, Clone)]
+pub struct CallRoom {
+    pub room: Room,
+    pub peer: OwnedUserId,
+    /// False while the peer is only invited (a freshly created DM): the call must wait for
+    /// them to join before it rings, since they cannot see events in a room they are not in.
+    pub peer_joined: bool,
+}
+
+/// The other member of a two-member room, or an error saying why the room is unfit.
+pub async fn peer_of(room: &Room, own: &UserId) -> Result<(OwnedUserId, bool)> {
+    if room.state() != RoomState::Joined {
+        return Err(Error::Other(format!("not a member of {}", room.room_id())));
+    }
+    let members = room
+        .members(RoomMemberships::JOIN | RoomMemberships::INVITE)
+        .await
+        .map_err(|e| Error::other("cannot list the room's members", crate::error::root_cause(&e)))?;
+    let others: Vec<_> = members.iter().filter(|m| m.user_id() != own).collect();
+    match others.as_slice() {
+        [peer] => {
+            let joined = matches!(peer.membership(), matrix_sdk::ruma::events::room::member::MembershipState::Join);
+            Ok((peer.user_id().to_owned(), joined))
+        }
+        [] => Err(Error::Usage(format!("{} has no other member to call", room.room_id()))),
+        many => Err(Error::Usage(format!(
+            "{} has {} members: calls need a room with exactly one other member",
+            room.room_id(),
+            many.len() + 1
+        ))),
+    }
+}
+
+/// Whether an incoming call in `room` may ring: exactly two members and not public.
+pub fn may_ring(room: &Room) -> bool {
+    let public = matches!(room.join_rule(), Some(JoinRule::Public));
+    !public && room.joined_members_count() <= 2
+}
+
+/// Finds (or, for a user, creates) the room for an outgoing call.
+pub async fn resolve(client: &Client, target: &Target) -> Result<CallRoom> {
+    let own = client
+        .user_id()
+        .ok_or_else(|| Error::Other("the session has no user id".into()))?
+        .to_owned();
+    let room = match target {
+        Target::Room(id) => client
+            .get_room(id)
+            .ok_or_else(|| Error::Usage(format!("{id}: not a room this account has joined")))?,
+        Target::Alias(alias) => {
+            let resolved = client.resolve_room_alias(alias).await.map_err(|e| {
+                Error::Usage(format!("cannot resolve {alias}: {}", crate::error::root_cause(&e)))
+            })?;
+            client.get_room(&resolved.room_id).ok_or_else(|| {
+                Error::Usage(format!("{alias} ({}): not a room this account has joined", resolved.room_id))
+            })?
+        }
+        Target::User(user) => {
+            if user == &own {
+                return Err(Error::Usage("cannot call yourself: give another user".into()));
+            }
+            return dm_with(client, user, &own).await;
+        }
+    };
+    let (peer, peer_joined) = peer_of(&room, &own).await?;
+    Ok(CallRoom { room, peer, peer_joined })
+}
+
+async fn dm_with(client: &Client, user: &UserId, own: &UserId) -> Result<CallRoom> {
+    for room in client.get_dm_rooms(user) {
+        if let Ok((peer, peer_joined)) = peer_of(&room, own).await {
+            if peer == user {
+                return Ok(CallRoom { room, peer, peer_joined });
+            }
+        }
+    }
+    let room = client.create_dm(user).await.map_err(|e| {
+        Error::Other(format!("cannot create a direct room with {user}: {}", crate::error::root_cause(&e)))
+    })?;
+    Ok(CallRoom { room, peer: user.to_owned(), peer_joined: false })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_by_sigil() {
+        assert!(matches!(Target::parse("!abc:localhost"), Ok(Target::Room(_))));
+        assert!(matches!(Target::parse("#room:localhost"), Ok(Target::Alias(_))));
+        assert!(matches!(Target::parse("@bob:localhost"), Ok(Target::User(_))));
+        for bad in ["", "bob", "@bob", "#", "!:"] {
+            assert!(matches!(Target::parse(bad), Err(Error::Usage(_))), "{bad:?} accepted");
+        }
+    }
+}
