@@ -1,1 +1,2 @@
 //! mxcall: place and answer Matrix voice calls from the command line.
+pub mod signalling;
