@@ -545,6 +545,7 @@ impl Call {
         if !self.is_live() || !self.media_started {
             return;
         }
+        let in_ice = matches!(self.phase, Phase::Connecting | Phase::Connected);
         let wired =
             matches!(self.phase, Phase::Connecting | Phase::Connected) && self.sent_description;
         match input {
@@ -566,7 +567,7 @@ impl Call {
             }
             MediaInput::LocalAnswer(sdp)
                 if self.dir == Direction::Incoming
-                    && self.phase == Phase::Connecting
+                    && matches!(self.phase, Phase::Connecting | Phase::Connected)
                     && !self.sent_description
                     && self.local_sdp.is_none() =>
             {
@@ -608,19 +609,23 @@ impl Call {
                     });
                 }
             }
-            MediaInput::IceDisconnected if wired => {
+            // ICE trouble always starts the give-up clock, so that no call can outlive its
+            // media; a restart needs the offer/answer exchange done and a version-1 peer
+            // (version 0 cannot renegotiate: all it can do is wait for ICE to come back).
+            MediaInput::IceDisconnected if in_ice => {
                 self.give_up_at.get_or_insert(after(now, ICE_GIVE_UP));
-                // Version 0 cannot renegotiate: all it can do is wait for ICE to come back.
-                if !self.opponent_v0 {
+                if wired && !self.opponent_v0 {
                     self.restart_at.get_or_insert(after(now, ICE_RESTART_DELAY));
                 }
             }
-            MediaInput::IceFailed if wired => {
+            MediaInput::IceFailed if in_ice => {
                 if self.opponent_v0 {
                     self.hang_up(ctx, "ice_failed", Outcome::MediaFailed);
                 } else {
                     self.give_up_at.get_or_insert(after(now, ICE_GIVE_UP));
-                    self.ice_restart(ctx);
+                    if wired {
+                        self.ice_restart(ctx);
+                    }
                 }
             }
             MediaInput::Failed(why) => {

@@ -1,6 +1,6 @@
 //! Unit tests of the signalling machine on a virtual clock: one file per group of rules.
 
-mod harness;
+pub(super) mod harness;
 
 mod calls;
 mod glare;
