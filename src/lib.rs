@@ -10,6 +10,7 @@ pub mod error;
 pub mod homeserver;
 pub mod output;
 pub mod profile;
+pub mod signalling;
 pub mod transport;
 
 use std::process::ExitCode;

@@ -1,0 +1,273 @@
+//! Reading remote `m.call.*` contents: a tolerant but validating parser from `serde_json::Value`.
+//!
+//! Tolerant, because peers in the wild send what ruma's typed contents reject: integer versions
+//! (0, and 1 from old bots), no `party_id`, unknown hangup reasons, Nheko's `sdpMid: ""`.
+//! Validating, because js-sdk was seen to ring on a missing call_id, a string lifetime or a 60 KB
+//! SDP, and to overflow its timer on a lifetime of 2^53−1: every field is checked here, bounded,
+//! and nothing panics on any input.
+
+use std::time::Duration;
+
+use matrix_sdk::ruma::{OwnedUserId, UserId};
+use serde_json::{Map, Value};
+
+use super::IceCandidate;
+
+/// Opaque identifiers (call_id, party_id) have at most 255 characters in the spec's grammar.
+pub(super) const MAX_ID_LEN: usize = 255;
+/// An audio SDP is a few KB; anything near this is an attack or a bug.
+pub(super) const MAX_SDP_LEN: usize = 64 * 1024;
+/// Incoming lifetimes are clamped to this: nobody rings for longer, and it keeps every deadline
+/// far from `Instant` overflow.
+pub(super) const MAX_LIFETIME: Duration = Duration::from_secs(10 * 60);
+const MAX_CANDIDATES: usize = 256;
+const MAX_CANDIDATE_LEN: usize = 4096;
+const MAX_MID_LEN: usize = 64;
+const MAX_REASON_LEN: usize = 255;
+
+/// `version` of a call event: integer 0, or anything else, which counts as "1".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Version {
+    V0,
+    V1,
+}
+
+/// A validated remote call event.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RemoteEvent {
+    pub call_id: String,
+    /// `None` for version 0 (whatever it sent) and for version-1 senders that omit it.
+    pub party_id: Option<String>,
+    pub version: Version,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Body {
+    Invite {
+        offer: String,
+        lifetime: Duration,
+        invitee: Option<OwnedUserId>,
+    },
+    Answer {
+        sdp: String,
+    },
+    Candidates {
+        candidates: Vec<IceCandidate>,
+        end_of_candidates: bool,
+    },
+    SelectAnswer {
+        selected_party_id: String,
+    },
+    Reject,
+    /// `reason` is the wire reason, `user_hangup` when missing; unknown reasons are kept.
+    Hangup {
+        reason: String,
+    },
+    Negotiate {
+        kind: SdpKind,
+        sdp: String,
+        lifetime: Duration,
+    },
+    StreamMetadataChanged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SdpKind {
+    Offer,
+    Answer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum ParseError {
+    #[error("not a call event type")]
+    NotACallEvent,
+    #[error("content is not an object")]
+    NotAnObject,
+    #[error("missing or invalid `{0}`")]
+    Field(&'static str),
+}
+
+/// Parse and validate the content of a room event of type `event_type`.
+pub(super) fn parse(event_type: &str, content: &Value) -> Result<RemoteEvent, ParseError> {
+    let kind = match event_type {
+        "m.call.invite"
+        | "m.call.answer"
+        | "m.call.candidates"
+        | "m.call.select_answer"
+        | "m.call.reject"
+        | "m.call.hangup"
+        | "m.call.negotiate"
+        | "m.call.sdp_stream_metadata_changed" => event_type,
+        _ => return Err(ParseError::NotACallEvent),
+    };
+    let obj = content.as_object().ok_or(ParseError::NotAnObject)?;
+    let call_id = opaque_id(obj.get("call_id")).ok_or(ParseError::Field("call_id"))?;
+    // Only the integer 0 is version 0; the spec says any other value, including the integer 1
+    // and a missing field, is treated as "1".
+    let version = match obj.get("version") {
+        Some(v) if v.as_u64() == Some(0) => Version::V0,
+        _ => Version::V1,
+    };
+    let party_id = match version {
+        // Version 0 has no party ids; js-sdk ignores one if sent, and so must we, or a v0 peer
+        // sending junk in it would not match itself.
+        Version::V0 => None,
+        Version::V1 => match obj.get("party_id") {
+            None | Some(Value::Null) => None,
+            some => Some(opaque_id(some).ok_or(ParseError::Field("party_id"))?),
+        },
+    };
+    let body = match kind {
+        "m.call.invite" => Body::Invite {
+            offer: description(obj.get("offer"), Some(SdpKind::Offer))
+                .ok_or(ParseError::Field("offer"))?
+                .1,
+            lifetime: lifetime(obj.get("lifetime")).ok_or(ParseError::Field("lifetime"))?,
+            invitee: match obj.get("invitee") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(user_id(v).ok_or(ParseError::Field("invitee"))?),
+            },
+        },
+        "m.call.answer" => Body::Answer {
+            sdp: description(obj.get("answer"), Some(SdpKind::Answer))
+                .ok_or(ParseError::Field("answer"))?
+                .1,
+        },
+        "m.call.candidates" => {
+            let (candidates, end_of_candidates) =
+                candidates(obj.get("candidates")).ok_or(ParseError::Field("candidates"))?;
+            Body::Candidates {
+                candidates,
+                end_of_candidates,
+            }
+        }
+        "m.call.select_answer" => Body::SelectAnswer {
+            selected_party_id: opaque_id(obj.get("selected_party_id"))
+                .ok_or(ParseError::Field("selected_party_id"))?,
+        },
+        "m.call.reject" => Body::Reject,
+        "m.call.hangup" => Body::Hangup {
+            reason: reason(obj.get("reason")),
+        },
+        "m.call.negotiate" => {
+            let (kind, sdp) = description(obj.get("description"), None)
+                .ok_or(ParseError::Field("description"))?;
+            let lifetime = lifetime(obj.get("lifetime")).ok_or(ParseError::Field("lifetime"))?;
+            Body::Negotiate {
+                kind,
+                sdp,
+                lifetime,
+            }
+        }
+        _ => Body::StreamMetadataChanged,
+    };
+    Ok(RemoteEvent {
+        call_id,
+        party_id,
+        version,
+        body,
+    })
+}
+
+/// An opaque identifier: a non-empty string of at most 255 bytes without control characters or
+/// whitespace. Looser than the spec's `[0-9A-Za-z._~-]`, since clients were seen with others, but
+/// enough to keep ids printable and safe to log and to put in an environment variable.
+pub(super) fn is_valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_ID_LEN
+        && !s.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+fn opaque_id(v: Option<&Value>) -> Option<String> {
+    let s = v?.as_str()?;
+    is_valid_id(s).then(|| s.to_owned())
+}
+
+fn user_id(v: &Value) -> Option<OwnedUserId> {
+    UserId::parse(v.as_str()?).ok()
+}
+
+/// A lifetime in milliseconds: a positive integer, clamped to [`MAX_LIFETIME`].
+fn lifetime(v: Option<&Value>) -> Option<Duration> {
+    let ms = v?.as_u64().filter(|&ms| ms > 0)?;
+    Some(Duration::from_millis(ms).min(MAX_LIFETIME))
+}
+
+/// An `RTCSessionDescriptionInit`: `{type, sdp}`. The spec says not to validate `type` in invites
+/// and answers, but a mismatched one would only fail later in WebRTC, so it must be the expected
+/// kind when one is expected (negotiate carries either).
+fn description(v: Option<&Value>, expected: Option<SdpKind>) -> Option<(SdpKind, String)> {
+    let obj = v?.as_object()?;
+    let kind = match obj.get("type")?.as_str()? {
+        "offer" => SdpKind::Offer,
+        "answer" => SdpKind::Answer,
+        _ => return None,
+    };
+    if expected.is_some_and(|e| e != kind) {
+        return None;
+    }
+    let sdp = obj.get("sdp")?.as_str()?;
+    (!sdp.trim().is_empty() && sdp.len() < MAX_SDP_LEN).then(|| (kind, sdp.to_owned()))
+}
+
+/// The `candidates` array. Bad entries are dropped one by one rather than failing the event: a
+/// peer that sends one odd candidate among good ones should still connect. The end-of-candidates
+/// entry (`candidate: ""`) is turned into the flag.
+fn candidates(v: Option<&Value>) -> Option<(Vec<IceCandidate>, bool)> {
+    let list = v?.as_array()?;
+    if list.len() > MAX_CANDIDATES {
+        return None;
+    }
+    let mut out = Vec::with_capacity(list.len());
+    let mut end = false;
+    for entry in list {
+        match candidate(entry) {
+            Some(None) => end = true,
+            Some(Some(c)) => out.push(c),
+            None => tracing::debug!("dropping malformed remote candidate"),
+        }
+    }
+    Some((out, end))
+}
+
+/// `Some(None)` is the end-of-candidates marker.
+fn candidate(v: &Value) -> Option<Option<IceCandidate>> {
+    let obj: &Map<String, Value> = v.as_object()?;
+    let candidate = obj.get("candidate")?.as_str()?;
+    if candidate.is_empty() {
+        return Some(None);
+    }
+    if candidate.len() > MAX_CANDIDATE_LEN || candidate.contains(['\r', '\n']) {
+        return None;
+    }
+    // Nheko sends `sdpMid: ""` with only `sdpMLineIndex`: an empty mid means "no mid".
+    let sdp_mid = match obj.get("sdpMid") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) if s.len() <= MAX_MID_LEN => Some(s.clone()),
+        Some(_) => return None,
+    };
+    let sdp_mline_index = match obj.get("sdpMLineIndex") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(u16::try_from(v.as_u64()?).ok()?),
+    };
+    if sdp_mid.is_none() && sdp_mline_index.is_none() {
+        return None;
+    }
+    Some(Some(IceCandidate {
+        candidate: candidate.to_owned(),
+        sdp_mid,
+        sdp_mline_index,
+    }))
+}
+
+/// The hangup reason: a missing one means `user_hangup` (version 0 had none); unknown strings
+/// are kept (js-sdk sends `replaced`, `signalling_timeout`, …); anything unprintable is not.
+fn reason(v: Option<&Value>) -> String {
+    match v.and_then(Value::as_str) {
+        Some(r) if is_valid_id(r) && r.len() <= MAX_REASON_LEN => r.to_owned(),
+        Some(_) => "unknown_error".to_owned(),
+        None => "user_hangup".to_owned(),
+    }
+}
