@@ -3,11 +3,13 @@
 //! `run` is the whole program: parse, set up logging and the runtime, dispatch to a command,
 //! and turn the result into an exit code in one place (`error::to_exit_code`).
 
+pub mod audio;
 pub mod cli;
 pub mod commands;
 pub mod docs;
 pub mod error;
 pub mod homeserver;
+pub mod media;
 pub mod output;
 pub mod profile;
 pub mod signalling;

@@ -1,0 +1,583 @@
+//! Sound devices through cpal: capture as a source, playback as a sink, and the device list for
+//! `mxcall devices`.
+//!
+//! A device runs on cpal's callback thread at its own pace — which is not necessarily real time:
+//! ALSA's `null` and `file` plugins run as fast as the CPU allows. So the device is never
+//! trusted to keep time. Between its callback and the engine's 20 ms clock sits a bounded
+//! lock-free ring; each side primes to two frames before it starts taking from the ring, a
+//! backlog beyond eight frames is cut back to two (latency stays bounded when the device runs
+//! fast or drifts), a full ring drops whole device periods, and an empty ring gives silence.
+//!
+//! Rates other than 48 kHz are resampled; any channel count is mixed down (capture) or
+//! duplicated (playback); sample formats i16 and f32 are supported.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{SampleFormat, StreamConfig, SupportedBufferSize};
+use serde::Serialize;
+
+use super::resample::Resampler;
+use super::ring::{RingConsumer, RingProducer, ring};
+use super::{AudioSink, AudioSource, FRAME_SAMPLES, Frame, SAMPLE_RATE, SourceStatus, to_i16};
+use crate::media::MediaError;
+use crate::media::error::one_line;
+
+/// Frames (of 20 ms) each side keeps buffered before taking from the ring.
+const PRIME_FRAMES: usize = 2;
+/// A backlog beyond this many frames is cut back to `PRIME_FRAMES`.
+const MAX_BACKLOG_FRAMES: usize = 8;
+/// The device period asked for, in 48 kHz samples (10 ms); the device may refuse it.
+const PREFERRED_PERIOD: u32 = 480;
+
+/// One entry of `mxcall devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceInfo {
+    /// What to write after `device:` to use this device.
+    pub name: String,
+    /// The human-readable description the system gives.
+    pub description: String,
+    pub input: bool,
+    pub output: bool,
+    pub default_input: bool,
+    pub default_output: bool,
+}
+
+/// Lists the cpal devices of the default host.
+pub fn list_devices() -> Result<Vec<DeviceInfo>, MediaError> {
+    quiet_alsa(|| {
+        let host = cpal::default_host();
+        let default_in = host.default_input_device().and_then(|d| d.id().ok());
+        let default_out = host.default_output_device().and_then(|d| d.id().ok());
+        let devices = host.devices().map_err(|e| MediaError::Device {
+            name: host.id().name().to_owned(),
+            reason: format!("cannot list devices: {}", one_line(e)),
+        })?;
+        Ok(devices
+            .filter_map(|d| {
+                let id = d.id().ok()?;
+                let description = d
+                    .description()
+                    .map(|x| x.name().to_owned())
+                    .unwrap_or_default();
+                Some(DeviceInfo {
+                    name: id.id().to_owned(),
+                    description,
+                    input: d.supports_input(),
+                    output: d.supports_output(),
+                    default_input: default_in.as_ref() == Some(&id),
+                    default_output: default_out.as_ref() == Some(&id),
+                })
+            })
+            .collect())
+    })
+}
+
+/// Runs `op` with alsa-lib's error printing (which goes straight to stderr, many lines for a
+/// machine without a sound card) captured instead, and logged at debug level.
+fn quiet_alsa<T>(op: impl FnOnce() -> T) -> T {
+    #[cfg(target_os = "linux")]
+    {
+        let captured = alsa::Output::local_error_handler().ok();
+        let result = op();
+        if let Some(out) = captured {
+            let text = out.borrow().to_string();
+            if !text.trim().is_empty() {
+                tracing::debug!("alsa-lib: {}", one_line(text));
+            }
+        }
+        result
+    }
+    #[cfg(not(target_os = "linux"))]
+    op()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Input,
+    Output,
+}
+
+impl Direction {
+    fn word(self) -> &'static str {
+        match self {
+            Direction::Input => "input",
+            Direction::Output => "output",
+        }
+    }
+}
+
+/// Finds a device by the name `list_devices` shows (or its description), or the default.
+fn find_device(name: Option<&str>, dir: Direction) -> Result<(cpal::Device, String), MediaError> {
+    let host = cpal::default_host();
+    let Some(name) = name else {
+        let device = match dir {
+            Direction::Input => host.default_input_device(),
+            Direction::Output => host.default_output_device(),
+        };
+        return device
+            .map(|d| (d, "default".to_owned()))
+            .ok_or(MediaError::NoSuchDevice {
+                name: "default".into(),
+                direction: dir.word(),
+            });
+    };
+    let devices = host.devices().map_err(|e| MediaError::Device {
+        name: name.to_owned(),
+        reason: format!("cannot list devices: {}", one_line(e)),
+    })?;
+    let mut wrong_direction = false;
+    for d in devices {
+        let id = d.id().ok();
+        let matches = id
+            .as_ref()
+            .is_some_and(|id| id.id() == name || id.to_string() == name)
+            || d.description().is_ok_and(|x| x.name() == name);
+        if !matches {
+            continue;
+        }
+        let usable = match dir {
+            Direction::Input => d.supports_input(),
+            Direction::Output => d.supports_output(),
+        };
+        if usable {
+            return Ok((d, name.to_owned()));
+        }
+        wrong_direction = true;
+    }
+    if wrong_direction {
+        return Err(MediaError::Device {
+            name: name.to_owned(),
+            reason: format!("it is not an {} device", dir.word()),
+        });
+    }
+    Err(MediaError::NoSuchDevice {
+        name: name.to_owned(),
+        direction: dir.word(),
+    })
+}
+
+/// Picks a stream configuration: i16 before f32, 48 kHz if offered, fewest channels.
+fn choose_config(
+    device: &cpal::Device,
+    name: &str,
+    dir: Direction,
+) -> Result<(StreamConfig, SampleFormat, Option<u32>), MediaError> {
+    let fail = |e: cpal::Error| MediaError::Device {
+        name: name.to_owned(),
+        reason: one_line(e),
+    };
+    let ranges: Vec<_> = match dir {
+        Direction::Input => device.supported_input_configs().map_err(fail)?.collect(),
+        Direction::Output => device.supported_output_configs().map_err(fail)?.collect(),
+    };
+    let best = ranges
+        .into_iter()
+        .filter(|r| matches!(r.sample_format(), SampleFormat::I16 | SampleFormat::F32))
+        .min_by_key(|r| {
+            (
+                !r.contains_rate(SAMPLE_RATE),
+                r.sample_format() != SampleFormat::I16,
+                r.channels(),
+            )
+        })
+        .ok_or_else(|| MediaError::Device {
+            name: name.to_owned(),
+            reason: "it supports neither 16-bit integer nor 32-bit float samples".into(),
+        })?;
+    let rate = if best.contains_rate(SAMPLE_RATE) {
+        SAMPLE_RATE
+    } else if best.max_sample_rate() < SAMPLE_RATE {
+        best.max_sample_rate()
+    } else {
+        best.min_sample_rate()
+    };
+    let period = (PREFERRED_PERIOD as u64 * rate as u64 / SAMPLE_RATE as u64) as u32;
+    let fixed = match best.buffer_size() {
+        SupportedBufferSize::Range { min, max } if (*min..=*max).contains(&period) => Some(period),
+        _ => None,
+    };
+    let format = best.sample_format();
+    let config = best.with_sample_rate(rate).config();
+    Ok((config, format, fixed))
+}
+
+/// A stream error reported by cpal's error callback, kept for the engine's clock to see.
+#[derive(Default)]
+struct Fault {
+    raised: AtomicBool,
+    message: Mutex<Option<String>>,
+}
+
+impl Fault {
+    fn raise(&self, e: cpal::Error) {
+        if !self.raised.swap(true, Ordering::AcqRel) {
+            *self.message.lock().unwrap_or_else(|p| p.into_inner()) = Some(one_line(e));
+        }
+    }
+    fn take(&self, name: &str) -> Option<MediaError> {
+        if !self.raised.load(Ordering::Acquire) {
+            return None;
+        }
+        let reason = self
+            .message
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        Some(MediaError::Device {
+            name: name.to_owned(),
+            reason,
+        })
+    }
+}
+
+/// Builds a stream with the preferred period, falling back to the device's default.
+fn build_with_fallback<S>(
+    name: &str,
+    config: &StreamConfig,
+    fixed: Option<u32>,
+    mut build: impl FnMut(StreamConfig) -> Result<S, cpal::Error>,
+) -> Result<S, MediaError> {
+    if let Some(period) = fixed {
+        let cfg = StreamConfig {
+            buffer_size: cpal::BufferSize::Fixed(period),
+            ..*config
+        };
+        if let Ok(stream) = build(cfg) {
+            return Ok(stream);
+        }
+    }
+    build(*config).map_err(|e| MediaError::Device {
+        name: name.to_owned(),
+        reason: one_line(e),
+    })
+}
+
+/// Capture device as a source.
+pub struct DeviceSource {
+    name: String,
+    stream: cpal::Stream,
+    ring: RingConsumer,
+    resampler: Resampler,
+    rate: u32,
+    per_frame: usize,
+    primed: bool,
+    scratch: Box<[i16]>,
+    out: [f32; FRAME_SAMPLES],
+    fault: Arc<Fault>,
+    inserted: u64,
+    dropped: u64,
+}
+
+impl DeviceSource {
+    /// Opens `name` (or the default input) and starts capturing.
+    pub fn open(name: Option<&str>) -> Result<Self, MediaError> {
+        quiet_alsa(|| Self::open_inner(name))
+    }
+
+    fn open_inner(name: Option<&str>) -> Result<Self, MediaError> {
+        let (device, name) = find_device(name, Direction::Input)?;
+        let (config, format, fixed) = choose_config(&device, &name, Direction::Input)?;
+        let rate = config.sample_rate;
+        let channels = config.channels as usize;
+        let per_frame = (FRAME_SAMPLES as u64 * rate as u64).div_ceil(SAMPLE_RATE as u64) as usize;
+        let (producer, consumer) = ring(per_frame * 25);
+        let fault = Arc::new(Fault::default());
+        let producer = Arc::new(Mutex::new(Some(producer)));
+        let stream = build_with_fallback(&name, &config, fixed, |cfg| {
+            // Each attempt needs its own producer; a failed attempt hands it back.
+            let mut prod = CaptureWriter {
+                ring: producer.clone(),
+                channels,
+            };
+            let f = fault.clone();
+            let on_error = move |e| f.raise(e);
+            match format {
+                SampleFormat::I16 => device.build_input_stream(
+                    cfg,
+                    move |data: &[i16], _: &cpal::InputCallbackInfo| prod.write(data, |s| s as i32),
+                    on_error,
+                    None,
+                ),
+                _ => device.build_input_stream(
+                    cfg,
+                    move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                        prod.write(data, |s| (s * 32768.0) as i32)
+                    },
+                    on_error,
+                    None,
+                ),
+            }
+        })?;
+        stream.play().map_err(|e| MediaError::Device {
+            name: name.clone(),
+            reason: one_line(e),
+        })?;
+        tracing::debug!(device = %name, rate, channels, ?format, "capture started");
+        Ok(DeviceSource {
+            name,
+            stream,
+            ring: consumer,
+            resampler: Resampler::new(rate, SAMPLE_RATE),
+            rate,
+            per_frame,
+            primed: false,
+            scratch: vec![0; 4096].into_boxed_slice(),
+            out: [0.0; FRAME_SAMPLES],
+            fault,
+            inserted: 0,
+            dropped: 0,
+        })
+    }
+}
+
+/// The capture callback's side of the ring. The ring producer sits behind a mutex only so a
+/// failed stream attempt can be retried with it; the callback is its only user once the
+/// stream runs, so the lock is never contended.
+struct CaptureWriter {
+    ring: Arc<Mutex<Option<RingProducer>>>,
+    channels: usize,
+}
+
+impl CaptureWriter {
+    fn write<T: Copy>(&mut self, data: &[T], to_i32: impl Fn(T) -> i32) {
+        let Ok(mut guard) = self.ring.try_lock() else {
+            return;
+        };
+        let Some(ring) = guard.as_mut() else { return };
+        let ch = self.channels.max(1);
+        let frames = data.len() / ch;
+        // All or nothing: a device running ahead loses whole periods, never half of one.
+        ring.push_with(frames, |k| {
+            let sum: i32 = data[k * ch..(k + 1) * ch].iter().map(|&s| to_i32(s)).sum();
+            (sum / ch as i32).clamp(i16::MIN as i32, i16::MAX as i32) as i16
+        });
+    }
+}
+
+impl AudioSource for DeviceSource {
+    fn read_frame(&mut self, frame: &mut Frame) -> SourceStatus {
+        let len = self.ring.len();
+        if len > MAX_BACKLOG_FRAMES * self.per_frame {
+            self.dropped += self.ring.skip(len - PRIME_FRAMES * self.per_frame) as u64;
+        }
+        if !self.primed {
+            if self.ring.len() + self.resampler.available() < PRIME_FRAMES * self.per_frame {
+                frame.fill(0);
+                self.inserted += FRAME_SAMPLES as u64;
+                return SourceStatus::Audio;
+            }
+            self.primed = true;
+        }
+        while self.resampler.available() < FRAME_SAMPLES {
+            let missing = FRAME_SAMPLES - self.resampler.available();
+            let need =
+                (missing as u64 * self.rate as u64).div_ceil(SAMPLE_RATE as u64) as usize + 1;
+            let want = need.min(self.scratch.len()).min(self.ring.len());
+            if want == 0 {
+                // The device fell behind the clock: pad with silence and prime again.
+                self.primed = false;
+                break;
+            }
+            let got = self.ring.pop(&mut self.scratch[..want]);
+            self.resampler
+                .push(self.scratch[..got].iter().map(|&s| s as f32 / 32768.0));
+        }
+        let n = self.resampler.pull(&mut self.out);
+        for (o, &x) in frame.iter_mut().zip(&self.out[..n]) {
+            *o = to_i16(x);
+        }
+        frame[n..].fill(0);
+        self.inserted += (FRAME_SAMPLES - n) as u64;
+        SourceStatus::Audio
+    }
+
+    fn take_error(&mut self) -> Option<MediaError> {
+        self.fault.take(&self.name)
+    }
+}
+
+impl Drop for DeviceSource {
+    fn drop(&mut self) {
+        let _ = self.stream.pause();
+        tracing::debug!(
+            device = %self.name,
+            inserted = self.inserted,
+            dropped = self.dropped,
+            overflowed = self.ring.overflowed(),
+            "capture stopped"
+        );
+    }
+}
+
+/// Playback device as a sink.
+pub struct DeviceSink {
+    name: String,
+    stream: Option<cpal::Stream>,
+    ring: RingProducer,
+    resampler: Resampler,
+    passthrough: bool,
+    out: Box<[f32]>,
+    fault: Arc<Fault>,
+    underruns: Arc<AtomicU64>,
+    dropped_frames: u64,
+}
+
+impl DeviceSink {
+    /// Opens `name` (or the default output) and starts playing (silence until frames come).
+    pub fn open(name: Option<&str>) -> Result<Self, MediaError> {
+        quiet_alsa(|| Self::open_inner(name))
+    }
+
+    fn open_inner(name: Option<&str>) -> Result<Self, MediaError> {
+        let (device, name) = find_device(name, Direction::Output)?;
+        let (config, format, fixed) = choose_config(&device, &name, Direction::Output)?;
+        let rate = config.sample_rate;
+        let channels = config.channels as usize;
+        let per_frame = (FRAME_SAMPLES as u64 * rate as u64).div_ceil(SAMPLE_RATE as u64) as usize;
+        let (producer, consumer) = ring(per_frame * 25);
+        let fault = Arc::new(Fault::default());
+        let underruns = Arc::new(AtomicU64::new(0));
+        let reader = Arc::new(Mutex::new(PlaybackReader {
+            ring: consumer,
+            channels,
+            per_frame,
+            primed: false,
+            scratch: vec![0; 4096].into_boxed_slice(),
+            underruns: underruns.clone(),
+        }));
+        let stream = build_with_fallback(&name, &config, fixed, |cfg| {
+            let r = reader.clone();
+            let f = fault.clone();
+            let on_error = move |e| f.raise(e);
+            match format {
+                SampleFormat::I16 => device.build_output_stream(
+                    cfg,
+                    move |data: &mut [i16], _: &cpal::OutputCallbackInfo| {
+                        if let Ok(mut r) = r.try_lock() {
+                            r.fill(data, |s| s, 0);
+                        }
+                    },
+                    on_error,
+                    None,
+                ),
+                _ => device.build_output_stream(
+                    cfg,
+                    move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
+                        if let Ok(mut r) = r.try_lock() {
+                            r.fill(data, |s| s as f32 / 32768.0, 0.0);
+                        }
+                    },
+                    on_error,
+                    None,
+                ),
+            }
+        })?;
+        stream.play().map_err(|e| MediaError::Device {
+            name: name.clone(),
+            reason: one_line(e),
+        })?;
+        tracing::debug!(device = %name, rate, channels, ?format, "playback started");
+        Ok(DeviceSink {
+            name,
+            stream: Some(stream),
+            ring: producer,
+            resampler: Resampler::new(SAMPLE_RATE, rate),
+            passthrough: rate == SAMPLE_RATE,
+            out: vec![0.0; per_frame + 64].into_boxed_slice(),
+            fault,
+            underruns,
+            dropped_frames: 0,
+        })
+    }
+}
+
+/// The playback callback's side of the ring (behind an uncontended mutex for the same reason
+/// as [`CaptureWriter`]).
+struct PlaybackReader {
+    ring: RingConsumer,
+    channels: usize,
+    per_frame: usize,
+    primed: bool,
+    scratch: Box<[i16]>,
+    underruns: Arc<AtomicU64>,
+}
+
+impl PlaybackReader {
+    fn fill<T: Copy>(&mut self, out: &mut [T], conv: impl Fn(i16) -> T, silence: T) {
+        let ch = self.channels.max(1);
+        let frames = out.len() / ch;
+        let len = self.ring.len();
+        if len > MAX_BACKLOG_FRAMES * self.per_frame {
+            self.ring.skip(len - PRIME_FRAMES * self.per_frame);
+        }
+        if !self.primed {
+            if self.ring.len() < PRIME_FRAMES * self.per_frame {
+                out.fill(silence);
+                return;
+            }
+            self.primed = true;
+        }
+        let mut done = 0;
+        while done < frames {
+            let want = (frames - done).min(self.scratch.len());
+            let got = self.ring.pop(&mut self.scratch[..want]);
+            for (i, &s) in self.scratch[..got].iter().enumerate() {
+                let v = conv(s);
+                out[(done + i) * ch..(done + i + 1) * ch].fill(v);
+            }
+            done += got;
+            if got < want {
+                // The clock fell behind the device: silence, and prime again.
+                out[done * ch..].fill(silence);
+                self.primed = false;
+                self.underruns.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+}
+
+impl AudioSink for DeviceSink {
+    fn write_frame(&mut self, frame: &Frame) -> Result<(), MediaError> {
+        if let Some(err) = self.fault.take(&self.name) {
+            return Err(err);
+        }
+        let pushed = if self.passthrough {
+            self.ring.push_slice(frame)
+        } else {
+            self.resampler
+                .push(frame.iter().map(|&s| s as f32 / 32768.0));
+            let n = self.resampler.pull(&mut self.out);
+            let out = &self.out;
+            self.ring.push_with(n, |k| to_i16(out[k]))
+        };
+        if !pushed {
+            self.dropped_frames += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), MediaError> {
+        if let Some(stream) = self.stream.take() {
+            // Let what is queued play out, briefly.
+            let deadline = Instant::now() + Duration::from_millis(300);
+            while self.ring.free() < self.ring.capacity() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = stream.pause();
+            tracing::debug!(
+                device = %self.name,
+                underruns = self.underruns.load(Ordering::Relaxed),
+                dropped_frames = self.dropped_frames,
+                "playback stopped"
+            );
+        }
+        match self.fault.take(&self.name) {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}

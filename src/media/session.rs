@@ -1,0 +1,699 @@
+//! [`MediaSession`]: the glue between webrtc-rs 0.21 and the engine's audio paths. The peer
+//! connection's event handler turns webrtc events into [`MediaEvent`]s; three tasks carry the
+//! audio (send ticker, receive loop, playout ticker) and one samples the RTT.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
+    StatsSelector, register_default_interceptors,
+};
+
+use super::codec::{MAX_PACKET, OpusDecoder, OpusEncoder};
+use super::jitter::{JitterBuffer, JitterConfig, Playout};
+use super::{Candidate, ConnState, MediaConfig, MediaError, MediaEvent, MediaStats};
+use crate::audio::{AudioSink, AudioSource, FRAME_SAMPLES, SourceStatus};
+
+const FRAME: Duration = Duration::from_millis(20);
+const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// Chromium's own Opus parameters; `useinbandfec=1` tells the peer to send FEC as well.
+const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
+const EVENT_QUEUE: usize = 1024;
+
+/// One call's peer connection and its audio. See the module documentation of `media`.
+pub struct MediaSession {
+    pc: Arc<dyn PeerConnection>,
+    shared: Arc<Shared>,
+    stream_id: String,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    playout: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// State shared by the session handle, the webrtc event handler and the audio tasks.
+struct Shared {
+    events: mpsc::Sender<MediaEvent>,
+    /// `a=mid` of our audio m-line, stamped on local candidates.
+    mid: Mutex<Option<String>>,
+    jitter: Mutex<JitterBuffer>,
+    /// Becomes true at the first `Connected`; the audio tickers wait for it.
+    connected: watch::Sender<bool>,
+    shutdown: watch::Sender<bool>,
+    packets_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    packets_received: AtomicU64,
+    bytes_received: AtomicU64,
+    frames_played: AtomicU64,
+    /// Microseconds; `u64::MAX` until measured.
+    rtt_us: AtomicU64,
+    receiving: AtomicBool,
+}
+
+impl Shared {
+    fn emit(&self, event: MediaEvent) {
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(event) {
+            tracing::warn!(?event, "media event queue full; event dropped");
+        }
+    }
+}
+
+struct Handler {
+    shared: Arc<Shared>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            Ok(init) => {
+                let mid = self
+                    .shared
+                    .mid
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                self.shared.emit(MediaEvent::LocalCandidate(Candidate {
+                    candidate: init.candidate,
+                    sdp_mid: mid.or(init.sdp_mid),
+                    sdp_mline_index: Some(0),
+                }));
+            }
+            Err(e) => tracing::warn!("cannot serialise a local ICE candidate: {e}"),
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.shared.emit(MediaEvent::GatheringComplete);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let state = match state {
+            RTCPeerConnectionState::New => ConnState::New,
+            RTCPeerConnectionState::Connecting => ConnState::Connecting,
+            RTCPeerConnectionState::Connected => ConnState::Connected,
+            RTCPeerConnectionState::Disconnected => ConnState::Disconnected,
+            RTCPeerConnectionState::Failed => ConnState::Failed,
+            RTCPeerConnectionState::Closed => ConnState::Closed,
+            _ => return,
+        };
+        tracing::debug!(?state, "peer connection state");
+        if state == ConnState::Connected {
+            self.shared.connected.send_replace(true);
+        }
+        self.shared.emit(MediaEvent::Connection(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        if track.kind().await != RtpCodecKind::Audio {
+            return;
+        }
+        if self.shared.receiving.swap(true, Ordering::AcqRel) {
+            tracing::debug!("a second remote audio track; only the first is played");
+            return;
+        }
+        tokio::spawn(receive_loop(track, self.shared.clone()));
+    }
+}
+
+impl MediaSession {
+    /// Builds the peer connection with one send-receive audio track. Nothing is sent or played
+    /// until the connection is up.
+    pub async fn new(
+        cfg: MediaConfig,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+    ) -> Result<(Self, mpsc::Receiver<MediaEvent>), MediaError> {
+        let encoder = OpusEncoder::new()?;
+        let decoder = OpusDecoder::new()?;
+
+        let mut media = MediaEngine::default();
+        media
+            .register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec: opus_codec(),
+                    payload_type: OPUS_PAYLOAD_TYPE,
+                },
+                RtpCodecKind::Audio,
+            )
+            .map_err(|e| MediaError::webrtc("registering Opus", e))?;
+        let registry = register_default_interceptors(Registry::new(), &mut media)
+            .map_err(|e| MediaError::webrtc("setting up RTCP", e))?;
+
+        let ice_servers = cfg
+            .ice_servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone().unwrap_or_default(),
+                credential: s.credential.clone().unwrap_or_default(),
+            })
+            .collect();
+        let configuration = RTCConfigurationBuilder::new()
+            .with_ice_servers(ice_servers)
+            .build();
+
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let shared = Arc::new(Shared {
+            events: events_tx,
+            mid: Mutex::new(None),
+            jitter: Mutex::new(JitterBuffer::new(JitterConfig::default())),
+            connected: watch::Sender::new(false),
+            shutdown: watch::Sender::new(false),
+            packets_sent: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            packets_received: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+            frames_played: AtomicU64::new(0),
+            rtt_us: AtomicU64::new(u64::MAX),
+            receiving: AtomicBool::new(false),
+        });
+
+        let addrs: Vec<String> = cfg
+            .bind_addrs
+            .iter()
+            .map(|ip| std::net::SocketAddr::new(*ip, 0).to_string())
+            .collect();
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(configuration)
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::new(Handler {
+                shared: shared.clone(),
+            }))
+            .with_udp_addrs(addrs)
+            .build()
+            .await
+            .map_err(|e| MediaError::webrtc("creating the peer connection", e))?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+
+        let stream_id = random_id(16);
+        let track_id = random_id(16);
+        let ssrc = random_u64() as u32;
+        let track = Arc::new(
+            TrackLocalStaticSample::new(
+                Instant::now(),
+                MediaStreamTrack::new(
+                    stream_id.clone(),
+                    track_id,
+                    "audio".to_owned(),
+                    RtpCodecKind::Audio,
+                    vec![RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            ssrc: Some(ssrc),
+                            ..Default::default()
+                        },
+                        codec: opus_codec(),
+                        ..Default::default()
+                    }],
+                ),
+            )
+            .map_err(|e| MediaError::webrtc("creating the audio track", e))?,
+        );
+        let sender = pc
+            .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+            .await
+            .map_err(|e| MediaError::webrtc("adding the audio track", e))?;
+
+        let send = tokio::spawn(send_loop(
+            SendPath {
+                source,
+                encoder,
+                track,
+                sender,
+                ssrc,
+            },
+            shared.clone(),
+        ));
+        let playout = tokio::spawn(playout_loop(sink, decoder, shared.clone()));
+        let rtt = tokio::spawn(rtt_loop(Arc::downgrade(&pc), shared.clone()));
+
+        Ok((
+            MediaSession {
+                pc,
+                shared,
+                stream_id,
+                tasks: Mutex::new(vec![send, rtt]),
+                playout: Mutex::new(Some(playout)),
+            },
+            events_rx,
+        ))
+    }
+
+    /// The media stream id our track belongs to (`a=msid:<stream-id> <track-id>`), for the
+    /// Matrix `sdp_stream_metadata`.
+    pub fn stream_id(&self) -> &str {
+        &self.stream_id
+    }
+
+    /// Creates an offer and applies it locally; candidates follow as events.
+    pub async fn create_offer(&self) -> Result<String, MediaError> {
+        let offer = self
+            .pc
+            .create_offer(None)
+            .await
+            .map_err(|e| MediaError::webrtc("creating an offer", e))?;
+        self.apply_local(offer, "applying the local offer").await
+    }
+
+    /// Applies a remote offer (a new call, or a renegotiation of this one) and returns the answer.
+    pub async fn accept_offer(&self, sdp: &str) -> Result<String, MediaError> {
+        let remote_err = |e: webrtc::error::Error| MediaError::RemoteDescription {
+            kind: "offer",
+            reason: super::error::one_line(e),
+        };
+        let desc = RTCSessionDescription::offer(sdp.to_owned()).map_err(remote_err)?;
+        self.pc
+            .set_remote_description(desc)
+            .await
+            .map_err(remote_err)?;
+        let answer = self
+            .pc
+            .create_answer(None)
+            .await
+            .map_err(|e| MediaError::webrtc("creating an answer", e))?;
+        self.apply_local(answer, "applying the local answer").await
+    }
+
+    /// Applies the remote answer to our offer.
+    pub async fn accept_answer(&self, sdp: &str) -> Result<(), MediaError> {
+        let remote_err = |e: webrtc::error::Error| MediaError::RemoteDescription {
+            kind: "answer",
+            reason: super::error::one_line(e),
+        };
+        let desc = RTCSessionDescription::answer(sdp.to_owned()).map_err(remote_err)?;
+        self.pc
+            .set_remote_description(desc)
+            .await
+            .map_err(remote_err)
+    }
+
+    /// Adds a remote candidate; `None` (or an empty candidate) marks the end of candidates.
+    pub async fn add_remote_candidate(
+        &self,
+        candidate: Option<Candidate>,
+    ) -> Result<(), MediaError> {
+        let init = match candidate {
+            Some(c) => RTCIceCandidateInit {
+                candidate: c.candidate,
+                sdp_mid: c.sdp_mid,
+                sdp_mline_index: c.sdp_mline_index,
+                ..Default::default()
+            },
+            None => RTCIceCandidateInit::default(),
+        };
+        let text = init.candidate.clone();
+        self.pc
+            .add_ice_candidate(init)
+            .await
+            .map_err(|e| MediaError::Candidate {
+                candidate: text,
+                reason: super::error::one_line(e),
+            })
+    }
+
+    /// An offer with fresh ICE credentials, applied locally; new candidates follow as events.
+    /// Send it like any offer and pass the answer to [`accept_answer`](Self::accept_answer).
+    pub async fn ice_restart_offer(&self) -> Result<String, MediaError> {
+        self.pc
+            .restart_ice()
+            .await
+            .map_err(|e| MediaError::webrtc("restarting ICE", e))?;
+        self.create_offer().await
+    }
+
+    /// A snapshot of the session's counters.
+    pub fn stats(&self) -> MediaStats {
+        let s = &self.shared;
+        let jb = s.jitter.lock().unwrap_or_else(|p| p.into_inner()).stats();
+        let rtt = s.rtt_us.load(Ordering::Relaxed);
+        MediaStats {
+            packets_sent: s.packets_sent.load(Ordering::Relaxed),
+            bytes_sent: s.bytes_sent.load(Ordering::Relaxed),
+            packets_received: s.packets_received.load(Ordering::Relaxed),
+            bytes_received: s.bytes_received.load(Ordering::Relaxed),
+            packets_lost: jb.lost,
+            packets_late: jb.late,
+            packets_duplicate: jb.duplicates,
+            fec_recovered: jb.fec_recovered,
+            concealed_frames: jb.concealed,
+            frames_played: s.frames_played.load(Ordering::Relaxed),
+            jitter_ms: jb.jitter_ms,
+            jitter_buffer_ms: (jb.target_frames * 20) as u32,
+            rtt_ms: (rtt != u64::MAX).then(|| rtt as f64 / 1000.0),
+        }
+    }
+
+    /// Stops the audio, finishes the sink (a WAV recording gets its final header), and closes
+    /// the peer connection.
+    pub async fn close(self) {
+        self.shared.shutdown.send_replace(true);
+        let playout = self
+            .playout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = playout {
+            let _ = task.await;
+        }
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!("closing the peer connection: {e}");
+        }
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+        }
+    }
+
+    async fn apply_local(
+        &self,
+        desc: RTCSessionDescription,
+        step: &'static str,
+    ) -> Result<String, MediaError> {
+        if let Some(mid) = first_audio_mid(&desc.sdp) {
+            *self.shared.mid.lock().unwrap_or_else(|p| p.into_inner()) = Some(mid);
+        }
+        self.pc
+            .set_local_description(desc)
+            .await
+            .map_err(|e| MediaError::webrtc(step, e))?;
+        let local = self
+            .pc
+            .local_description()
+            .await
+            .ok_or(MediaError::Closed)?;
+        Ok(local.sdp)
+    }
+}
+
+impl Drop for MediaSession {
+    fn drop(&mut self) {
+        // Without close(): stop the tasks; the peer connection stops with its last handle.
+        self.shared.shutdown.send_replace(true);
+    }
+}
+
+fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: OPUS_FMTP.to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// The `a=mid` of the first audio m-line of an SDP.
+fn first_audio_mid(sdp: &str) -> Option<String> {
+    let mut in_audio = false;
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            in_audio = line.starts_with("m=audio");
+        } else if in_audio && let Some(mid) = line.strip_prefix("a=mid:") {
+            return Some(mid.trim().to_owned());
+        }
+    }
+    None
+}
+
+/// Waits until the connection is first up; false if the session shut down first.
+async fn wait_connected(shared: &Shared) -> bool {
+    let mut connected = shared.connected.subscribe();
+    let mut shutdown = shared.shutdown.subscribe();
+    tokio::select! {
+        r = connected.wait_for(|c| *c) => r.is_ok(),
+        _ = shutdown.wait_for(|s| *s) => false,
+    }
+}
+
+struct SendPath {
+    source: Box<dyn AudioSource>,
+    encoder: OpusEncoder,
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
+    ssrc: u32,
+}
+
+/// Source → Opus → track, one frame per tick.
+async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
+    if !wait_connected(&shared).await {
+        return;
+    }
+    // The negotiated payload type (a browser may have picked another number for Opus).
+    let payload_type = match path.sender.get_parameters().await {
+        Ok(p) => p
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_OPUS))
+            .map_or(OPUS_PAYLOAD_TYPE, |c| c.payload_type),
+        Err(_) => OPUS_PAYLOAD_TYPE,
+    };
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut pcm = [0i16; FRAME_SAMPLES];
+    // Encoded frames are carved from this pool; once webrtc-rs drops the packets of earlier
+    // frames, `resize` reclaims the same memory instead of allocating.
+    let mut pool = BytesMut::with_capacity(64 * 1024);
+    let mut input_ended = false;
+    let mut write_errors = 0u64;
+    let mut ticker = tokio::time::interval(FRAME);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+        let status = path.source.read_frame(&mut pcm);
+        if let Some(err) = path.source.take_error() {
+            shared.emit(MediaEvent::Error(err));
+        }
+        if status == SourceStatus::Ended && !input_ended {
+            input_ended = true;
+            shared.emit(MediaEvent::InputEnded);
+        }
+        pool.resize(MAX_PACKET, 0);
+        let len = match path.encoder.encode(&pcm, &mut pool) {
+            Ok(n) => n,
+            Err(e) => {
+                pool.clear();
+                shared.emit(MediaEvent::Error(e));
+                continue;
+            }
+        };
+        pool.truncate(len);
+        let sample = Sample {
+            data: pool.split().freeze(),
+            duration: FRAME,
+            ..Sample::new(Instant::now())
+        };
+        match path
+            .track
+            .sample_writer(path.ssrc, payload_type)
+            .write_sample(&sample)
+            .await
+        {
+            Ok(()) => {
+                shared.packets_sent.fetch_add(1, Ordering::Relaxed);
+                shared.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                write_errors += 1;
+                if write_errors == 1 {
+                    tracing::debug!("sending audio failed (connection down?): {e}");
+                }
+            }
+        }
+    }
+}
+
+/// RTP packets of the remote track → jitter buffer.
+async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        let event = tokio::select! {
+            e = track.poll() => e,
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        match event {
+            Some(TrackRemoteEvent::OnRtpPacket(packet)) => {
+                if packet.payload.is_empty() {
+                    continue;
+                }
+                shared.packets_received.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .bytes_received
+                    .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+                let mut jb = shared.jitter.lock().unwrap_or_else(|p| p.into_inner());
+                jb.push(
+                    packet.header.sequence_number,
+                    packet.header.timestamp,
+                    &packet.payload,
+                    Instant::now(),
+                );
+            }
+            Some(TrackRemoteEvent::OnEnded) | None => break,
+            Some(_) => {}
+        }
+    }
+    shared.receiving.store(false, Ordering::Release);
+}
+
+/// Jitter buffer → Opus decoder → sink, one frame per tick; finishes the sink at the end.
+async fn playout_loop(mut sink: Box<dyn AudioSink>, mut decoder: OpusDecoder, shared: Arc<Shared>) {
+    if wait_connected(&shared).await {
+        let mut shutdown = shared.shutdown.subscribe();
+        let mut pcm = [0i16; FRAME_SAMPLES];
+        let mut packet = [0u8; MAX_PACKET];
+        let mut heard = false;
+        let mut sink_ok = true;
+        let mut ticker = tokio::time::interval(FRAME);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+            // Copy the packet out so the decoder runs without the lock the receiver needs.
+            enum Step {
+                Silence,
+                Decode(usize),
+                Recover(usize),
+                Conceal,
+            }
+            let step = {
+                let mut jb = shared.jitter.lock().unwrap_or_else(|p| p.into_inner());
+                match jb.pop() {
+                    Playout::Idle => Step::Silence,
+                    Playout::Packet(p) => {
+                        packet[..p.len()].copy_from_slice(p);
+                        Step::Decode(p.len())
+                    }
+                    Playout::Fec(p) => {
+                        packet[..p.len()].copy_from_slice(p);
+                        Step::Recover(p.len())
+                    }
+                    Playout::Conceal => Step::Conceal,
+                }
+            };
+            let decoded = match step {
+                Step::Silence => {
+                    pcm.fill(0);
+                    Ok(())
+                }
+                Step::Decode(n) => decoder.decode(&packet[..n], &mut pcm),
+                Step::Recover(n) => decoder.recover(&packet[..n], &mut pcm),
+                Step::Conceal => decoder.conceal(&mut pcm),
+            };
+            if let Err(e) = decoded {
+                tracing::debug!("{e}; concealing");
+                if decoder.conceal(&mut pcm).is_err() {
+                    pcm.fill(0);
+                }
+            } else if !heard && matches!(step, Step::Decode(_)) {
+                heard = true;
+                shared.emit(MediaEvent::FirstAudio);
+            }
+            if sink_ok {
+                if let Err(e) = sink.write_frame(&pcm) {
+                    sink_ok = false;
+                    shared.emit(MediaEvent::Error(e));
+                }
+                shared.frames_played.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    // A device sink may wait briefly for its queue to play out.
+    let finished = tokio::task::spawn_blocking(move || sink.finish()).await;
+    if let Ok(Err(e)) = finished {
+        shared.emit(MediaEvent::Error(e));
+    }
+}
+
+/// Samples the selected candidate pair's round-trip time once a second.
+async fn rtt_loop(pc: std::sync::Weak<dyn PeerConnection>, shared: Arc<Shared>) {
+    if !wait_connected(&shared).await {
+        return;
+    }
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+        let Some(pc) = pc.upgrade() else { break };
+        let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+        let rtt = report
+            .candidate_pairs()
+            .filter(|p| p.nominated && p.current_round_trip_time > 0.0)
+            .map(|p| p.current_round_trip_time)
+            .next();
+        if let Some(rtt) = rtt {
+            shared.rtt_us.store((rtt * 1e6) as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A random u64 from the standard library's per-process random keys (ids need uniqueness,
+/// not secrecy).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish()
+}
+
+fn random_id(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(len);
+    let mut bits = random_u64();
+    for i in 0..len {
+        if i % 10 == 9 {
+            bits = random_u64();
+        }
+        out.push(ALPHABET[(bits % ALPHABET.len() as u64) as usize] as char);
+        bits /= ALPHABET.len() as u64;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_audio_mid() {
+        let sdp =
+            "v=0\r\nm=video 9 UDP 96\r\na=mid:v\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n";
+        assert_eq!(first_audio_mid(sdp).as_deref(), Some("0"));
+        assert_eq!(first_audio_mid("v=0\r\n"), None);
+    }
+
+    #[test]
+    fn ids_are_alphanumeric_and_distinct() {
+        let a = random_id(16);
+        let b = random_id(16);
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+}
