@@ -71,6 +71,9 @@ pub struct MediaConfig {
     /// address (`0.0.0.0`) stands for every non-loopback interface; tests bind `127.0.0.1`,
     /// which the wildcard leaves out.
     pub bind_addrs: Vec<IpAddr>,
+    /// The msid stream id of the local audio (`a=msid:<stream> <track>`), which the signalling
+    /// announces in `sdp_stream_metadata` before the session exists; `None`: a random one.
+    pub stream_id: Option<String>,
 }
 
 impl Default for MediaConfig {
@@ -78,6 +81,7 @@ impl Default for MediaConfig {
         MediaConfig {
             ice_servers: Vec::new(),
             bind_addrs: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
+            stream_id: None,
         }
     }
 }
@@ -88,6 +92,7 @@ impl MediaConfig {
         MediaConfig {
             ice_servers: Vec::new(),
             bind_addrs: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            stream_id: None,
         }
     }
 }

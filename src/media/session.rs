@@ -205,7 +205,7 @@ impl MediaSession {
             .map_err(|e| MediaError::webrtc("creating the peer connection", e))?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
 
-        let stream_id = random_id(16);
+        let stream_id = cfg.stream_id.clone().unwrap_or_else(|| random_id(16));
         let track_id = random_id(16);
         let ssrc = random_u64() as u32;
         let track = Arc::new(
