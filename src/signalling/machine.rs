@@ -323,10 +323,11 @@ impl CallMachine {
                 continue;
             };
             call.ring(&mut self.ctx);
-            if self.ctx.cfg.ring == RingPolicy::AutoAnswer && !self.in_call(&id) {
-                if let Some(call) = self.calls.get_mut(&id) {
-                    call.answer(&mut self.ctx, now);
-                }
+            if self.ctx.cfg.ring == RingPolicy::AutoAnswer
+                && !self.in_call(&id)
+                && let Some(call) = self.calls.get_mut(&id)
+            {
+                call.answer(&mut self.ctx, now);
             }
         }
     }

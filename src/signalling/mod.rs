@@ -224,7 +224,9 @@ pub enum CallEvent {
         call_id: String,
         by: String,
     },
-    /// The call was hung up; `reason` is the wire reason (`rejected` for a reject).
+    /// The call was hung up. `reason` is the wire reason (unknown ones included), or `rejected`
+    /// for an `m.call.reject`, `left_room` when the peer left, `answered_elsewhere` when another
+    /// device took the call.
     Hangup {
         call_id: String,
         reason: String,

@@ -184,3 +184,18 @@ fn offer_collisions_follow_politeness() {
     );
     assert!(actions(&out).is_empty());
 }
+
+#[test]
+fn ice_news_before_our_answer_is_out_still_ends_the_call_in_time() {
+    // Found by the property test: ICE reported up (then down) while our answer was still held
+    // for its 200 ms of candidates left the call without any running timer.
+    let mut h = H::alice();
+    h.ring_from_bob(0, "c1");
+    h.cmd(0, crate::signalling::Command::Answer { call_id: None });
+    h.media(0, "c1", MediaInput::LocalAnswer("answer".into()));
+    h.media(0, "c1", MediaInput::IceConnected);
+    h.media(0, "c1", MediaInput::IceDisconnected);
+    assert_eq!(send_types(&h.run_until(200)), ["m.call.answer"]);
+    assert_eq!(outcome(&h.run_until(29_999)), None);
+    assert_eq!(outcome(&h.run_until(30_000)), Some(Outcome::MediaFailed));
+}

@@ -57,7 +57,8 @@ fn malformed_invites_are_rejected() {
     let long_id = "x".repeat(256);
     let big_sdp = "a".repeat(64 * 1024);
     // (what is wrong, the mutation)
-    let table: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let table: Vec<(&str, Mutation)> = vec![
         (
             "missing call_id",
             Box::new(|v| drop(v.as_object_mut().map(|o| o.remove("call_id")))),
