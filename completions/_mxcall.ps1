@@ -34,6 +34,11 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to a homeserver and store the session in the profile')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Log out: invalidate the token on the server and remove the profile''s local data')
             [CompletionResult]::new('whoami', 'whoami', [CompletionResultType]::ParameterValue, 'Show who the profile is logged in as, after checking the token with the server')
+            [CompletionResult]::new('call', 'call', [CompletionResultType]::ParameterValue, 'Place a call and run it until either side hangs up')
+            [CompletionResult]::new('answer', 'answer', [CompletionResultType]::ParameterValue, 'Answer an incoming call (waiting for one if none is ringing)')
+            [CompletionResult]::new('hangup', 'hangup', [CompletionResultType]::ParameterValue, 'Hang up a call running in another mxcall process, or decline a ringing call')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Report incoming calls as they happen; optionally answer them or run a command for each')
+            [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List the audio devices usable with --input/--output device:NAME')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -80,10 +85,105 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'mxcall;call' {
+            [CompletionResult]::new('--ring-timeout', '--ring-timeout', [CompletionResultType]::ParameterName, 'Give up ringing after this many seconds (also the invite''s lifetime)')
+            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null')
+            [CompletionResult]::new('--record', '--record', [CompletionResultType]::ParameterName, 'Also record the received audio to this WAV file (48 kHz mono)')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Hang up this many seconds after the call connected')
+            [CompletionResult]::new('--media-addr', '--media-addr', [CompletionResultType]::ParameterName, 'Local IP address for media (repeatable; default: every interface except loopback)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
+            [CompletionResult]::new('--hangup-after-input', '--hangup-after-input', [CompletionResultType]::ParameterName, 'Hang up when the input ends (end of a WAV file, stdin closed)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mxcall;answer' {
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait this long for a call to arrive; exit 6 if none does')
+            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null')
+            [CompletionResult]::new('--record', '--record', [CompletionResultType]::ParameterName, 'Also record the received audio to this WAV file (48 kHz mono)')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Hang up this many seconds after the call connected')
+            [CompletionResult]::new('--media-addr', '--media-addr', [CompletionResultType]::ParameterName, 'Local IP address for media (repeatable; default: every interface except loopback)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
+            [CompletionResult]::new('--hangup-after-input', '--hangup-after-input', [CompletionResultType]::ParameterName, 'Hang up when the input ends (end of a WAV file, stdin closed)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mxcall;hangup' {
+            [CompletionResult]::new('--call-id', '--call-id', [CompletionResultType]::ParameterName, 'Only the call with this id')
+            [CompletionResult]::new('--reason', '--reason', [CompletionResultType]::ParameterName, 'Reason sent to the other side: busy (user_busy), or any hangup reason such as user_hangup')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mxcall;watch' {
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run this shell command for each incoming call, with MXCALL_ROOM_ID, MXCALL_CALL_ID and MXCALL_CALLER set')
+            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null')
+            [CompletionResult]::new('--record', '--record', [CompletionResultType]::ParameterName, 'Also record the received audio to this WAV file (48 kHz mono)')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Hang up this many seconds after the call connected')
+            [CompletionResult]::new('--media-addr', '--media-addr', [CompletionResultType]::ParameterName, 'Local IP address for media (repeatable; default: every interface except loopback)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
+            [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Exit after the first call has ended')
+            [CompletionResult]::new('--answer', '--answer', [CompletionResultType]::ParameterName, 'Answer each incoming call (one at a time)')
+            [CompletionResult]::new('--hangup-after-input', '--hangup-after-input', [CompletionResultType]::ParameterName, 'Hang up when the input ends (end of a WAV file, stdin closed)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mxcall;devices' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'mxcall;help' {
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to a homeserver and store the session in the profile')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Log out: invalidate the token on the server and remove the profile''s local data')
             [CompletionResult]::new('whoami', 'whoami', [CompletionResultType]::ParameterValue, 'Show who the profile is logged in as, after checking the token with the server')
+            [CompletionResult]::new('call', 'call', [CompletionResultType]::ParameterValue, 'Place a call and run it until either side hangs up')
+            [CompletionResult]::new('answer', 'answer', [CompletionResultType]::ParameterValue, 'Answer an incoming call (waiting for one if none is ringing)')
+            [CompletionResult]::new('hangup', 'hangup', [CompletionResultType]::ParameterValue, 'Hang up a call running in another mxcall process, or decline a ringing call')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Report incoming calls as they happen; optionally answer them or run a command for each')
+            [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List the audio devices usable with --input/--output device:NAME')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -94,6 +194,21 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             break
         }
         'mxcall;help;whoami' {
+            break
+        }
+        'mxcall;help;call' {
+            break
+        }
+        'mxcall;help;answer' {
+            break
+        }
+        'mxcall;help;hangup' {
+            break
+        }
+        'mxcall;help;watch' {
+            break
+        }
+        'mxcall;help;devices' {
             break
         }
         'mxcall;help;help' {

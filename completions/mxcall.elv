@@ -31,6 +31,11 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand login 'Log in to a homeserver and store the session in the profile'
             cand logout 'Log out: invalidate the token on the server and remove the profile''s local data'
             cand whoami 'Show who the profile is logged in as, after checking the token with the server'
+            cand call 'Place a call and run it until either side hangs up'
+            cand answer 'Answer an incoming call (waiting for one if none is ringing)'
+            cand hangup 'Hang up a call running in another mxcall process, or decline a ringing call'
+            cand watch 'Report incoming calls as they happen; optionally answer them or run a command for each'
+            cand devices 'List the audio devices usable with --input/--output device:NAME'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mxcall;login'= {
@@ -73,10 +78,100 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mxcall;call'= {
+            cand --ring-timeout 'Give up ringing after this many seconds (also the invite''s lifetime)'
+            cand --input 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null'
+            cand --output 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null'
+            cand --record 'Also record the received audio to this WAV file (48 kHz mono)'
+            cand --duration 'Hang up this many seconds after the call connected'
+            cand --media-addr 'Local IP address for media (repeatable; default: every interface except loopback)'
+            cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
+            cand --hangup-after-input 'Hang up when the input ends (end of a WAV file, stdin closed)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mxcall;answer'= {
+            cand --wait 'Wait this long for a call to arrive; exit 6 if none does'
+            cand --input 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null'
+            cand --output 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null'
+            cand --record 'Also record the received audio to this WAV file (48 kHz mono)'
+            cand --duration 'Hang up this many seconds after the call connected'
+            cand --media-addr 'Local IP address for media (repeatable; default: every interface except loopback)'
+            cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
+            cand --hangup-after-input 'Hang up when the input ends (end of a WAV file, stdin closed)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mxcall;hangup'= {
+            cand --call-id 'Only the call with this id'
+            cand --reason 'Reason sent to the other side: busy (user_busy), or any hangup reason such as user_hangup'
+            cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mxcall;watch'= {
+            cand --exec 'Run this shell command for each incoming call, with MXCALL_ROOM_ID, MXCALL_CALL_ID and MXCALL_CALLER set'
+            cand --input 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null'
+            cand --output 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null'
+            cand --record 'Also record the received audio to this WAV file (48 kHz mono)'
+            cand --duration 'Hang up this many seconds after the call connected'
+            cand --media-addr 'Local IP address for media (repeatable; default: every interface except loopback)'
+            cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
+            cand --once 'Exit after the first call has ended'
+            cand --answer 'Answer each incoming call (one at a time)'
+            cand --hangup-after-input 'Hang up when the input ends (end of a WAV file, stdin closed)'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mxcall;devices'= {
+            cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mxcall;help'= {
             cand login 'Log in to a homeserver and store the session in the profile'
             cand logout 'Log out: invalidate the token on the server and remove the profile''s local data'
             cand whoami 'Show who the profile is logged in as, after checking the token with the server'
+            cand call 'Place a call and run it until either side hangs up'
+            cand answer 'Answer an incoming call (waiting for one if none is ringing)'
+            cand hangup 'Hang up a call running in another mxcall process, or decline a ringing call'
+            cand watch 'Report incoming calls as they happen; optionally answer them or run a command for each'
+            cand devices 'List the audio devices usable with --input/--output device:NAME'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mxcall;help;login'= {
@@ -84,6 +179,16 @@ set edit:completion:arg-completer[mxcall] = {|@words|
         &'mxcall;help;logout'= {
         }
         &'mxcall;help;whoami'= {
+        }
+        &'mxcall;help;call'= {
+        }
+        &'mxcall;help;answer'= {
+        }
+        &'mxcall;help;hangup'= {
+        }
+        &'mxcall;help;watch'= {
+        }
+        &'mxcall;help;devices'= {
         }
         &'mxcall;help;help'= {
         }

@@ -33,6 +33,11 @@ complete -c mxcall -n "__fish_mxcall_needs_command" -s V -l version -d 'Print ve
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "login" -d 'Log in to a homeserver and store the session in the profile'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "logout" -d 'Log out: invalidate the token on the server and remove the profile\'s local data'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "whoami" -d 'Show who the profile is logged in as, after checking the token with the server'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "call" -d 'Place a call and run it until either side hangs up'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "answer" -d 'Answer an incoming call (waiting for one if none is ringing)'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "hangup" -d 'Hang up a call running in another mxcall process, or decline a ringing call'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "watch" -d 'Report incoming calls as they happen; optionally answer them or run a command for each'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "devices" -d 'List the audio devices usable with --input/--output device:NAME'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l homeserver -d 'Homeserver URL; skips discovery through .well-known/matrix/client' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l device-name -d 'Display name of the new device' -r
@@ -56,7 +61,67 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand whoami" -s v -l verbose -d
 complete -c mxcall -n "__fish_mxcall_using_subcommand whoami" -s q -l quiet -d 'Print nothing but errors'
 complete -c mxcall -n "__fish_mxcall_using_subcommand whoami" -s h -l help -d 'Print help'
 complete -c mxcall -n "__fish_mxcall_using_subcommand whoami" -s V -l version -d 'Print version'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami help" -f -a "login" -d 'Log in to a homeserver and store the session in the profile'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami help" -f -a "logout" -d 'Log out: invalidate the token on the server and remove the profile\'s local data'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami help" -f -a "whoami" -d 'Show who the profile is logged in as, after checking the token with the server'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l ring-timeout -d 'Give up ringing after this many seconds (also the invite\'s lifetime)' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l output -d 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l duration -d 'Hang up this many seconds after the call connected' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l hangup-after-input -d 'Hang up when the input ends (end of a WAV file, stdin closed)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s h -l help -d 'Print help'
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l wait -d 'Wait this long for a call to arrive; exit 6 if none does' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l output -d 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l duration -d 'Hang up this many seconds after the call connected' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l hangup-after-input -d 'Hang up when the input ends (end of a WAV file, stdin closed)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -s h -l help -d 'Print help'
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -l call-id -d 'Only the call with this id' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -l reason -d 'Reason sent to the other side: busy (user_busy), or any hangup reason such as user_hangup' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -s h -l help -d 'Print help'
+complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l exec -d 'Run this shell command for each incoming call, with MXCALL_ROOM_ID, MXCALL_CALL_ID and MXCALL_CALLER set' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l output -d 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l duration -d 'Hang up this many seconds after the call connected' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l once -d 'Exit after the first call has ended'
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l answer -d 'Answer each incoming call (one at a time)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l hangup-after-input -d 'Hang up when the input ends (end of a WAV file, stdin closed)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -s h -l help -d 'Print help'
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s h -l help -d 'Print help'
+complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "login" -d 'Log in to a homeserver and store the session in the profile'
+complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "logout" -d 'Log out: invalidate the token on the server and remove the profile\'s local data'
+complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "whoami" -d 'Show who the profile is logged in as, after checking the token with the server'
+complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "call" -d 'Place a call and run it until either side hangs up'
+complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "answer" -d 'Answer an incoming call (waiting for one if none is ringing)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "hangup" -d 'Hang up a call running in another mxcall process, or decline a ringing call'
+complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "watch" -d 'Report incoming calls as they happen; optionally answer them or run a command for each'
+complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "devices" -d 'List the audio devices usable with --input/--output device:NAME'
+complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -32,8 +32,27 @@ macro_rules! environment_table {
     };
 }
 
+macro_rules! json_events_table {
+    () => {
+        "JSON EVENTS (--json; one object per line on stdout, each with \"event\" and \"ts\" in Unix ms):
+  invite_sent  our invite went out {room_id, call_id, callee}
+  ringing      an incoming call rings {room_id, call_id, caller}
+  connecting   the call was answered; media is being set up {room_id, call_id}
+  connected    media flows {room_id, call_id}
+  media        the first audio from the other side was decoded {room_id, call_id}
+  hangup       the call was hung up {room_id, call_id, reason, by: local|remote}
+  ended        the call is over {room_id, call_id, outcome, duration_ms, exit_code, stats}"
+    };
+}
+
 pub const EXIT_CODES: &str = exit_codes_table!();
-const AFTER_HELP: &str = concat!(exit_codes_table!(), "\n\n", environment_table!());
+const AFTER_HELP: &str = concat!(
+    exit_codes_table!(),
+    "\n\n",
+    json_events_table!(),
+    "\n\n",
+    environment_table!()
+);
 
 /// Place and answer Matrix voice calls from the command line.
 #[derive(Debug, Parser)]
@@ -77,6 +96,118 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Show who the profile is logged in as, after checking the token with the server
     Whoami,
+    /// Place a call and run it until either side hangs up
+    Call(CallArgs),
+    /// Answer an incoming call (waiting for one if none is ringing)
+    Answer(AnswerArgs),
+    /// Hang up a call running in another mxcall process, or decline a ringing call
+    Hangup(HangupArgs),
+    /// Report incoming calls as they happen; optionally answer them or run a command for each
+    Watch(WatchArgs),
+    /// List the audio devices usable with --input/--output device:NAME
+    Devices,
+}
+
+/// Where a call's audio comes from and goes to.
+#[derive(Debug, Clone, Args)]
+pub struct AudioArgs {
+    /// Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null
+    #[arg(long, value_name = "SPEC", default_value = "default")]
+    pub input: String,
+
+    /// Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null
+    #[arg(long, value_name = "SPEC", default_value = "default")]
+    pub output: String,
+
+    /// Also record the received audio to this WAV file (48 kHz mono)
+    #[arg(long, value_name = "FILE.wav")]
+    pub record: Option<std::path::PathBuf>,
+
+    /// Hang up this many seconds after the call connected
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Hang up when the input ends (end of a WAV file, stdin closed)
+    #[arg(long)]
+    pub hangup_after_input: bool,
+
+    /// Local IP address for media (repeatable; default: every interface except loopback)
+    #[arg(long, value_name = "IP")]
+    pub media_addr: Vec<std::net::IpAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// Room id (!room:server), alias (#room:server), or user (@user:server: their direct room, created if needed)
+    #[arg(value_name = "ROOM_ID|#alias|@user")]
+    pub target: String,
+
+    /// Give up ringing after this many seconds (also the invite's lifetime)
+    #[arg(long, value_name = "SECS", default_value = "90", value_parser = parse_secs)]
+    pub ring_timeout: std::time::Duration,
+
+    #[command(flatten)]
+    pub audio: AudioArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AnswerArgs {
+    /// Only answer a call in this room
+    #[arg(value_name = "ROOM_ID")]
+    pub room: Option<String>,
+
+    /// Wait this long for a call to arrive; exit 6 if none does
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    pub wait: std::time::Duration,
+
+    #[command(flatten)]
+    pub audio: AudioArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HangupArgs {
+    /// Only a call in this room
+    #[arg(value_name = "ROOM_ID")]
+    pub room: Option<String>,
+
+    /// Only the call with this id
+    #[arg(long, value_name = "ID")]
+    pub call_id: Option<String>,
+
+    /// Reason sent to the other side: busy (user_busy), or any hangup reason such as user_hangup
+    #[arg(long, value_name = "REASON")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Only calls in these rooms (default: every room)
+    #[arg(value_name = "ROOM_ID")]
+    pub rooms: Vec<String>,
+
+    /// Exit after the first call has ended
+    #[arg(long)]
+    pub once: bool,
+
+    /// Run this shell command for each incoming call, with MXCALL_ROOM_ID, MXCALL_CALL_ID and MXCALL_CALLER set
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+
+    /// Answer each incoming call (one at a time)
+    #[arg(long)]
+    pub answer: bool,
+
+    #[command(flatten)]
+    pub audio: AudioArgs,
+}
+
+/// Seconds, possibly fractional ("2.5"), as a duration.
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(secs.is_finite() && secs >= 0.0 && secs <= 7.0 * 24.0 * 3600.0) {
+        return Err(format!("'{s}' is out of range (0 to one week)"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Debug, Args)]

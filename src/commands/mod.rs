@@ -1,5 +1,8 @@
 //! One module per subcommand; `dispatch` routes the parsed command line to it.
 
+mod call;
+mod devices;
+mod hangup;
 mod login;
 mod logout;
 mod whoami;
@@ -25,5 +28,10 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Login(args) => login::run(&ctx, args).await,
         Command::Logout(args) => logout::run(&ctx, args).await,
         Command::Whoami => whoami::run(&ctx).await,
+        Command::Call(args) => call::call(&ctx, args).await,
+        Command::Answer(args) => call::answer(&ctx, args).await,
+        Command::Watch(args) => call::watch(&ctx, args).await,
+        Command::Hangup(args) => hangup::run(&ctx, args).await,
+        Command::Devices => devices::run(&ctx),
     }
 }

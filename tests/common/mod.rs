@@ -165,3 +165,221 @@ pub fn assert_fails_with(out: &Output, expected: i32) -> String {
     assert!(!err.contains("panicked"), "{err}");
     err
 }
+
+// ---- Client-server API helpers for setting up rooms and sending raw events -------------------
+
+pub fn api(method: &str, path: &str, token: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+    block_on(async {
+        let client = reqwest::Client::new();
+        let url = format!("{}/_matrix/client/v3{path}", hs());
+        let mut req = match method {
+            "GET" => client.get(url),
+            "PUT" => client.put(url),
+            _ => client.post(url),
+        }
+        .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let v: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        assert!(status.is_success(), "{method} {path}: {status} {v}");
+        v
+    })
+}
+
+/// The access token of a logged-in profile (tests only; mxcall never prints it).
+pub fn token(home: &Home, profile: &str) -> String {
+    home.session(profile)["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A private room created by `a` with `b` invited and joined: the usual two-member call room.
+pub fn two_member_room(home: &Home, a: &str, b: &str, b_user: &str) -> String {
+    let room = api(
+        "POST",
+        "/createRoom",
+        &token(home, a),
+        Some(serde_json::json!({"preset": "private_chat", "invite": [b_user], "is_direct": true})),
+    )["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api("POST", &format!("/join/{}", urlencode(&room)), &token(home, b), Some(serde_json::json!({})));
+    room
+}
+
+pub fn join(home: &Home, profile: &str, room: &str) {
+    api("POST", &format!("/join/{}", urlencode(&room)), &token(home, profile), Some(serde_json::json!({})));
+}
+
+pub fn invite(home: &Home, profile: &str, room: &str, user: &str) {
+    api(
+        "POST",
+        &format!("/rooms/{}/invite", urlencode(room)),
+        &token(home, profile),
+        Some(serde_json::json!({"user_id": user})),
+    );
+}
+
+pub fn send_event(home: &Home, profile: &str, room: &str, event_type: &str, content: serde_json::Value) {
+    static TXN: AtomicU32 = AtomicU32::new(0);
+    let txn = format!("t{}x{}", std::process::id(), TXN.fetch_add(1, Ordering::SeqCst));
+    api(
+        "PUT",
+        &format!("/rooms/{}/send/{event_type}/{txn}", urlencode(room)),
+        &token(home, profile),
+        Some(content),
+    );
+}
+
+/// The room's call events, oldest first, as the homeserver has them.
+pub fn call_events(home: &Home, profile: &str, room: &str) -> Vec<serde_json::Value> {
+    let filter = urlencode(r#"{"types":["m.call.*"]}"#);
+    let v = api(
+        "GET",
+        &format!("/rooms/{}/messages?dir=b&limit=100&filter={filter}", urlencode(room)),
+        &token(home, profile),
+        None,
+    );
+    let mut events: Vec<_> = v["chunk"].as_array().cloned().unwrap_or_default();
+    events.reverse();
+    events
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+// ---- Running calls -----------------------------------------------------------------------------
+
+/// Flags every test call uses: media on loopback, JSON events.
+pub fn call_flags(input: &str, record: &Path) -> Vec<String> {
+    vec![
+        "--input".into(),
+        input.into(),
+        "--output".into(),
+        "null".into(),
+        "--record".into(),
+        record.display().to_string(),
+        "--media-addr".into(),
+        "127.0.0.1".into(),
+    ]
+}
+
+pub fn spawn(home: &Home, args: &[String]) -> std::process::Child {
+    home.cmd()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a child with a timeout; kills it (and fails) if it hangs.
+pub fn wait(child: std::process::Child, limit: std::time::Duration) -> Output {
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    let out = child.wait_with_output().unwrap();
+    done.store(true, Ordering::SeqCst);
+    assert!(out.status.code().is_some(), "mxcall was killed after {limit:?}\nstderr: {}", stderr(&out));
+    out
+}
+
+/// The JSON events a `--json` run printed.
+pub fn events(out: &Output) -> Vec<serde_json::Value> {
+    stdout(out).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+pub fn find_event<'a>(events: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json::Value> {
+    events.iter().find(|e| e["event"] == name)
+}
+
+// ---- Audio analysis --------------------------------------------------------------------------
+
+/// Reads a mono WAV file as f32 samples and its rate.
+pub fn read_wav(path: &Path) -> (Vec<f32>, u32) {
+    let mut reader = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = reader.spec();
+    let samples = reader.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect();
+    (samples, spec.sample_rate)
+}
+
+/// Power at `freq` by the Goertzel algorithm.
+pub fn goertzel(samples: &[f32], rate: u32, freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / rate as f64;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = x as f64 + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - coeff * s1 * s2) / samples.len().max(1) as f64
+}
+
+/// The dominant frequency (1 Hz steps between 100 and 4000 Hz) of the non-silent part.
+pub fn dominant_frequency(samples: &[f32], rate: u32) -> f64 {
+    let loud: Vec<f32> = samples
+        .chunks(960)
+        .filter(|c| rms(c) > 0.01)
+        .flatten()
+        .copied()
+        .take(rate as usize * 2)
+        .collect();
+    assert!(!loud.is_empty(), "the recording is silent");
+    let coarse = (100..4000).step_by(10).map(|f| f as f64);
+    let best = coarse.max_by(|a, b| goertzel(&loud, rate, *a).total_cmp(&goertzel(&loud, rate, *b))).unwrap();
+    let fine = ((best - 10.0) as i64..=(best + 10.0) as i64).map(|f| f as f64);
+    fine.max_by(|a, b| goertzel(&loud, rate, *a).total_cmp(&goertzel(&loud, rate, *b))).unwrap()
+}
+
+pub fn rms(samples: &[f32]) -> f32 {
+    (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt()
+}
+
+/// Share of 20 ms frames, from the first loud one on, in which `freq` dominates.
+pub fn tone_coverage(samples: &[f32], rate: u32, freq: f64) -> f64 {
+    let frame = (rate / 50) as usize;
+    let frames: Vec<&[f32]> = samples.chunks(frame).filter(|c| c.len() == frame).collect();
+    let Some(start) = frames.iter().position(|c| rms(c) > 0.01) else { return 0.0 };
+    // Leave out the last frames: the call may end in the middle of them.
+    let body = &frames[start..frames.len().saturating_sub(5).max(start)];
+    if body.is_empty() {
+        return 0.0;
+    }
+    let good = body
+        .iter()
+        .filter(|c| {
+            let p = goertzel(c, rate, freq);
+            rms(c) > 0.01 && p > 4.0 * goertzel(c, rate, freq * 1.5) && p > 4.0 * goertzel(c, rate, freq / 1.5)
+        })
+        .count();
+    good as f64 / body.len() as f64
+}
+
+/// Asserts the recording carries `freq` (± 2 Hz) in at least 90% of its frames.
+pub fn assert_tone(path: &Path, freq: f64) {
+    let (samples, rate) = read_wav(path);
+    let found = dominant_frequency(&samples, rate);
+    assert!((found - freq).abs() <= 2.0, "{}: dominant {found} Hz, expected {freq}", path.display());
+    let coverage = tone_coverage(&samples, rate, freq);
+    assert!(coverage >= 0.9, "{}: tone in only {:.0}% of frames", path.display(), coverage * 100.0);
+}

@@ -1,0 +1,90 @@
+//! What the user sees of a call: JSON events on stdout with `--json`, progress lines (and a
+//! spinner on a terminal) on stderr otherwise, and a one-line summary on stdout at the end.
+//!
+//! JSON event names (documented in the man page): `invite_sent`, `ringing`, `connecting`,
+//! `connected`, `media`, `hangup`, `ended`; each object has `event`, `ts` (Unix ms) and
+//! `room_id`/`call_id` where they apply.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+use crate::output::Output;
+
+pub struct Reporter {
+    out: Output,
+    spinner: Option<ProgressBar>,
+}
+
+impl Reporter {
+    pub fn new(out: Output) -> Self {
+        Reporter { out, spinner: None }
+    }
+
+    /// One event: a JSON line on stdout with `--json`, else `human` on stderr (if any).
+    pub fn event(&mut self, name: &str, mut fields: Value, human: Option<String>) {
+        if self.out.json {
+            if let Value::Object(map) = &mut fields {
+                map.insert("event".into(), name.into());
+                let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+                map.insert("ts".into(), ts.into());
+            }
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{fields}");
+            let _ = stdout.flush();
+        } else if let Some(line) = human {
+            self.note(&line);
+        }
+    }
+
+    /// A line for a person on stderr, above the spinner if one runs.
+    pub fn note(&self, line: &str) {
+        if self.out.quiet {
+            return;
+        }
+        match &self.spinner {
+            Some(spinner) => spinner.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// "ringing @bob… 12 s" while waiting, on a terminal only.
+    pub fn start_spinner(&mut self, message: String) {
+        self.stop_spinner();
+        if self.out.quiet || self.out.json || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let spinner = ProgressBar::new_spinner();
+        spinner.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        spinner.set_message(message);
+        spinner.enable_steady_tick(Duration::from_millis(120));
+        self.spinner = Some(spinner);
+    }
+
+    pub fn stop_spinner(&mut self) {
+        if let Some(spinner) = self.spinner.take() {
+            spinner.finish_and_clear();
+        }
+    }
+
+    /// The final one-line summary (stdout, not in JSON mode, where `ended` says it all).
+    pub fn summary(&mut self, line: &str) {
+        self.stop_spinner();
+        if !self.out.json && !self.out.quiet {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{line}");
+        }
+    }
+}
+
+pub fn with_call(room_id: &str, call_id: &str, extra: Value) -> Value {
+    let mut base = json!({ "room_id": room_id, "call_id": call_id });
+    if let (Value::Object(base_map), Value::Object(extra_map)) = (&mut base, extra) {
+        base_map.extend(extra_map);
+    }
+    base
+}
