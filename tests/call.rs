@@ -294,3 +294,71 @@ fn a_version_0_caller_is_answered_and_declined_in_version_0() {
     let rejects = call_events(&p.home, "b", &p.room).into_iter().filter(|e| e["type"] == "m.call.reject").count();
     assert_eq!(rejects, 0);
 }
+
+#[test]
+fn calling_a_user_creates_a_direct_room_rings_once_they_join_and_reuses_it() {
+    let home = Home::new();
+    let (a_user, apw) = register("a");
+    let (b_user, bpw) = register("b");
+    home.login("a", &a_user, &apw);
+    home.login("b", &b_user, &bpw);
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..2 {
+        let b_wav = dir.path().join(format!("b{round}.wav"));
+        let a_wav = dir.path().join(format!("a{round}.wav"));
+        let mut b_args: Vec<String> = ["--json", "--profile", "b", "answer", "--wait", "40"].map(String::from).to_vec();
+        b_args.extend(call_flags("tone:880", &b_wav));
+        let mut a_args: Vec<String> = ["--json", "--profile", "a", "call", &b_user, "--duration", "2"].map(String::from).to_vec();
+        a_args.extend(call_flags("tone:440", &a_wav));
+        let b = spawn(&home, &b_args);
+        let a = spawn(&home, &a_args);
+        let a_out = wait(a, Duration::from_secs(60));
+        let b_out = wait(b, Duration::from_secs(60));
+        assert_success(&a_out);
+        assert_success(&b_out);
+        if round == 0 {
+            assert!(stderr(&a_out).contains("waiting for them to join"), "{}", stderr(&a_out));
+        } else {
+            assert!(!stderr(&a_out).contains("waiting for them to join"), "the direct room was not reused");
+        }
+        assert_tone(&b_wav, 440.0);
+    }
+    let rooms = api("GET", "/joined_rooms", &token(&home, "a"), None);
+    assert_eq!(rooms["joined_rooms"].as_array().unwrap().len(), 1, "{rooms}");
+}
+
+#[test]
+fn ctrl_c_hangs_up_cleanly_before_exiting() {
+    let p = pair();
+    let b = spawn(&p.home, &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"));
+    let a = spawn(&p.home, &p.args("a", &["call", &p.room], "tone:440", "a.wav"));
+    wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(a.id() as i32, libc::SIGINT) };
+    let a_out = wait(a, Duration::from_secs(15));
+    let b_out = wait(b, Duration::from_secs(15));
+    assert_success(&a_out);
+    assert_success(&b_out);
+    let hangup = wait_for_event(&p.home, "b", &p.room, "m.call.hangup");
+    assert_eq!(hangup["sender"], p.a_user.as_str());
+    assert_eq!(find_event(&events(&b_out), "hangup").unwrap()["by"], "remote");
+}
+
+#[test]
+fn the_other_party_leaving_the_room_ends_the_call() {
+    let p = pair();
+    let b = spawn(&p.home, &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"));
+    let a = spawn(&p.home, &p.args("a", &["call", &p.room], "tone:440", "a.wav"));
+    wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
+    std::thread::sleep(Duration::from_secs(1));
+    // B leaves from another client.
+    api("POST", &format!("/rooms/{}/leave", urlencode(&p.room)), &token(&p.home, "b"), Some(serde_json::json!({})));
+    let started = Instant::now();
+    let a_out = wait(a, Duration::from_secs(20));
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    let a_events = events(&a_out);
+    assert_eq!(find_event(&a_events, "hangup").unwrap()["by"], "remote", "{a_events:?}");
+    assert_eq!(code(&a_out), 0, "{}", stderr(&a_out));
+    let _ = wait(b, Duration::from_secs(20));
+}
