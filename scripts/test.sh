@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command: starts a throw-away Synapse on 127.0.0.1, runs every test against it, and
-# stops it again. Extra arguments go to `cargo test` (e.g. `scripts/test.sh --test login`).
+# The test command: installs what is missing (system packages, Synapse), starts a throw-away
+# Synapse on 127.0.0.1, runs every test against it, and stops it again. Extra arguments go to
+# `cargo test` (e.g. `scripts/test.sh --test login`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/install-deps.sh
 scripts/synapse.sh install
 hs_dir=$(mktemp -d "${TMPDIR:-/tmp}/mxcall-hs.XXXXXX")
 cleanup() { scripts/synapse.sh stop "$hs_dir" || true; rm -rf "$hs_dir"; }
