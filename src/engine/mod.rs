@@ -746,19 +746,22 @@ impl Engine {
             return;
         }
         let how = match &hangup {
-            Some((reason, Party::Remote)) => format!(", hung up by {peer} ({reason})"),
-            Some((reason, Party::Local)) => format!(", hung up by us ({reason})"),
+            Some((reason, Party::Remote)) => format!("hung up by {peer} ({reason})"),
+            Some((reason, Party::Local)) => format!("hung up by us ({reason})"),
             None => String::new(),
         };
-        let packets = stats
-            .as_ref()
-            .map(|s| format!("; {} packets received, {} lost", s.packets_received, s.packets_lost))
-            .unwrap_or_default();
-        self.reporter.summary(&format!(
-            "call with {peer} {} after {:.1} s{how}{packets}",
-            outcome.as_str().replace('_', " "),
-            duration.as_secs_f64()
-        ));
+        let words = outcome.as_str().replace('_', " ");
+        let line = match (&stats, duration.is_zero()) {
+            (Some(s), false) => format!(
+                "call with {peer} {words} after {:.1} s, {how}; {} packets received, {} lost",
+                duration.as_secs_f64(),
+                s.packets_received,
+                s.packets_lost
+            ),
+            _ if how.is_empty() => format!("call with {peer}: {words}"),
+            _ => format!("call with {peer}: {words} ({how})"),
+        };
+        self.reporter.summary(&line);
         self.duration_deadline = None;
         match &self.mode {
             Mode::Watch { once, answer, .. } => {
