@@ -203,8 +203,10 @@ pub struct WatchArgs {
 
 /// Seconds, possibly fractional ("2.5"), as a duration.
 fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if !(secs.is_finite() && secs >= 0.0 && secs <= 7.0 * 24.0 * 3600.0) {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(secs.is_finite() && (0.0..=7.0 * 24.0 * 3600.0).contains(&secs)) {
         return Err(format!("'{s}' is out of range (0 to one week)"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
@@ -252,8 +254,8 @@ mod tests {
 
     #[test]
     fn global_flags_work_after_the_subcommand() {
-        let cli = Cli::try_parse_from(["mxcall", "whoami", "--profile", "bob", "--json", "-vv"])
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(["mxcall", "whoami", "--profile", "bob", "--json", "-vv"]).unwrap();
         assert_eq!(cli.profile, "bob");
         assert!(cli.json);
         assert_eq!(cli.verbose, 2);

@@ -22,7 +22,10 @@ pub fn render() -> Vec<(String, Vec<u8>)> {
         files.push((format!("completions/{name}"), buf));
     }
     files.push(("man/mxcall.1".into(), man_page(cmd.clone())));
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
         let name = format!("mxcall-{}", sub.get_name());
         let page = man_page(sub.clone().name(name.clone()).display_name(name.clone()));
         files.push((format!("man/{name}.1"), page));

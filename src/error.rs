@@ -97,12 +97,14 @@ impl Error {
             };
         }
         match err {
-            HttpError::Reqwest(e) if e.is_decode() => {
-                Error::BadResponse { homeserver, cause: format!("{context}: {}", root_cause(e)) }
-            }
-            HttpError::Reqwest(e) => {
-                Error::Unreachable { homeserver, cause: root_cause(e) }
-            }
+            HttpError::Reqwest(e) if e.is_decode() => Error::BadResponse {
+                homeserver,
+                cause: format!("{context}: {}", root_cause(e)),
+            },
+            HttpError::Reqwest(e) => Error::Unreachable {
+                homeserver,
+                cause: root_cause(e),
+            },
             HttpError::Api(_) => Error::BadResponse {
                 homeserver,
                 cause: format!("{context}: the response is not a valid Matrix response"),
@@ -112,30 +114,35 @@ impl Error {
         }
     }
 
-    pub fn from_sdk(err: &matrix_sdk::Error, context: &str, profile: &str, homeserver: &str) -> Self {
+    pub fn from_sdk(
+        err: &matrix_sdk::Error,
+        context: &str,
+        profile: &str,
+        homeserver: &str,
+    ) -> Self {
         match err {
             matrix_sdk::Error::Http(http) => Self::from_http(http, context, profile, homeserver),
             other => Error::Other(format!("{context}: {}", root_cause(other))),
         }
     }
 
-    pub fn from_build(
-        err: &matrix_sdk::ClientBuildError,
-        profile: &str,
-        homeserver: &str,
-    ) -> Self {
+    pub fn from_build(err: &matrix_sdk::ClientBuildError, profile: &str, homeserver: &str) -> Self {
         use matrix_sdk::ClientBuildError as B;
         match err {
             B::Http(http) => Self::from_http(http, "connecting", profile, homeserver),
             B::AutoDiscovery(_) => Error::Unreachable {
                 homeserver: homeserver.to_owned(),
-                cause: "no homeserver found through .well-known/matrix/client; give --homeserver URL"
-                    .into(),
+                cause:
+                    "no homeserver found through .well-known/matrix/client; give --homeserver URL"
+                        .into(),
             },
             B::InvalidServerName | B::Url(_) => {
                 Error::Usage(format!("invalid homeserver or server name: {homeserver}"))
             }
-            other => Error::Other(format!("cannot open the client store: {}", root_cause(other))),
+            other => Error::Other(format!(
+                "cannot open the client store: {}",
+                root_cause(other)
+            )),
         }
     }
 }

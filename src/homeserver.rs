@@ -24,7 +24,10 @@ fn request_config() -> RequestConfig {
 
 /// Where to find the homeserver for a login: an explicit URL, or discovery from the user id's
 /// server name through `.well-known/matrix/client`.
-pub fn login_builder(user_id: &UserId, homeserver: Option<&str>) -> Result<(ClientBuilder, String)> {
+pub fn login_builder(
+    user_id: &UserId,
+    homeserver: Option<&str>,
+) -> Result<(ClientBuilder, String)> {
     let builder = Client::builder().request_config(request_config());
     match homeserver {
         Some(url) => {
@@ -62,7 +65,14 @@ pub async fn restore(profile: &Profile, session: &StoredSession, store: bool) ->
     client
         .restore_session(session.matrix.clone())
         .await
-        .map_err(|e| Error::from_sdk(&e, "cannot restore the session", &profile.name, &session.homeserver))?;
+        .map_err(|e| {
+            Error::from_sdk(
+                &e,
+                "cannot restore the session",
+                &profile.name,
+                &session.homeserver,
+            )
+        })?;
     Ok(client)
 }
 

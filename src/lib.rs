@@ -30,13 +30,22 @@ pub fn run() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { error::exit::USAGE } else { error::exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                error::exit::USAGE
+            } else {
+                error::exit::OK
+            });
         }
     };
     init_logging(cli.verbose, cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return error::to_exit_code(Err(error::Error::other("cannot start the runtime", e))),
+        Err(e) => {
+            return error::to_exit_code(Err(error::Error::other("cannot start the runtime", e)));
+        }
     };
     let result = runtime.block_on(commands::dispatch(cli));
     // Don't wait for background tasks of the SDK; the command has finished.

@@ -48,8 +48,9 @@ impl SessionStore {
     pub fn from_env() -> Result<Self> {
         let root = if let Some(home) = std::env::var_os("MXCALL_HOME").filter(|v| !v.is_empty()) {
             PathBuf::from(home)
-        } else if let Some(xdg) =
-            std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).filter(|p| p.is_absolute())
+        } else if let Some(xdg) = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
         {
             xdg.join("mxcall")
         } else if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
@@ -79,7 +80,9 @@ fn validate_profile_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
@@ -112,7 +115,9 @@ impl Profile {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotLoggedIn { profile: self.name.clone() });
+                return Err(Error::NotLoggedIn {
+                    profile: self.name.clone(),
+                });
             }
             Err(e) => return Err(Error::other(&format!("cannot read {}", path.display()), e)),
         };
@@ -144,7 +149,10 @@ impl Profile {
         match fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::other(&format!("cannot remove {}", self.dir.display()), e)),
+            Err(e) => Err(Error::other(
+                &format!("cannot remove {}", self.dir.display()),
+                e,
+            )),
         }
     }
 }
@@ -208,7 +216,10 @@ mod tests {
                     user_id: user_id!("@a:localhost").to_owned(),
                     device_id: device_id!("DEV").to_owned(),
                 },
-                tokens: SessionTokens { access_token: "syt_secret".into(), refresh_token: None },
+                tokens: SessionTokens {
+                    access_token: "syt_secret".into(),
+                    refresh_token: None,
+                },
             },
             store_passphrase: "pass".into(),
         }
@@ -218,7 +229,10 @@ mod tests {
     fn profile_names_are_validated() {
         let store = SessionStore::at("/nonexistent");
         for bad in ["", "../x", ".hidden", "a/b", "x y", &"z".repeat(65)] {
-            assert!(matches!(store.profile(bad), Err(Error::Usage(_))), "{bad:?} accepted");
+            assert!(
+                matches!(store.profile(bad), Err(Error::Usage(_))),
+                "{bad:?} accepted"
+            );
         }
         for good in ["default", "alice", "bob-2", "work.phone", "A_1"] {
             assert!(store.profile(good).is_ok(), "{good:?} refused");
@@ -230,7 +244,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = SessionStore::at(tmp.path().join("data"));
         let profile = store.profile("alice").unwrap();
-        assert!(matches!(profile.load_session(), Err(Error::NotLoggedIn { .. })));
+        assert!(matches!(
+            profile.load_session(),
+            Err(Error::NotLoggedIn { .. })
+        ));
         profile.save_session(&session()).unwrap();
         let back = profile.load_session().unwrap();
         assert_eq!(back.matrix.tokens.access_token, "syt_secret");
@@ -244,7 +261,10 @@ mod tests {
     #[test]
     fn debug_output_hides_secrets() {
         let text = format!("{:?}", session());
-        assert!(!text.contains("syt_secret") && !text.contains("pass\""), "{text}");
+        assert!(
+            !text.contains("syt_secret") && !text.contains("pass\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -25,7 +25,14 @@ fn pair() -> Pair {
     home.login("a", &a_user, &apw);
     home.login("b", &b_user, &bpw);
     let room = two_member_room(&home, "a", "b", &b_user);
-    Pair { home, a_user, b_user, b_password: bpw, room, dir: tempfile::tempdir().unwrap() }
+    Pair {
+        home,
+        a_user,
+        b_user,
+        b_password: bpw,
+        room,
+        dir: tempfile::tempdir().unwrap(),
+    }
 }
 
 impl Pair {
@@ -46,16 +53,25 @@ fn wait_for_event(home: &Home, profile: &str, room: &str, event_type: &str) -> s
     wait_for_call_event(home, profile, room, event_type, None)
 }
 
-fn wait_for_call_event(home: &Home, profile: &str, room: &str, event_type: &str, call_id: Option<&str>) -> serde_json::Value {
+fn wait_for_call_event(
+    home: &Home,
+    profile: &str,
+    room: &str,
+    event_type: &str,
+    call_id: Option<&str>,
+) -> serde_json::Value {
     let start = Instant::now();
     loop {
-        let found = call_events(home, profile, room)
-            .into_iter()
-            .find(|e| e["type"] == event_type && call_id.is_none_or(|c| e["content"]["call_id"] == c));
+        let found = call_events(home, profile, room).into_iter().find(|e| {
+            e["type"] == event_type && call_id.is_none_or(|c| e["content"]["call_id"] == c)
+        });
         if let Some(e) = found {
             return e;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "no {event_type} in {room}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no {event_type} in {room}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -63,8 +79,19 @@ fn wait_for_call_event(home: &Home, profile: &str, room: &str, event_type: &str,
 #[test]
 fn a_calls_b_audio_flows_both_ways_and_the_hangup_reaches_b() {
     let p = pair();
-    let b = spawn(&p.home, &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"));
-    let a = spawn(&p.home, &p.args("a", &["call", &p.room, "--duration", "3"], "tone:440", "a.wav"));
+    let b = spawn(
+        &p.home,
+        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
+    );
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--duration", "3"],
+            "tone:440",
+            "a.wav",
+        ),
+    );
     let a_out = wait(a, Duration::from_secs(60));
     let b_out = wait(b, Duration::from_secs(60));
     assert_success(&a_out);
@@ -73,12 +100,21 @@ fn a_calls_b_audio_flows_both_ways_and_the_hangup_reaches_b() {
     let a_events = events(&a_out);
     let b_events = events(&b_out);
     for name in ["invite_sent", "connected", "media", "hangup", "ended"] {
-        assert!(find_event(&a_events, name).is_some(), "A printed no {name}: {a_events:?}");
+        assert!(
+            find_event(&a_events, name).is_some(),
+            "A printed no {name}: {a_events:?}"
+        );
     }
     for name in ["ringing", "connected", "media", "hangup", "ended"] {
-        assert!(find_event(&b_events, name).is_some(), "B printed no {name}: {b_events:?}");
+        assert!(
+            find_event(&b_events, name).is_some(),
+            "B printed no {name}: {b_events:?}"
+        );
     }
-    assert_eq!(find_event(&b_events, "ringing").unwrap()["caller"], p.a_user.as_str());
+    assert_eq!(
+        find_event(&b_events, "ringing").unwrap()["caller"],
+        p.a_user.as_str()
+    );
     let hangup = find_event(&b_events, "hangup").unwrap();
     assert_eq!(hangup["by"], "remote");
     assert_eq!(hangup["reason"], "user_hangup");
@@ -94,26 +130,62 @@ fn a_calls_b_audio_flows_both_ways_and_the_hangup_reaches_b() {
 #[test]
 fn declining_without_a_running_process_exits_5_for_the_caller() {
     let p = pair();
-    let a = spawn(&p.home, &p.args("a", &["call", &p.room, "--ring-timeout", "30"], "tone:440", "a.wav"));
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "30"],
+            "tone:440",
+            "a.wav",
+        ),
+    );
     wait_for_event(&p.home, "b", &p.room, "m.call.invite");
-    let out = p.home.run(&["--profile", "b", "hangup", "--reason", "busy"]);
+    let out = p
+        .home
+        .run(&["--profile", "b", "hangup", "--reason", "busy"]);
     assert_success(&out);
     assert!(stdout(&out).contains("declined"), "{}", stdout(&out));
     let started = Instant::now();
     let a_out = wait(a, Duration::from_secs(30));
     assert_eq!(code(&a_out), 5, "{}", stderr(&a_out));
-    assert!(started.elapsed() < Duration::from_secs(10), "the caller took {:?} to notice", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the caller took {:?} to notice",
+        started.elapsed()
+    );
     let reject = wait_for_event(&p.home, "a", &p.room, "m.call.reject");
     assert_eq!(reject["sender"], p.b_user.as_str());
-    assert_eq!(find_event(&events(&a_out), "ended").unwrap()["outcome"], "declined");
+    assert_eq!(
+        find_event(&events(&a_out), "ended").unwrap()["outcome"],
+        "declined"
+    );
 }
 
 #[test]
 fn watch_exec_can_decline_and_the_caller_exits_5() {
     let p = pair();
     let exec = format!("{BIN} --profile b hangup --reason busy");
-    let b = spawn(&p.home, &["--json".into(), "--profile".into(), "b".into(), "watch".into(), "--once".into(), "--exec".into(), exec]);
-    let a = spawn(&p.home, &p.args("a", &["call", &p.room, "--ring-timeout", "30"], "tone:440", "a.wav"));
+    let b = spawn(
+        &p.home,
+        &[
+            "--json".into(),
+            "--profile".into(),
+            "b".into(),
+            "watch".into(),
+            "--once".into(),
+            "--exec".into(),
+            exec,
+        ],
+    );
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "30"],
+            "tone:440",
+            "a.wav",
+        ),
+    );
     let a_out = wait(a, Duration::from_secs(40));
     let b_out = wait(b, Duration::from_secs(40));
     assert_eq!(code(&a_out), 5, "{}", stderr(&a_out));
@@ -127,24 +199,59 @@ fn watch_exec_can_decline_and_the_caller_exits_5() {
 fn nobody_answers_exit_6_and_the_stale_invite_never_rings_later() {
     let p = pair();
     let started = Instant::now();
-    let a = p.home.cmd().args(p.args("a", &["call", &p.room, "--ring-timeout", "3"], "tone:440", "a.wav")).output().unwrap();
+    let a = p
+        .home
+        .cmd()
+        .args(p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "3"],
+            "tone:440",
+            "a.wav",
+        ))
+        .output()
+        .unwrap();
     assert_eq!(code(&a), 6, "{}", stderr(&a));
     let took = started.elapsed();
-    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(15), "gave up after {took:?}");
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(15),
+        "gave up after {took:?}"
+    );
     let hangup = wait_for_event(&p.home, "b", &p.room, "m.call.hangup");
     assert_eq!(hangup["content"]["reason"], "invite_timeout");
 
-    let b = p.home.cmd().args(p.args("b", &["answer", "--wait", "3"], "tone:880", "b.wav")).output().unwrap();
+    let b = p
+        .home
+        .cmd()
+        .args(p.args("b", &["answer", "--wait", "3"], "tone:880", "b.wav"))
+        .output()
+        .unwrap();
     assert_eq!(code(&b), 6, "{}", stderr(&b));
-    assert!(find_event(&events(&b), "ringing").is_none(), "rang on a stale invite");
-    assert_eq!(stderr(&b).lines().filter(|l| l.starts_with("mxcall:")).count(), 1, "{}", stderr(&b));
+    assert!(
+        find_event(&events(&b), "ringing").is_none(),
+        "rang on a stale invite"
+    );
+    assert_eq!(
+        stderr(&b)
+            .lines()
+            .filter(|l| l.starts_with("mxcall:"))
+            .count(),
+        1,
+        "{}",
+        stderr(&b)
+    );
 }
 
 #[test]
 fn hangup_from_a_third_shell_ends_the_call_on_both_sides() {
     let p = pair();
-    let b = spawn(&p.home, &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"));
-    let a = spawn(&p.home, &p.args("a", &["call", &p.room], "tone:440", "a.wav"));
+    let b = spawn(
+        &p.home,
+        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
+    );
+    let a = spawn(
+        &p.home,
+        &p.args("a", &["call", &p.room], "tone:440", "a.wav"),
+    );
     wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
     std::thread::sleep(Duration::from_secs(2));
     let out = p.home.run(&["--profile", "a", "hangup"]);
@@ -153,21 +260,43 @@ fn hangup_from_a_third_shell_ends_the_call_on_both_sides() {
     let b_out = wait(b, Duration::from_secs(30));
     assert_success(&a_out);
     assert_success(&b_out);
-    assert_eq!(find_event(&events(&b_out), "hangup").unwrap()["by"], "remote");
+    assert_eq!(
+        find_event(&events(&b_out), "hangup").unwrap()["by"],
+        "remote"
+    );
     assert_tone(&p.wav("b.wav"), 440.0);
 }
 
 #[test]
 fn glare_leaves_exactly_one_call_with_audio_both_ways() {
     let p = pair();
-    let a = spawn(&p.home, &p.args("a", &["call", &p.room, "--duration", "4"], "tone:440", "a.wav"));
-    let b = spawn(&p.home, &p.args("b", &["call", &p.room, "--duration", "4"], "tone:880", "b.wav"));
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--duration", "4"],
+            "tone:440",
+            "a.wav",
+        ),
+    );
+    let b = spawn(
+        &p.home,
+        &p.args(
+            "b",
+            &["call", &p.room, "--duration", "4"],
+            "tone:880",
+            "b.wav",
+        ),
+    );
     let a_out = wait(a, Duration::from_secs(60));
     let b_out = wait(b, Duration::from_secs(60));
     assert_success(&a_out);
     assert_success(&b_out);
     // Exactly one call was answered.
-    let answers: Vec<_> = call_events(&p.home, "a", &p.room).into_iter().filter(|e| e["type"] == "m.call.answer").collect();
+    let answers: Vec<_> = call_events(&p.home, "a", &p.room)
+        .into_iter()
+        .filter(|e| e["type"] == "m.call.answer")
+        .collect();
     assert_eq!(answers.len(), 1, "{answers:?}");
     assert_tone(&p.wav("b.wav"), 440.0);
     assert_tone(&p.wav("a.wav"), 880.0);
@@ -178,18 +307,41 @@ fn when_two_devices_answer_one_connects_and_the_other_exits_8() {
     let p = pair();
     // B's second device: the same account logged in again as profile b2.
     p.home.login("b2", &p.b_user, &p.b_password);
-    let b1 = spawn(&p.home, &p.args("b", &["answer", "--wait", "40"], "tone:880", "b1.wav"));
-    let b2 = spawn(&p.home, &p.args("b2", &["answer", "--wait", "40"], "tone:880", "b2.wav"));
-    let a = spawn(&p.home, &p.args("a", &["call", &p.room, "--duration", "3"], "tone:440", "a.wav"));
+    let b1 = spawn(
+        &p.home,
+        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b1.wav"),
+    );
+    let b2 = spawn(
+        &p.home,
+        &p.args("b2", &["answer", "--wait", "40"], "tone:880", "b2.wav"),
+    );
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--duration", "3"],
+            "tone:440",
+            "a.wav",
+        ),
+    );
     let a_out = wait(a, Duration::from_secs(60));
     let b1_out = wait(b1, Duration::from_secs(60));
     let b2_out = wait(b2, Duration::from_secs(60));
     assert_success(&a_out);
     let mut codes = [code(&b1_out), code(&b2_out)];
     codes.sort();
-    assert_eq!(codes, [0, 8], "b: {}\nb2: {}", stderr(&b1_out), stderr(&b2_out));
+    assert_eq!(
+        codes,
+        [0, 8],
+        "b: {}\nb2: {}",
+        stderr(&b1_out),
+        stderr(&b2_out)
+    );
     let loser = if code(&b1_out) == 8 { &b1_out } else { &b2_out };
-    assert_eq!(find_event(&events(loser), "ended").unwrap()["outcome"], "answered_elsewhere");
+    assert_eq!(
+        find_event(&events(loser), "ended").unwrap()["outcome"],
+        "answered_elsewhere"
+    );
     assert_tone(&p.wav("a.wav"), 880.0);
 }
 
@@ -205,10 +357,22 @@ fn calls_refuse_rooms_with_three_members() {
     let room = two_member_room(&home, "a", "b", &b);
     invite(&home, "a", &room, &c);
     join(&home, "c", &room);
-    let out = home.run(&["--profile", "a", "call", &room, "--input", "null", "--output", "null"]);
+    let out = home.run(&[
+        "--profile",
+        "a",
+        "call",
+        &room,
+        "--input",
+        "null",
+        "--output",
+        "null",
+    ]);
     let err = assert_fails_with(&out, 2);
     assert!(err.contains("3 members"), "{err}");
-    assert!(call_events(&home, "a", &room).is_empty(), "an event was sent");
+    assert!(
+        call_events(&home, "a", &room).is_empty(),
+        "an event was sent"
+    );
 }
 
 #[test]
@@ -216,19 +380,36 @@ fn a_third_users_forged_answer_is_ignored() {
     let p = pair();
     let (c_user, c_password) = register("c");
     p.home.login("c", &c_user, &c_password);
-    let a = spawn(&p.home, &p.args("a", &["call", &p.room, "--ring-timeout", "6"], "tone:440", "a.wav"));
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "6"],
+            "tone:440",
+            "a.wav",
+        ),
+    );
     let invite_event = wait_for_event(&p.home, "a", &p.room, "m.call.invite");
     invite(&p.home, "a", &p.room, &c_user);
     join(&p.home, "c", &p.room);
-    send_event(&p.home, "c", &p.room, "m.call.answer", serde_json::json!({
-        "call_id": invite_event["content"]["call_id"], "party_id": "FORGED", "version": "1",
-        "answer": {"type": "answer", "sdp": invite_event["content"]["offer"]["sdp"]},
-    }));
+    send_event(
+        &p.home,
+        "c",
+        &p.room,
+        "m.call.answer",
+        serde_json::json!({
+            "call_id": invite_event["content"]["call_id"], "party_id": "FORGED", "version": "1",
+            "answer": {"type": "answer", "sdp": invite_event["content"]["offer"]["sdp"]},
+        }),
+    );
     // Nobody the call was meant for answered: it must ring out, not connect to the forger.
     let a_out = wait(a, Duration::from_secs(30));
     assert_eq!(code(&a_out), 6, "{}", stderr(&a_out));
     assert!(find_event(&events(&a_out), "connecting").is_none());
-    let selects = call_events(&p.home, "a", &p.room).into_iter().filter(|e| e["type"] == "m.call.select_answer").count();
+    let selects = call_events(&p.home, "a", &p.room)
+        .into_iter()
+        .filter(|e| e["type"] == "m.call.select_answer")
+        .count();
     assert_eq!(selects, 0, "the forged answer was selected");
 }
 
@@ -237,61 +418,137 @@ fn a_third_users_forged_hangup_is_ignored() {
     let p = pair();
     let (c_user, c_password) = register("c");
     p.home.login("c", &c_user, &c_password);
-    let b = spawn(&p.home, &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"));
-    let a = spawn(&p.home, &p.args("a", &["call", &p.room, "--duration", "5"], "tone:440", "a.wav"));
+    let b = spawn(
+        &p.home,
+        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
+    );
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--duration", "5"],
+            "tone:440",
+            "a.wav",
+        ),
+    );
     let answer = wait_for_event(&p.home, "a", &p.room, "m.call.answer");
     wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
     invite(&p.home, "a", &p.room, &c_user);
     join(&p.home, "c", &p.room);
-    for party in [answer["content"]["party_id"].clone(), serde_json::json!("FORGED")] {
-        send_event(&p.home, "c", &p.room, "m.call.hangup", serde_json::json!({
-            "call_id": answer["content"]["call_id"], "party_id": party, "version": "1", "reason": "user_hangup",
-        }));
+    for party in [
+        answer["content"]["party_id"].clone(),
+        serde_json::json!("FORGED"),
+    ] {
+        send_event(
+            &p.home,
+            "c",
+            &p.room,
+            "m.call.hangup",
+            serde_json::json!({
+                "call_id": answer["content"]["call_id"], "party_id": party, "version": "1", "reason": "user_hangup",
+            }),
+        );
     }
     let a_out = wait(a, Duration::from_secs(60));
     let b_out = wait(b, Duration::from_secs(60));
     assert_success(&a_out);
     assert_success(&b_out);
     let a_events = events(&a_out);
-    assert_eq!(find_event(&a_events, "hangup").unwrap()["by"], "local", "{a_events:?}");
-    assert!(find_event(&a_events, "ended").unwrap()["duration_ms"].as_u64().unwrap() >= 4900);
-    assert_eq!(find_event(&events(&b_out), "hangup").unwrap()["by"], "remote");
+    assert_eq!(
+        find_event(&a_events, "hangup").unwrap()["by"],
+        "local",
+        "{a_events:?}"
+    );
+    assert!(
+        find_event(&a_events, "ended").unwrap()["duration_ms"]
+            .as_u64()
+            .unwrap()
+            >= 4900
+    );
+    assert_eq!(
+        find_event(&events(&b_out), "hangup").unwrap()["by"],
+        "remote"
+    );
 }
 
 #[test]
 fn a_version_0_caller_is_answered_and_declined_in_version_0() {
     let p = pair();
     // A real offer SDP, taken from an mxcall invite that nobody answers.
-    let out = p.home.cmd().args(p.args("a", &["call", &p.room, "--ring-timeout", "1"], "tone:440", "x.wav")).output().unwrap();
+    let out = p
+        .home
+        .cmd()
+        .args(p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "1"],
+            "tone:440",
+            "x.wav",
+        ))
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 6, "{}", stderr(&out));
-    let sdp = wait_for_event(&p.home, "b", &p.room, "m.call.invite")["content"]["offer"]["sdp"].clone();
+    let sdp =
+        wait_for_event(&p.home, "b", &p.room, "m.call.invite")["content"]["offer"]["sdp"].clone();
 
     // B plays an old client: integer version 0, no party_id. A answers it.
-    let a = spawn(&p.home, &p.args("a", &["answer", "--wait", "20"], "tone:440", "a.wav"));
-    send_event(&p.home, "b", &p.room, "m.call.invite", serde_json::json!({
-        "call_id": "v0-answered", "version": 0, "lifetime": 60000, "offer": {"type": "offer", "sdp": sdp},
-    }));
+    let a = spawn(
+        &p.home,
+        &p.args("a", &["answer", "--wait", "20"], "tone:440", "a.wav"),
+    );
+    send_event(
+        &p.home,
+        "b",
+        &p.room,
+        "m.call.invite",
+        serde_json::json!({
+            "call_id": "v0-answered", "version": 0, "lifetime": 60000, "offer": {"type": "offer", "sdp": sdp},
+        }),
+    );
     let answer = wait_for_call_event(&p.home, "b", &p.room, "m.call.answer", Some("v0-answered"));
     assert_eq!(answer["sender"], p.a_user.as_str());
     // Our own events are always version "1" (the spec: a v1 client sends "1"; a v0 peer ignores
     // what it does not know), but nothing may wait for a select_answer a v0 caller never sends.
     assert_eq!(answer["content"]["version"], "1", "{answer}");
-    assert!(answer["content"]["answer"]["sdp"].as_str().unwrap().contains("m=audio"));
-    send_event(&p.home, "b", &p.room, "m.call.hangup", serde_json::json!({"call_id": "v0-answered", "version": 0}));
+    assert!(
+        answer["content"]["answer"]["sdp"]
+            .as_str()
+            .unwrap()
+            .contains("m=audio")
+    );
+    send_event(
+        &p.home,
+        "b",
+        &p.room,
+        "m.call.hangup",
+        serde_json::json!({"call_id": "v0-answered", "version": 0}),
+    );
     let a_out = wait(a, Duration::from_secs(30));
-    let hangup = find_event(&events(&a_out), "hangup").cloned().unwrap_or_default();
+    let hangup = find_event(&events(&a_out), "hangup")
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(hangup["by"], "remote", "{}", stdout(&a_out));
     assert_eq!(hangup["reason"], "user_hangup");
 
     // A declines the next v0 call: with a hangup, since a v0 caller knows no reject.
-    send_event(&p.home, "b", &p.room, "m.call.invite", serde_json::json!({
-        "call_id": "v0-declined", "version": 0, "lifetime": 60000, "offer": {"type": "offer", "sdp": sdp},
-    }));
-    let out = p.home.run(&["--profile", "a", "hangup", "--reason", "busy"]);
+    send_event(
+        &p.home,
+        "b",
+        &p.room,
+        "m.call.invite",
+        serde_json::json!({
+            "call_id": "v0-declined", "version": 0, "lifetime": 60000, "offer": {"type": "offer", "sdp": sdp},
+        }),
+    );
+    let out = p
+        .home
+        .run(&["--profile", "a", "hangup", "--reason", "busy"]);
     assert_success(&out);
     let hangup = wait_for_call_event(&p.home, "b", &p.room, "m.call.hangup", Some("v0-declined"));
     assert_eq!(hangup["sender"], p.a_user.as_str());
-    let rejects = call_events(&p.home, "b", &p.room).into_iter().filter(|e| e["type"] == "m.call.reject").count();
+    let rejects = call_events(&p.home, "b", &p.room)
+        .into_iter()
+        .filter(|e| e["type"] == "m.call.reject")
+        .count();
     assert_eq!(rejects, 0);
 }
 
@@ -306,9 +563,21 @@ fn calling_a_user_creates_a_direct_room_rings_once_they_join_and_reuses_it() {
     for round in 0..2 {
         let b_wav = dir.path().join(format!("b{round}.wav"));
         let a_wav = dir.path().join(format!("a{round}.wav"));
-        let mut b_args: Vec<String> = ["--json", "--profile", "b", "answer", "--wait", "40"].map(String::from).to_vec();
+        let mut b_args: Vec<String> = ["--json", "--profile", "b", "answer", "--wait", "40"]
+            .map(String::from)
+            .to_vec();
         b_args.extend(call_flags("tone:880", &b_wav));
-        let mut a_args: Vec<String> = ["--json", "--profile", "a", "call", &b_user, "--duration", "2"].map(String::from).to_vec();
+        let mut a_args: Vec<String> = [
+            "--json",
+            "--profile",
+            "a",
+            "call",
+            &b_user,
+            "--duration",
+            "2",
+        ]
+        .map(String::from)
+        .to_vec();
         a_args.extend(call_flags("tone:440", &a_wav));
         let b = spawn(&home, &b_args);
         let a = spawn(&home, &a_args);
@@ -317,21 +586,38 @@ fn calling_a_user_creates_a_direct_room_rings_once_they_join_and_reuses_it() {
         assert_success(&a_out);
         assert_success(&b_out);
         if round == 0 {
-            assert!(stderr(&a_out).contains("waiting for them to join"), "{}", stderr(&a_out));
+            assert!(
+                stderr(&a_out).contains("waiting for them to join"),
+                "{}",
+                stderr(&a_out)
+            );
         } else {
-            assert!(!stderr(&a_out).contains("waiting for them to join"), "the direct room was not reused");
+            assert!(
+                !stderr(&a_out).contains("waiting for them to join"),
+                "the direct room was not reused"
+            );
         }
         assert_tone(&b_wav, 440.0);
     }
     let rooms = api("GET", "/joined_rooms", &token(&home, "a"), None);
-    assert_eq!(rooms["joined_rooms"].as_array().unwrap().len(), 1, "{rooms}");
+    assert_eq!(
+        rooms["joined_rooms"].as_array().unwrap().len(),
+        1,
+        "{rooms}"
+    );
 }
 
 #[test]
 fn ctrl_c_hangs_up_cleanly_before_exiting() {
     let p = pair();
-    let b = spawn(&p.home, &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"));
-    let a = spawn(&p.home, &p.args("a", &["call", &p.room], "tone:440", "a.wav"));
+    let b = spawn(
+        &p.home,
+        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
+    );
+    let a = spawn(
+        &p.home,
+        &p.args("a", &["call", &p.room], "tone:440", "a.wav"),
+    );
     wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
     std::thread::sleep(Duration::from_secs(1));
     // SAFETY: kill(2) on our own child.
@@ -342,23 +628,45 @@ fn ctrl_c_hangs_up_cleanly_before_exiting() {
     assert_success(&b_out);
     let hangup = wait_for_event(&p.home, "b", &p.room, "m.call.hangup");
     assert_eq!(hangup["sender"], p.a_user.as_str());
-    assert_eq!(find_event(&events(&b_out), "hangup").unwrap()["by"], "remote");
+    assert_eq!(
+        find_event(&events(&b_out), "hangup").unwrap()["by"],
+        "remote"
+    );
 }
 
 #[test]
 fn the_other_party_leaving_the_room_ends_the_call() {
     let p = pair();
-    let b = spawn(&p.home, &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"));
-    let a = spawn(&p.home, &p.args("a", &["call", &p.room], "tone:440", "a.wav"));
+    let b = spawn(
+        &p.home,
+        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
+    );
+    let a = spawn(
+        &p.home,
+        &p.args("a", &["call", &p.room], "tone:440", "a.wav"),
+    );
     wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
     std::thread::sleep(Duration::from_secs(1));
     // B leaves from another client.
-    api("POST", &format!("/rooms/{}/leave", urlencode(&p.room)), &token(&p.home, "b"), Some(serde_json::json!({})));
+    api(
+        "POST",
+        &format!("/rooms/{}/leave", urlencode(&p.room)),
+        &token(&p.home, "b"),
+        Some(serde_json::json!({})),
+    );
     let started = Instant::now();
     let a_out = wait(a, Duration::from_secs(20));
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     let a_events = events(&a_out);
-    assert_eq!(find_event(&a_events, "hangup").unwrap()["by"], "remote", "{a_events:?}");
+    assert_eq!(
+        find_event(&a_events, "hangup").unwrap()["by"],
+        "remote",
+        "{a_events:?}"
+    );
     assert_eq!(code(&a_out), 0, "{}", stderr(&a_out));
     let _ = wait(b, Duration::from_secs(20));
 }

@@ -20,7 +20,11 @@ fn completions_and_man_pages_are_current() {
     }
     // Files left over from a removed subcommand are stale too.
     for dir in ["completions", "man"] {
-        for entry in std::fs::read_dir(root.join(dir)).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(root.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let rel = format!("{dir}/{}", entry.file_name().to_string_lossy());
             if !files.iter().any(|(f, _)| *f == rel) {
                 if regenerate {
@@ -43,6 +47,9 @@ fn man_page_lists_every_exit_code() {
     let man = &files.iter().find(|(f, _)| f == "man/mxcall.1").unwrap().1;
     let man = String::from_utf8_lossy(man);
     for code in 0..=8 {
-        assert!(man.contains(&format!("  {code}  ")), "exit code {code} missing from the man page");
+        assert!(
+            man.contains(&format!("  {code}  ")),
+            "exit code {code} missing from the man page"
+        );
     }
 }

@@ -23,7 +23,10 @@ fn login_then_whoami_shows_the_user() {
     assert_success(&out);
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(v["user_id"], user.as_str());
-    assert_eq!(v["homeserver"].as_str().unwrap().trim_end_matches('/'), hs());
+    assert_eq!(
+        v["homeserver"].as_str().unwrap().trim_end_matches('/'),
+        hs()
+    );
     assert_eq!(v["device_id"], home.session("default")["device_id"]);
 }
 
@@ -38,7 +41,10 @@ fn wrong_password_exits_3_and_stores_nothing() {
     let err = assert_fails_with(&out, 3);
     assert!(err.contains("wrong user id or password"), "{err}");
     assert!(err.contains("mxcall login"), "{err}");
-    assert!(!home.profile_dir("default").exists(), "a failed first login left files behind");
+    assert!(
+        !home.profile_dir("default").exists(),
+        "a failed first login left files behind"
+    );
 }
 
 #[test]
@@ -46,7 +52,13 @@ fn unreachable_homeserver_exits_4() {
     let home = Home::new();
     // Port 9 (discard) has no listener on this machine: connection refused.
     let out = home.run_with_stdin(
-        &["login", "@nobody:localhost", "--homeserver", "http://127.0.0.1:9", "--password-stdin"],
+        &[
+            "login",
+            "@nobody:localhost",
+            "--homeserver",
+            "http://127.0.0.1:9",
+            "--password-stdin",
+        ],
         "pw\n",
     );
     let err = assert_fails_with(&out, 4);
@@ -73,7 +85,13 @@ fn homeserver_answering_garbage_exits_4() {
     });
     let home = Home::new();
     let out = home.run_with_stdin(
-        &["login", "@nobody:localhost", "--homeserver", &url, "--password-stdin"],
+        &[
+            "login",
+            "@nobody:localhost",
+            "--homeserver",
+            &url,
+            "--password-stdin",
+        ],
         "pw\n",
     );
     let err = assert_fails_with(&out, 4);
@@ -84,11 +102,19 @@ fn homeserver_answering_garbage_exits_4() {
 fn not_logged_in_exits_3_with_a_hint() {
     let home = Home::new();
     let err = assert_fails_with(&home.run(&["whoami"]), 3);
-    assert!(err.contains("not logged in") && err.contains("`mxcall login`"), "{err}");
+    assert!(
+        err.contains("not logged in") && err.contains("`mxcall login`"),
+        "{err}"
+    );
     let err = assert_fails_with(&home.run(&["--profile", "bob", "whoami"]), 3);
     assert!(err.contains("`mxcall --profile bob login`"), "{err}");
     // The profile also comes from the environment.
-    let out = home.cmd().env("MXCALL_PROFILE", "carol").arg("whoami").output().unwrap();
+    let out = home
+        .cmd()
+        .env("MXCALL_PROFILE", "carol")
+        .arg("whoami")
+        .output()
+        .unwrap();
     let err = assert_fails_with(&out, 3);
     assert!(err.contains("'carol'"), "{err}");
 }
@@ -98,7 +124,10 @@ fn revoked_token_exits_3_with_a_hint() {
     let home = Home::new();
     let (user, password) = register("revoked");
     home.login("default", &user, &password);
-    let token = home.session("default")["access_token"].as_str().unwrap().to_owned();
+    let token = home.session("default")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Another client (the user, on the web) logs this device out.
     let status = block_on(async {
         reqwest::Client::new()
@@ -112,7 +141,10 @@ fn revoked_token_exits_3_with_a_hint() {
     });
     assert!(status.is_success());
     let err = assert_fails_with(&home.run(&["whoami"]), 3);
-    assert!(err.contains("rejected the stored access token") && err.contains("mxcall login"), "{err}");
+    assert!(
+        err.contains("rejected the stored access token") && err.contains("mxcall login"),
+        "{err}"
+    );
     assert!(!err.contains(&token));
     // Logging in again repairs the profile.
     home.login("default", &user, &password);
@@ -125,7 +157,10 @@ fn stored_files_are_private() {
     let (user, password) = register("modes");
     home.login("default", &user, &password);
     let session = home.profile_dir("default").join("session.json");
-    assert_eq!(std::fs::metadata(&session).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&session).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let mut seen = 0;
     let mut stack = vec![home.path().to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -141,7 +176,10 @@ fn stored_files_are_private() {
             seen += 1;
         }
     }
-    assert!(seen >= 3, "expected the profile dir, session.json and the store");
+    assert!(
+        seen >= 3,
+        "expected the profile dir, session.json and the store"
+    );
 }
 
 #[test]
@@ -167,7 +205,14 @@ fn secrets_never_appear_in_argv_environment_or_output() {
     let (user, password) = register("secret");
     let mut child = home
         .cmd()
-        .args(["-vvv", "login", &user, "--homeserver", hs(), "--password-stdin"])
+        .args([
+            "-vvv",
+            "login",
+            &user,
+            "--homeserver",
+            hs(),
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -178,13 +223,27 @@ fn secrets_never_appear_in_argv_environment_or_output() {
     let pid = child.id();
     for what in ["cmdline", "environ"] {
         let bytes = std::fs::read(format!("/proc/{pid}/{what}")).unwrap_or_default();
-        assert!(!String::from_utf8_lossy(&bytes).contains(&password), "password in /proc/{what}");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&password),
+            "password in /proc/{what}"
+        );
     }
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_success(&out);
-    let token = home.session("default")["access_token"].as_str().unwrap().to_owned();
-    let passphrase = home.session("default")["store_passphrase"].as_str().unwrap().to_owned();
+    let token = home.session("default")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let passphrase = home.session("default")["store_passphrase"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let whoami = home.run(&["-vvv", "whoami"]);
     assert_success(&whoami);
     let logout = home.run(&["-vvv", "--json", "logout"]);
@@ -192,7 +251,10 @@ fn secrets_never_appear_in_argv_environment_or_output() {
     for out in [&out, &whoami, &logout] {
         let all = format!("{}{}", stdout(out), stderr(out));
         for secret in [&password, &token, &passphrase] {
-            assert!(!all.contains(secret.as_str()), "a secret was printed:\n{all}");
+            assert!(
+                !all.contains(secret.as_str()),
+                "a secret was printed:\n{all}"
+            );
         }
     }
 }
@@ -202,7 +264,10 @@ fn logout_invalidates_the_token_and_removes_local_data() {
     let home = Home::new();
     let (user, password) = register("logout");
     home.login("default", &user, &password);
-    let token = home.session("default")["access_token"].as_str().unwrap().to_owned();
+    let token = home.session("default")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = home.run(&["logout"]);
     assert_success(&out);
     assert!(!home.profile_dir("default").exists());
@@ -232,7 +297,10 @@ fn logout_with_the_server_unreachable_keeps_data_unless_forced() {
 
     let err = assert_fails_with(&home.run(&["logout"]), 4);
     assert!(err.contains("--force"), "{err}");
-    assert!(path.exists(), "local data removed although the server was not told");
+    assert!(
+        path.exists(),
+        "local data removed although the server was not told"
+    );
 
     let out = home.run(&["logout", "--force"]);
     assert_success(&out);
@@ -265,12 +333,24 @@ fn usage_errors_exit_2() {
     let err = assert_fails_with(&out, 2);
     assert!(err.contains("invalid user id"), "{err}");
     // No terminal and no --password-stdin: refuse rather than hang.
-    let err = assert_fails_with(&home.run(&["login", "@a:localhost", "--homeserver", hs()]), 2);
+    let err = assert_fails_with(
+        &home.run(&["login", "@a:localhost", "--homeserver", hs()]),
+        2,
+    );
     assert!(err.contains("--password-stdin"), "{err}");
     let err = assert_fails_with(&home.run(&["--profile", "../evil", "whoami"]), 2);
     assert!(err.contains("invalid profile name"), "{err}");
     let err = assert_fails_with(
-        &home.run_with_stdin(&["login", "@a:localhost", "--homeserver", "ftp://x", "--password-stdin"], "pw\n"),
+        &home.run_with_stdin(
+            &[
+                "login",
+                "@a:localhost",
+                "--homeserver",
+                "ftp://x",
+                "--password-stdin",
+            ],
+            "pw\n",
+        ),
         2,
     );
     assert!(err.contains("--homeserver"), "{err}");

@@ -14,24 +14,69 @@ use crate::transport::rooms::Target;
 pub async fn call(ctx: &Context, args: CallArgs) -> Result<u8> {
     let target = Target::parse(&args.target)?;
     let opts = options(&args.audio)?;
-    engine::run(ctx, Mode::Call { target, ring_timeout: args.ring_timeout }, opts).await
+    engine::run(
+        ctx,
+        Mode::Call {
+            target,
+            ring_timeout: args.ring_timeout,
+        },
+        opts,
+    )
+    .await
 }
 
 pub async fn answer(ctx: &Context, args: AnswerArgs) -> Result<u8> {
     let room = args.room.as_deref().map(parse_room).transpose()?;
     let opts = options(&args.audio)?;
-    engine::run(ctx, Mode::Answer { room, wait: args.wait }, opts).await
+    engine::run(
+        ctx,
+        Mode::Answer {
+            room,
+            wait: args.wait,
+        },
+        opts,
+    )
+    .await
 }
 
 pub async fn watch(ctx: &Context, args: WatchArgs) -> Result<u8> {
-    let rooms = args.rooms.iter().map(|r| parse_room(r)).collect::<Result<Vec<_>>>()?;
+    let rooms = args
+        .rooms
+        .iter()
+        .map(|r| parse_room(r))
+        .collect::<Result<Vec<_>>>()?;
     let opts = options(&args.audio)?;
     if !args.answer {
         // Watching alone never opens the audio devices.
-        let opts = CallOptions { input: AudioSpec::Null, output: AudioSpec::Null, record: None, ..opts };
-        return engine::run(ctx, Mode::Watch { rooms, answer: false, exec: args.exec, once: args.once }, opts).await;
+        let opts = CallOptions {
+            input: AudioSpec::Null,
+            output: AudioSpec::Null,
+            record: None,
+            ..opts
+        };
+        return engine::run(
+            ctx,
+            Mode::Watch {
+                rooms,
+                answer: false,
+                exec: args.exec,
+                once: args.once,
+            },
+            opts,
+        )
+        .await;
     }
-    engine::run(ctx, Mode::Watch { rooms, answer: true, exec: args.exec, once: args.once }, opts).await
+    engine::run(
+        ctx,
+        Mode::Watch {
+            rooms,
+            answer: true,
+            exec: args.exec,
+            once: args.once,
+        },
+        opts,
+    )
+    .await
 }
 
 pub fn parse_room(raw: &str) -> Result<OwnedRoomId> {

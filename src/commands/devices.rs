@@ -15,12 +15,25 @@ pub fn run(ctx: &Context) -> Result<u8> {
     for d in &devices {
         let mut roles = Vec::new();
         if d.input {
-            roles.push(if d.default_input { "input (default)" } else { "input" });
+            roles.push(if d.default_input {
+                "input (default)"
+            } else {
+                "input"
+            });
         }
         if d.output {
-            roles.push(if d.default_output { "output (default)" } else { "output" });
+            roles.push(if d.default_output {
+                "output (default)"
+            } else {
+                "output"
+            });
         }
-        lines.push(format!("device:{}  [{}]  {}", d.name, roles.join(", "), d.description));
+        lines.push(format!(
+            "device:{}  [{}]  {}",
+            d.name,
+            roles.join(", "),
+            d.description
+        ));
     }
     if lines.is_empty() {
         lines.push("no audio devices found".into());

@@ -35,7 +35,10 @@ pub async fn run(ctx: &Context, args: HangupArgs) -> Result<u8> {
     let (reply, _refusals) = control::send_to_running(&ctx.profile, &request).await;
     if let Some(reply) = reply {
         let call_id = reply.call_id.unwrap_or_default();
-        ctx.out.result(&format!("hung up call {call_id}"), &json!({"call_id": call_id, "action": "hangup"}));
+        ctx.out.result(
+            &format!("hung up call {call_id}"),
+            &json!({"call_id": call_id, "action": "hangup"}),
+        );
         return Ok(exit::OK);
     }
 
@@ -43,19 +46,35 @@ pub async fn run(ctx: &Context, args: HangupArgs) -> Result<u8> {
     let client = homeserver::restore(&ctx.profile, &session, false).await?;
     let own_user = session.matrix.meta.user_id.to_string();
     let own_party = session.matrix.meta.device_id.to_string();
-    let http = |e: &matrix_sdk::HttpError| Error::from_http(e, "hangup failed", &ctx.profile.name, &session.homeserver);
+    let http = |e: &matrix_sdk::HttpError| {
+        Error::from_http(e, "hangup failed", &ctx.profile.name, &session.homeserver)
+    };
     let rooms = match room {
         Some(room) => vec![room],
-        None => client.send(joined_rooms::v3::Request::new()).await.map_err(|e| http(&e))?.joined_rooms,
+        None => {
+            client
+                .send(joined_rooms::v3::Request::new())
+                .await
+                .map_err(|e| http(&e))?
+                .joined_rooms
+        }
     };
     for room_id in rooms {
-        let Some(invite) = ringing_invite(&client, &room_id, &own_user, args.call_id.as_deref()).await? else {
+        let Some(invite) =
+            ringing_invite(&client, &room_id, &own_user, args.call_id.as_deref()).await?
+        else {
             continue;
         };
         let (event_type, content) = if invite.v0 {
-            ("m.call.hangup", json!({"call_id": invite.call_id, "party_id": own_party, "version": "1", "reason": reason.clone().unwrap_or_else(|| "user_hangup".into())}))
+            (
+                "m.call.hangup",
+                json!({"call_id": invite.call_id, "party_id": own_party, "version": "1", "reason": reason.clone().unwrap_or_else(|| "user_hangup".into())}),
+            )
         } else {
-            ("m.call.reject", json!({"call_id": invite.call_id, "party_id": own_party, "version": "1"}))
+            (
+                "m.call.reject",
+                json!({"call_id": invite.call_id, "party_id": own_party, "version": "1"}),
+            )
         };
         let raw: Raw<AnyMessageLikeEventContent> = Raw::new(&content)
             .map_err(|e| Error::other("cannot encode the event", e))?
@@ -73,7 +92,9 @@ pub async fn run(ctx: &Context, args: HangupArgs) -> Result<u8> {
         );
         return Ok(exit::OK);
     }
-    Err(Error::Other("no call to hang up: no mxcall process runs one and nothing is ringing".into()))
+    Err(Error::Other(
+        "no call to hang up: no mxcall process runs one and nothing is ringing".into(),
+    ))
 }
 
 /// `busy` is the user-facing word for the wire reason `user_busy`.
@@ -102,21 +123,33 @@ async fn ringing_invite(
     let mut filter = matrix_sdk::ruma::api::client::filter::RoomEventFilter::empty();
     filter.types = Some(vec!["m.call.*".into()]);
     request.filter = filter;
-    let Ok(response) = client.send(request).await else { return Ok(None) };
+    let Ok(response) = client.send(request).await else {
+        return Ok(None);
+    };
     // Newest first: anything that settles a call is seen before its invite.
     let mut settled: HashSet<String> = HashSet::new();
     for raw in &response.chunk {
-        let Ok(event) = raw.deserialize_as::<Value>() else { continue };
+        let Ok(event) = raw.deserialize_as::<Value>() else {
+            continue;
+        };
         let kind = event["type"].as_str().unwrap_or_default();
-        let Some(call_id) = event["content"]["call_id"].as_str() else { continue };
+        let Some(call_id) = event["content"]["call_id"].as_str() else {
+            continue;
+        };
         if kind != "m.call.invite" {
-            if matches!(kind, "m.call.answer" | "m.call.hangup" | "m.call.reject" | "m.call.select_answer") {
+            if matches!(
+                kind,
+                "m.call.answer" | "m.call.hangup" | "m.call.reject" | "m.call.select_answer"
+            ) {
                 settled.insert(call_id.to_owned());
             }
             continue;
         }
         let sender = event["sender"].as_str().unwrap_or_default();
-        if sender == own_user || settled.contains(call_id) || only_call.is_some_and(|c| c != call_id) {
+        if sender == own_user
+            || settled.contains(call_id)
+            || only_call.is_some_and(|c| c != call_id)
+        {
             continue;
         }
         let lifetime = event["content"]["lifetime"].as_u64().unwrap_or(60_000);
@@ -125,7 +158,11 @@ async fn ringing_invite(
             continue;
         }
         let v0 = matches!(&event["content"]["version"], Value::Number(n) if n.as_u64() == Some(0));
-        return Ok(Some(RingingInvite { call_id: call_id.to_owned(), caller: sender.to_owned(), v0 }));
+        return Ok(Some(RingingInvite {
+            call_id: call_id.to_owned(),
+            caller: sender.to_owned(),
+            v0,
+        }));
     }
     Ok(None)
 }

@@ -20,11 +20,14 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
         None => ask_user_id(args.password_stdin)?,
     })?;
     let password = read_password(&user_id, args.password_stdin)?;
-    let (builder, homeserver_desc) = homeserver::login_builder(&user_id, args.homeserver.as_deref())?;
+    let (builder, homeserver_desc) =
+        homeserver::login_builder(&user_id, args.homeserver.as_deref())?;
 
     let profile = &ctx.profile;
     profile.ensure_dir()?;
-    let staging = profile.dir.join(format!("store.new-{}", std::process::id()));
+    let staging = profile
+        .dir
+        .join(format!("store.new-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     let passphrase = random_passphrase()?;
 
@@ -37,7 +40,11 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
             &homeserver_desc,
         )
         .await?;
-        let homeserver = client.homeserver().as_str().trim_end_matches('/').to_owned();
+        let homeserver = client
+            .homeserver()
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
         client
             .matrix_auth()
             .login_username(&user_id, &password)
@@ -65,13 +72,20 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
 
     // Swap the new store in, then write the session that points at it.
     let store = profile.store_dir();
-    let old = profile.dir.join(format!("store.old-{}", std::process::id()));
+    let old = profile
+        .dir
+        .join(format!("store.old-{}", std::process::id()));
     if store.exists() {
         std::fs::rename(&store, &old)
             .map_err(|e| Error::other("cannot replace the old store", e))?;
     }
-    std::fs::rename(&staging, &store).map_err(|e| Error::other("cannot install the new store", e))?;
-    let stored = StoredSession { homeserver: homeserver.clone(), matrix: session, store_passphrase: passphrase };
+    std::fs::rename(&staging, &store)
+        .map_err(|e| Error::other("cannot install the new store", e))?;
+    let stored = StoredSession {
+        homeserver: homeserver.clone(),
+        matrix: session,
+        store_passphrase: passphrase,
+    };
     profile.save_session(&stored)?;
     let _ = std::fs::remove_dir_all(&old);
 
@@ -87,13 +101,17 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
 fn parse_user_id(raw: String) -> Result<OwnedUserId> {
     let trimmed = raw.trim();
     OwnedUserId::try_from(trimmed).map_err(|_| {
-        Error::Usage(format!("invalid user id '{trimmed}': expected @name:server, e.g. @alice:example.org"))
+        Error::Usage(format!(
+            "invalid user id '{trimmed}': expected @name:server, e.g. @alice:example.org"
+        ))
     })
 }
 
 fn ask_user_id(password_stdin: bool) -> Result<String> {
     if password_stdin || !std::io::stdin().is_terminal() {
-        return Err(Error::Usage("give the user id to log in as, e.g. `mxcall login @alice:example.org`".into()));
+        return Err(Error::Usage(
+            "give the user id to log in as, e.g. `mxcall login @alice:example.org`".into(),
+        ));
     }
     eprint!("User id (e.g. @alice:example.org): ");
     let _ = std::io::stderr().flush();

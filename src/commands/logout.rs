@@ -24,13 +24,21 @@ pub async fn run(ctx: &Context, args: LogoutArgs) -> Result<u8> {
         Err(e) => return Err(e),
     };
     let server_result = match homeserver::restore(profile, &session, false).await {
-        Ok(client) => client.matrix_auth().logout().await.map(|_| ()).map_err(|e| {
-            let already_gone = matches!(
-                e.client_api_error_kind(),
-                Some(ErrorKind::UnknownToken(_) | ErrorKind::MissingToken)
-            );
-            (already_gone, Error::from_http(&e, "logout failed", &profile.name, &session.homeserver))
-        }),
+        Ok(client) => client
+            .matrix_auth()
+            .logout()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                let already_gone = matches!(
+                    e.client_api_error_kind(),
+                    Some(ErrorKind::UnknownToken(_) | ErrorKind::MissingToken)
+                );
+                (
+                    already_gone,
+                    Error::from_http(&e, "logout failed", &profile.name, &session.homeserver),
+                )
+            }),
         Err(e) => Err((false, e)),
     };
     let server_note = match server_result {
@@ -45,7 +53,9 @@ pub async fn run(ctx: &Context, args: LogoutArgs) -> Result<u8> {
             return Err(match e {
                 Error::Unreachable { homeserver, cause } => Error::Unreachable {
                     homeserver,
-                    cause: format!("{cause}; the local session was kept (use --force to remove it anyway)"),
+                    cause: format!(
+                        "{cause}; the local session was kept (use --force to remove it anyway)"
+                    ),
                 },
                 other => other,
             });
@@ -54,7 +64,10 @@ pub async fn run(ctx: &Context, args: LogoutArgs) -> Result<u8> {
     profile.remove()?;
     let user = session.matrix.meta.user_id.as_str();
     ctx.out.result(
-        &format!("logged out {user} from profile '{}' ({server_note})", profile.name),
+        &format!(
+            "logged out {user} from profile '{}' ({server_note})",
+            profile.name
+        ),
         &json!({ "user_id": user, "profile": profile.name, "server": server_note }),
     );
     Ok(exit::OK)

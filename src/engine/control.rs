@@ -87,12 +87,25 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Incoming>) -> std::io::Resul
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     // A request is small; anything longer is not ours.
-    BufReader::new(read.take(64 * 1024)).read_line(&mut line).await?;
+    BufReader::new(read.take(64 * 1024))
+        .read_line(&mut line)
+        .await?;
     let reply = match serde_json::from_str::<Request>(&line) {
         Ok(request) => {
             let (reply_tx, reply_rx) = oneshot::channel();
-            if tx.send(Incoming { request, reply: reply_tx }).await.is_err() {
-                Reply { ok: false, call_id: None, error: Some("the call is ending".into()) }
+            if tx
+                .send(Incoming {
+                    request,
+                    reply: reply_tx,
+                })
+                .await
+                .is_err()
+            {
+                Reply {
+                    ok: false,
+                    call_id: None,
+                    error: Some("the call is ending".into()),
+                }
             } else {
                 reply_rx.await.unwrap_or(Reply {
                     ok: false,
@@ -101,7 +114,11 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Incoming>) -> std::io::Resul
                 })
             }
         }
-        Err(e) => Reply { ok: false, call_id: None, error: Some(format!("bad request: {e}")) },
+        Err(e) => Reply {
+            ok: false,
+            call_id: None,
+            error: Some(format!("bad request: {e}")),
+        },
     };
     let mut text = serde_json::to_string(&reply).unwrap_or_default();
     text.push('\n');
@@ -114,7 +131,9 @@ use tokio::io::AsyncReadExt as _;
 /// with `ok`, else the list of refusals. Stale sockets (a killed process) are removed.
 pub async fn send_to_running(profile: &Profile, request: &Request) -> (Option<Reply>, Vec<String>) {
     let mut refusals = Vec::new();
-    let Ok(entries) = std::fs::read_dir(run_dir(profile)) else { return (None, refusals) };
+    let Ok(entries) = std::fs::read_dir(run_dir(profile)) else {
+        return (None, refusals);
+    };
     let mut paths: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
@@ -135,7 +154,10 @@ pub async fn send_to_running(profile: &Profile, request: &Request) -> (Option<Re
 }
 
 fn is_stale(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound)
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+    )
 }
 
 async fn ask(path: &Path, request: &Request) -> std::io::Result<Reply> {
@@ -151,7 +173,12 @@ async fn ask(path: &Path, request: &Request) -> std::io::Result<Reply> {
     };
     tokio::time::timeout(Duration::from_secs(10), exchange)
         .await
-        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply")))
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no reply",
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -168,9 +195,17 @@ mod tests {
             let incoming = rx.recv().await.unwrap();
             let Request::Hangup { reason, .. } = &incoming.request;
             assert_eq!(reason.as_deref(), Some("busy"));
-            let _ = incoming.reply.send(Reply { ok: true, call_id: Some("c1".into()), error: None });
+            let _ = incoming.reply.send(Reply {
+                ok: true,
+                call_id: Some("c1".into()),
+                error: None,
+            });
         });
-        let request = Request::Hangup { room_id: None, call_id: None, reason: Some("busy".into()) };
+        let request = Request::Hangup {
+            room_id: None,
+            call_id: None,
+            reason: Some("busy".into()),
+        };
         let (reply, refusals) = send_to_running(&profile, &request).await;
         assert_eq!(reply.unwrap().call_id.as_deref(), Some("c1"));
         assert!(refusals.is_empty());
@@ -187,7 +222,11 @@ mod tests {
         create_private_dir(&run_dir(&profile)).unwrap();
         let stale = run_dir(&profile).join("999999.sock");
         drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
-        let request = Request::Hangup { room_id: None, call_id: None, reason: None };
+        let request = Request::Hangup {
+            room_id: None,
+            call_id: None,
+            reason: None,
+        };
         let (reply, _) = send_to_running(&profile, &request).await;
         assert!(reply.is_none());
         assert!(!stale.exists());

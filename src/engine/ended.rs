@@ -42,10 +42,10 @@ impl EndedCalls {
             ids.pop_front();
         }
         self.ids = ids;
-        if let Ok(json) = serde_json::to_vec(&self.ids) {
-            if let Err(e) = write_private_atomic(&self.path, &json) {
-                tracing::warn!("cannot remember ended calls: {e}");
-            }
+        if let Ok(json) = serde_json::to_vec(&self.ids)
+            && let Err(e) = write_private_atomic(&self.path, &json)
+        {
+            tracing::warn!("cannot remember ended calls: {e}");
         }
     }
 }
@@ -71,7 +71,10 @@ mod tests {
         let mut b = EndedCalls::load(&profile);
         a.add("one");
         b.add("two");
-        let ids: Vec<_> = EndedCalls::load(&profile).ids().map(str::to_owned).collect();
+        let ids: Vec<_> = EndedCalls::load(&profile)
+            .ids()
+            .map(str::to_owned)
+            .collect();
         assert_eq!(ids, ["one", "two"]);
     }
 }

@@ -28,7 +28,10 @@ impl Reporter {
         if self.out.json {
             if let Value::Object(map) = &mut fields {
                 map.insert("event".into(), name.into());
-                let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+                let ts = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis() as u64;
                 map.insert("ts".into(), ts.into());
             }
             let mut stdout = std::io::stdout().lock();
@@ -58,7 +61,8 @@ impl Reporter {
         }
         let spinner = ProgressBar::new_spinner();
         spinner.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         spinner.set_message(message);
         spinner.enable_steady_tick(Duration::from_millis(120));

@@ -50,7 +50,10 @@ impl RoomEvent {
             sender,
             event_type,
             content,
-            state_key: json.get("state_key").and_then(|s| s.as_str()).map(str::to_owned),
+            state_key: json
+                .get("state_key")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned),
             age,
         })
     }

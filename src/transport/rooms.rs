@@ -25,9 +25,15 @@ impl Target {
             ))
         };
         match raw.chars().next() {
-            Some('!') => OwnedRoomId::try_from(raw).map(Target::Room).map_err(|_| bad()),
-            Some('#') => OwnedRoomAliasId::try_from(raw).map(Target::Alias).map_err(|_| bad()),
-            Some('@') => OwnedUserId::try_from(raw).map(Target::User).map_err(|_| bad()),
+            Some('!') => OwnedRoomId::try_from(raw)
+                .map(Target::Room)
+                .map_err(|_| bad()),
+            Some('#') => OwnedRoomAliasId::try_from(raw)
+                .map(Target::Alias)
+                .map_err(|_| bad()),
+            Some('@') => OwnedUserId::try_from(raw)
+                .map(Target::User)
+                .map_err(|_| bad()),
             _ => Err(bad()),
         }
     }
@@ -51,14 +57,25 @@ pub async fn peer_of(room: &Room, own: &UserId) -> Result<(OwnedUserId, bool)> {
     let members = room
         .members(RoomMemberships::JOIN | RoomMemberships::INVITE)
         .await
-        .map_err(|e| Error::other("cannot list the room's members", crate::error::root_cause(&e)))?;
+        .map_err(|e| {
+            Error::other(
+                "cannot list the room's members",
+                crate::error::root_cause(&e),
+            )
+        })?;
     let others: Vec<_> = members.iter().filter(|m| m.user_id() != own).collect();
     match others.as_slice() {
         [peer] => {
-            let joined = matches!(peer.membership(), matrix_sdk::ruma::events::room::member::MembershipState::Join);
+            let joined = matches!(
+                peer.membership(),
+                matrix_sdk::ruma::events::room::member::MembershipState::Join
+            );
             Ok((peer.user_id().to_owned(), joined))
         }
-        [] => Err(Error::Usage(format!("{} has no other member to call", room.room_id()))),
+        [] => Err(Error::Usage(format!(
+            "{} has no other member to call",
+            room.room_id()
+        ))),
         many => Err(Error::Usage(format!(
             "{} has {} members: calls need a room with exactly one other member",
             room.room_id(),
@@ -85,35 +102,58 @@ pub async fn resolve(client: &Client, target: &Target) -> Result<CallRoom> {
             .ok_or_else(|| Error::Usage(format!("{id}: not a room this account has joined")))?,
         Target::Alias(alias) => {
             let resolved = client.resolve_room_alias(alias).await.map_err(|e| {
-                Error::Usage(format!("cannot resolve {alias}: {}", crate::error::root_cause(&e)))
+                Error::Usage(format!(
+                    "cannot resolve {alias}: {}",
+                    crate::error::root_cause(&e)
+                ))
             })?;
             client.get_room(&resolved.room_id).ok_or_else(|| {
-                Error::Usage(format!("{alias} ({}): not a room this account has joined", resolved.room_id))
+                Error::Usage(format!(
+                    "{alias} ({}): not a room this account has joined",
+                    resolved.room_id
+                ))
             })?
         }
         Target::User(user) => {
             if user == &own {
-                return Err(Error::Usage("cannot call yourself: give another user".into()));
+                return Err(Error::Usage(
+                    "cannot call yourself: give another user".into(),
+                ));
             }
             return dm_with(client, user, &own).await;
         }
     };
     let (peer, peer_joined) = peer_of(&room, &own).await?;
-    Ok(CallRoom { room, peer, peer_joined })
+    Ok(CallRoom {
+        room,
+        peer,
+        peer_joined,
+    })
 }
 
 async fn dm_with(client: &Client, user: &UserId, own: &UserId) -> Result<CallRoom> {
     for room in client.get_dm_rooms(user) {
-        if let Ok((peer, peer_joined)) = peer_of(&room, own).await {
-            if peer == user {
-                return Ok(CallRoom { room, peer, peer_joined });
-            }
+        if let Ok((peer, peer_joined)) = peer_of(&room, own).await
+            && peer == user
+        {
+            return Ok(CallRoom {
+                room,
+                peer,
+                peer_joined,
+            });
         }
     }
     let room = client.create_dm(user).await.map_err(|e| {
-        Error::Other(format!("cannot create a direct room with {user}: {}", crate::error::root_cause(&e)))
+        Error::Other(format!(
+            "cannot create a direct room with {user}: {}",
+            crate::error::root_cause(&e)
+        ))
     })?;
-    Ok(CallRoom { room, peer: user.to_owned(), peer_joined: false })
+    Ok(CallRoom {
+        room,
+        peer: user.to_owned(),
+        peer_joined: false,
+    })
 }
 
 #[cfg(test)]
@@ -122,11 +162,23 @@ mod tests {
 
     #[test]
     fn targets_parse_by_sigil() {
-        assert!(matches!(Target::parse("!abc:localhost"), Ok(Target::Room(_))));
-        assert!(matches!(Target::parse("#room:localhost"), Ok(Target::Alias(_))));
-        assert!(matches!(Target::parse("@bob:localhost"), Ok(Target::User(_))));
+        assert!(matches!(
+            Target::parse("!abc:localhost"),
+            Ok(Target::Room(_))
+        ));
+        assert!(matches!(
+            Target::parse("#room:localhost"),
+            Ok(Target::Alias(_))
+        ));
+        assert!(matches!(
+            Target::parse("@bob:localhost"),
+            Ok(Target::User(_))
+        ));
         for bad in ["", "bob", "@bob", "#", "room:localhost"] {
-            assert!(matches!(Target::parse(bad), Err(Error::Usage(_))), "{bad:?} accepted");
+            assert!(
+                matches!(Target::parse(bad), Err(Error::Usage(_))),
+                "{bad:?} accepted"
+            );
         }
     }
 }

@@ -25,8 +25,14 @@ pub struct Outgoing {
 
 #[derive(Debug)]
 pub enum SendReport {
-    Sent { event_type: String, event_id: OwnedEventId },
-    Failed { event_type: String, cause: String },
+    Sent {
+        event_type: String,
+        event_id: OwnedEventId,
+    },
+    Failed {
+        event_type: String,
+        cause: String,
+    },
 }
 
 /// Queues events for one room; dropping it ends the task after the queue is drained.
@@ -37,7 +43,10 @@ pub struct CallSender {
 
 impl CallSender {
     pub fn send(&self, event_type: impl Into<String>, content: serde_json::Value) {
-        let _ = self.tx.send(Outgoing { event_type: event_type.into(), content });
+        let _ = self.tx.send(Outgoing {
+            event_type: event_type.into(),
+            content,
+        });
     }
 }
 
@@ -48,8 +57,14 @@ pub fn spawn(room: Room) -> (CallSender, mpsc::UnboundedReceiver<SendReport>) {
     tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
             let report = match send_with_retry(&room, &out.event_type, &out.content).await {
-                Ok(event_id) => SendReport::Sent { event_type: out.event_type, event_id },
-                Err(cause) => SendReport::Failed { event_type: out.event_type, cause },
+                Ok(event_id) => SendReport::Sent {
+                    event_type: out.event_type,
+                    event_id,
+                },
+                Err(cause) => SendReport::Failed {
+                    event_type: out.event_type,
+                    cause,
+                },
             };
             if report_tx.send(report).is_err() {
                 break;
@@ -87,7 +102,11 @@ pub async fn send_with_retry(
                     tracing::warn!(event_type, tries, "sending failed: {cause}");
                     return Err(cause);
                 }
-                tracing::debug!(event_type, tries, "send failed, retrying in {backoff:?}: {cause}");
+                tracing::debug!(
+                    event_type,
+                    tries,
+                    "send failed, retrying in {backoff:?}: {cause}"
+                );
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
@@ -98,7 +117,9 @@ pub async fn send_with_retry(
 /// Network trouble, server errors and rate limits are worth another try; a Matrix error such
 /// as `M_FORBIDDEN` will not change by waiting.
 fn is_transient(err: &matrix_sdk::Error) -> bool {
-    let matrix_sdk::Error::Http(http) = err else { return false };
+    let matrix_sdk::Error::Http(http) = err else {
+        return false;
+    };
     match http.as_client_api_error() {
         Some(api) => {
             api.status_code.is_server_error()

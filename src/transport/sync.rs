@@ -64,10 +64,17 @@ fn filter() -> FilterDefinition {
 
 /// Starts the sync task. It ends when the receiver is dropped; a fatal error (token rejected)
 /// is sent as the last item.
-pub fn spawn(client: Client, profile: String, homeserver: String) -> mpsc::Receiver<Result<SyncBatch>> {
+pub fn spawn(
+    client: Client,
+    profile: String,
+    homeserver: String,
+) -> mpsc::Receiver<Result<SyncBatch>> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
-        let filter_id = match client.get_or_upload_filter("mxcall-calls-v1", filter()).await {
+        let filter_id = match client
+            .get_or_upload_filter("mxcall-calls-v1", filter())
+            .await
+        {
             Ok(id) => Some(id),
             Err(e) => {
                 let err = Error::from_sdk(&e, "sync failed", &profile, &homeserver);
@@ -81,7 +88,8 @@ pub fn spawn(client: Client, profile: String, homeserver: String) -> mpsc::Recei
         let mut first = true;
         let mut backoff = Duration::from_millis(250);
         loop {
-            let mut settings = SyncSettings::new().timeout(if first { Duration::ZERO } else { POLL_TIMEOUT });
+            let mut settings =
+                SyncSettings::new().timeout(if first { Duration::ZERO } else { POLL_TIMEOUT });
             if let Some(id) = &filter_id {
                 settings = settings.filter(Filter::FilterId(id.clone()));
             }
@@ -120,7 +128,9 @@ fn to_batch(response: matrix_sdk::sync::SyncResponse, first: bool) -> SyncBatch 
     let mut events = Vec::new();
     for (room_id, update) in &response.rooms.joined {
         for ev in &update.timeline.events {
-            let Ok(json) = ev.raw().deserialize_as::<serde_json::Value>() else { continue };
+            let Ok(json) = ev.raw().deserialize_as::<serde_json::Value>() else {
+                continue;
+            };
             match RoomEvent::from_json(room_id, &json) {
                 Some(event) => events.push(event),
                 None => tracing::debug!(%room_id, "ignored a malformed event"),

@@ -28,7 +28,10 @@ pub async fn fetch(client: &Client) -> Option<TurnServers> {
         }),
         Ok(_) => None,
         Err(e) => {
-            tracing::debug!("no TURN servers from the homeserver: {}", crate::error::root_cause(&e));
+            tracing::debug!(
+                "no TURN servers from the homeserver: {}",
+                crate::error::root_cause(&e)
+            );
             None
         }
     }

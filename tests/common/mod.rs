@@ -32,11 +32,17 @@ pub fn hs() -> &'static str {
             .stderr(Stdio::inherit())
             .output()
             .expect("run scripts/synapse.sh");
-        assert!(out.status.success(), "could not start Synapse (run scripts/synapse.sh install?)");
+        assert!(
+            out.status.success(),
+            "could not start Synapse (run scripts/synapse.sh install?)"
+        );
         OWN_HS_DIR.set(dir).unwrap();
         extern "C" fn stop_own_hs() {
             if let Some(dir) = OWN_HS_DIR.get() {
-                let _ = Command::new(repo().join("scripts/synapse.sh")).arg("stop").arg(dir).output();
+                let _ = Command::new(repo().join("scripts/synapse.sh"))
+                    .arg("stop")
+                    .arg(dir)
+                    .output();
                 let _ = std::fs::remove_dir_all(dir);
             }
         }
@@ -47,7 +53,11 @@ pub fn hs() -> &'static str {
 }
 
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// A fresh account on the test homeserver: (user id, password).
@@ -57,7 +67,11 @@ pub fn register(prefix: &str) -> (String, String) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    let name = format!("{prefix}{}x{}x{nanos}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "{prefix}{}x{}x{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
     let password = format!("pw-{name}-S3cret");
     let body = serde_json::json!({
         "username": name, "password": password,
@@ -74,7 +88,9 @@ pub fn register(prefix: &str) -> (String, String) {
             .await
             .unwrap()
     });
-    let user_id = resp["user_id"].as_str().unwrap_or_else(|| panic!("register failed: {resp}"));
+    let user_id = resp["user_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("register failed: {resp}"));
     (user_id.to_owned(), password)
 }
 
@@ -85,7 +101,9 @@ pub struct Home {
 
 impl Home {
     pub fn new() -> Self {
-        Home { dir: tempfile::tempdir().unwrap() }
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -116,14 +134,27 @@ impl Home {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 
     /// `mxcall --profile P login USER --homeserver HS --password-stdin`, asserted to succeed.
     pub fn login(&self, profile: &str, user: &str, password: &str) -> Output {
         let out = self.run_with_stdin(
-            &["--profile", profile, "login", user, "--homeserver", hs(), "--password-stdin"],
+            &[
+                "--profile",
+                profile,
+                "login",
+                user,
+                "--homeserver",
+                hs(),
+                "--password-stdin",
+            ],
             &format!("{password}\n"),
         );
         assert_success(&out);
@@ -153,14 +184,29 @@ pub fn stderr(out: &Output) -> String {
 }
 
 pub fn assert_success(out: &Output) {
-    assert_eq!(code(out), 0, "stdout: {}\nstderr: {}", stdout(out), stderr(out));
+    assert_eq!(
+        code(out),
+        0,
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
 }
 
 /// The command failed with `expected` and said so in exactly one line on stderr.
 pub fn assert_fails_with(out: &Output, expected: i32) -> String {
     let err = stderr(out);
-    assert_eq!(code(out), expected, "stdout: {}\nstderr: {err}", stdout(out));
-    assert_eq!(err.lines().count(), 1, "expected one line on stderr, got:\n{err}");
+    assert_eq!(
+        code(out),
+        expected,
+        "stdout: {}\nstderr: {err}",
+        stdout(out)
+    );
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "expected one line on stderr, got:\n{err}"
+    );
     assert!(err.starts_with("mxcall: "), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     err
@@ -168,7 +214,12 @@ pub fn assert_fails_with(out: &Output, expected: i32) -> String {
 
 // ---- Client-server API helpers for setting up rooms and sending raw events -------------------
 
-pub fn api(method: &str, path: &str, token: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+pub fn api(
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
     block_on(async {
         let client = reqwest::Client::new();
         let url = format!("{}/_matrix/client/v3{path}", hs());
@@ -191,7 +242,10 @@ pub fn api(method: &str, path: &str, token: &str, body: Option<serde_json::Value
 
 /// The access token of a logged-in profile (tests only; mxcall never prints it).
 pub fn token(home: &Home, profile: &str) -> String {
-    home.session(profile)["access_token"].as_str().unwrap().to_owned()
+    home.session(profile)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// A private room created by `a` with `b` invited and joined: the usual two-member call room.
@@ -205,12 +259,22 @@ pub fn two_member_room(home: &Home, a: &str, b: &str, b_user: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned();
-    api("POST", &format!("/join/{}", urlencode(&room)), &token(home, b), Some(serde_json::json!({})));
+    api(
+        "POST",
+        &format!("/join/{}", urlencode(&room)),
+        &token(home, b),
+        Some(serde_json::json!({})),
+    );
     room
 }
 
 pub fn join(home: &Home, profile: &str, room: &str) {
-    api("POST", &format!("/join/{}", urlencode(&room)), &token(home, profile), Some(serde_json::json!({})));
+    api(
+        "POST",
+        &format!("/join/{}", urlencode(room)),
+        &token(home, profile),
+        Some(serde_json::json!({})),
+    );
 }
 
 pub fn invite(home: &Home, profile: &str, room: &str, user: &str) {
@@ -222,9 +286,19 @@ pub fn invite(home: &Home, profile: &str, room: &str, user: &str) {
     );
 }
 
-pub fn send_event(home: &Home, profile: &str, room: &str, event_type: &str, content: serde_json::Value) {
+pub fn send_event(
+    home: &Home,
+    profile: &str,
+    room: &str,
+    event_type: &str,
+    content: serde_json::Value,
+) {
     static TXN: AtomicU32 = AtomicU32::new(0);
-    let txn = format!("t{}x{}", std::process::id(), TXN.fetch_add(1, Ordering::SeqCst));
+    let txn = format!(
+        "t{}x{}",
+        std::process::id(),
+        TXN.fetch_add(1, Ordering::SeqCst)
+    );
     api(
         "PUT",
         &format!("/rooms/{}/send/{event_type}/{txn}", urlencode(room)),
@@ -238,7 +312,10 @@ pub fn call_events(home: &Home, profile: &str, room: &str) -> Vec<serde_json::Va
     let filter = urlencode(r#"{"types":["m.call.*"]}"#);
     let v = api(
         "GET",
-        &format!("/rooms/{}/messages?dir=b&limit=100&filter={filter}", urlencode(room)),
+        &format!(
+            "/rooms/{}/messages?dir=b&limit=100&filter={filter}",
+            urlencode(room)
+        ),
         &token(home, profile),
         None,
     );
@@ -250,7 +327,9 @@ pub fn call_events(home: &Home, profile: &str, room: &str) -> Vec<serde_json::Va
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -299,16 +378,26 @@ pub fn wait(child: std::process::Child, limit: std::time::Duration) -> Output {
     });
     let out = child.wait_with_output().unwrap();
     done.store(true, Ordering::SeqCst);
-    assert!(out.status.code().is_some(), "mxcall was killed after {limit:?}\nstderr: {}", stderr(&out));
+    assert!(
+        out.status.code().is_some(),
+        "mxcall was killed after {limit:?}\nstderr: {}",
+        stderr(&out)
+    );
     out
 }
 
 /// The JSON events a `--json` run printed.
 pub fn events(out: &Output) -> Vec<serde_json::Value> {
-    stdout(out).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    stdout(out)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
-pub fn find_event<'a>(events: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json::Value> {
+pub fn find_event<'a>(
+    events: &'a [serde_json::Value],
+    name: &str,
+) -> Option<&'a serde_json::Value> {
     events.iter().find(|e| e["event"] == name)
 }
 
@@ -316,9 +405,13 @@ pub fn find_event<'a>(events: &'a [serde_json::Value], name: &str) -> Option<&'a
 
 /// Reads a mono WAV file as f32 samples and its rate.
 pub fn read_wav(path: &Path) -> (Vec<f32>, u32) {
-    let mut reader = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader =
+        hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = reader.spec();
-    let samples = reader.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect();
+    let samples = reader
+        .samples::<i16>()
+        .map(|s| s.unwrap() as f32 / 32768.0)
+        .collect();
     (samples, spec.sample_rate)
 }
 
@@ -346,9 +439,12 @@ pub fn dominant_frequency(samples: &[f32], rate: u32) -> f64 {
         .collect();
     assert!(!loud.is_empty(), "the recording is silent");
     let coarse = (100..4000).step_by(10).map(|f| f as f64);
-    let best = coarse.max_by(|a, b| goertzel(&loud, rate, *a).total_cmp(&goertzel(&loud, rate, *b))).unwrap();
+    let best = coarse
+        .max_by(|a, b| goertzel(&loud, rate, *a).total_cmp(&goertzel(&loud, rate, *b)))
+        .unwrap();
     let fine = ((best - 10.0) as i64..=(best + 10.0) as i64).map(|f| f as f64);
-    fine.max_by(|a, b| goertzel(&loud, rate, *a).total_cmp(&goertzel(&loud, rate, *b))).unwrap()
+    fine.max_by(|a, b| goertzel(&loud, rate, *a).total_cmp(&goertzel(&loud, rate, *b)))
+        .unwrap()
 }
 
 pub fn rms(samples: &[f32]) -> f32 {
@@ -359,7 +455,9 @@ pub fn rms(samples: &[f32]) -> f32 {
 pub fn tone_coverage(samples: &[f32], rate: u32, freq: f64) -> f64 {
     let frame = (rate / 50) as usize;
     let frames: Vec<&[f32]> = samples.chunks(frame).filter(|c| c.len() == frame).collect();
-    let Some(start) = frames.iter().position(|c| rms(c) > 0.01) else { return 0.0 };
+    let Some(start) = frames.iter().position(|c| rms(c) > 0.01) else {
+        return 0.0;
+    };
     // Leave out the last frames: the call may end in the middle of them.
     let body = &frames[start..frames.len().saturating_sub(5).max(start)];
     if body.is_empty() {
@@ -369,7 +467,9 @@ pub fn tone_coverage(samples: &[f32], rate: u32, freq: f64) -> f64 {
         .iter()
         .filter(|c| {
             let p = goertzel(c, rate, freq);
-            rms(c) > 0.01 && p > 4.0 * goertzel(c, rate, freq * 1.5) && p > 4.0 * goertzel(c, rate, freq / 1.5)
+            rms(c) > 0.01
+                && p > 4.0 * goertzel(c, rate, freq * 1.5)
+                && p > 4.0 * goertzel(c, rate, freq / 1.5)
         })
         .count();
     good as f64 / body.len() as f64
@@ -379,7 +479,16 @@ pub fn tone_coverage(samples: &[f32], rate: u32, freq: f64) -> f64 {
 pub fn assert_tone(path: &Path, freq: f64) {
     let (samples, rate) = read_wav(path);
     let found = dominant_frequency(&samples, rate);
-    assert!((found - freq).abs() <= 2.0, "{}: dominant {found} Hz, expected {freq}", path.display());
+    assert!(
+        (found - freq).abs() <= 2.0,
+        "{}: dominant {found} Hz, expected {freq}",
+        path.display()
+    );
     let coverage = tone_coverage(&samples, rate, freq);
-    assert!(coverage >= 0.9, "{}: tone in only {:.0}% of frames", path.display(), coverage * 100.0);
+    assert!(
+        coverage >= 0.9,
+        "{}: tone in only {:.0}% of frames",
+        path.display(),
+        coverage * 100.0
+    );
 }

@@ -1,0 +1,230 @@
+//! The engine's Matrix side: what this process waits for, the rooms it keeps a signalling
+//! machine for, and how a sync batch is fed to them (whole, then `BatchEnd`).
+
+use std::time::{Duration, Instant};
+
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, VoipId};
+
+use super::{Engine, Mode, Room};
+use crate::error::{Error, Result, exit};
+use crate::signalling::{self, CallMachine, Command, Input, RingPolicy};
+use crate::transport::RoomEvent;
+use crate::transport::rooms;
+use crate::transport::send;
+use crate::transport::sync::SyncBatch;
+
+impl Engine {
+    pub(super) async fn start_mode(&mut self) -> Result<()> {
+        match self.mode.clone() {
+            Mode::Call {
+                target,
+                ring_timeout,
+            } => {
+                let call_room = rooms::resolve(&self.client, &target).await?;
+                let room_id = call_room.room.room_id().to_owned();
+                self.add_room(
+                    call_room.room,
+                    call_room.peer.clone(),
+                    RingPolicy::Ring,
+                    ring_timeout,
+                );
+                if call_room.peer_joined {
+                    // Placed once the first batch went through the machine: an invite of
+                    // theirs in it makes this glare, which the machine resolves.
+                    self.place_after_first_batch = Some(room_id);
+                } else {
+                    self.reporter.note(&format!(
+                        "invited {} to {room_id}; waiting for them to join before ringing",
+                        call_room.peer
+                    ));
+                    self.reporter
+                        .start_spinner(format!("waiting for {} to join…", call_room.peer));
+                    self.pending_place = Some(room_id);
+                    self.wait_deadline = Some(self.started + ring_timeout);
+                }
+            }
+            Mode::Answer { wait, .. } => {
+                self.wait_deadline = Some(self.started + wait);
+                if self.current.is_none() {
+                    self.reporter.start_spinner("waiting for a call…".into());
+                }
+            }
+            Mode::Watch { .. } => {
+                self.reporter.note("watching for calls (Ctrl-C to stop)");
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn place(&mut self, room_id: &OwnedRoomId) -> Result<()> {
+        let call_id = VoipId::new().to_string();
+        let now = Instant::now();
+        let room = self
+            .rooms
+            .get_mut(room_id)
+            .ok_or_else(|| Error::Other("no room".into()))?;
+        room.machine
+            .handle_input(Input::Command(
+                now,
+                Command::Place {
+                    call_id: call_id.clone(),
+                },
+            ))
+            .map_err(|e| Error::Other(format!("cannot place the call: {e}")))?;
+        self.current = Some(call_id);
+        self.pending_place = None;
+        self.wait_deadline = None;
+        Ok(())
+    }
+
+    pub(super) fn add_room(
+        &mut self,
+        room: matrix_sdk::Room,
+        peer: OwnedUserId,
+        ring: RingPolicy,
+        lifetime: Duration,
+    ) {
+        let room_id = room.room_id().to_owned();
+        if self.rooms.contains_key(&room_id) {
+            return;
+        }
+        let mut config =
+            signalling::Config::new(self.own_user.clone(), self.own_party.clone(), peer.clone());
+        config.ring = ring;
+        config.invite_lifetime = lifetime;
+        config.stream_id = self.stream_id.clone();
+        let mut machine = CallMachine::new(config);
+        for id in self.ended.ids() {
+            machine.remember_ended(id);
+        }
+        let (sender, mut reports) = send::spawn(room);
+        let tx = self.send_tx.clone();
+        let forward_room = room_id.clone();
+        self.send_tasks.push(tokio::spawn(async move {
+            while let Some(report) = reports.recv().await {
+                if tx.send((forward_room.clone(), report)).is_err() {
+                    break;
+                }
+            }
+        }));
+        self.rooms.insert(
+            room_id,
+            Room {
+                machine,
+                sender,
+                peer,
+            },
+        );
+    }
+
+    /// The ring policy for incoming calls in this mode, if calls in `room_id` are of interest.
+    pub(super) fn incoming_policy(&self, room_id: &OwnedRoomId) -> Option<RingPolicy> {
+        match &self.mode {
+            Mode::Call { .. } => None,
+            Mode::Answer { room, .. } => {
+                (room.as_ref().is_none_or(|r| r == room_id)).then_some(RingPolicy::AutoAnswer)
+            }
+            Mode::Watch { rooms, answer, .. } => (rooms.is_empty() || rooms.contains(room_id))
+                .then_some(if *answer {
+                    RingPolicy::AutoAnswer
+                } else {
+                    RingPolicy::Ring
+                }),
+        }
+    }
+
+    pub(super) async fn on_batch(&mut self, batch: SyncBatch) -> Result<()> {
+        let now = batch.received_at.unwrap_or_else(Instant::now);
+        if !matches!(self.mode, Mode::Call { .. }) {
+            self.join_invites(&batch.invited).await;
+        }
+        let mut touched: Vec<OwnedRoomId> = Vec::new();
+        for event in &batch.events {
+            if !self.rooms.contains_key(&event.room_id) {
+                if event.event_type != "m.call.invite" {
+                    continue;
+                }
+                let Some(policy) = self.incoming_policy(&event.room_id) else {
+                    continue;
+                };
+                let Some(room) = self.client.get_room(&event.room_id) else {
+                    continue;
+                };
+                if !rooms::may_ring(&room) {
+                    tracing::debug!(room = %event.room_id, "ignoring a call in a room that is not 1:1");
+                    continue;
+                }
+                let Ok((peer, _)) = rooms::peer_of(&room, &self.own_user).await else {
+                    continue;
+                };
+                self.add_room(room, peer, policy, signalling::DEFAULT_INVITE_LIFETIME);
+            }
+            self.feed_event(now, event);
+            if !touched.contains(&event.room_id) {
+                touched.push(event.room_id.clone());
+            }
+        }
+        for room_id in &batch.left {
+            if let Some(room) = self.rooms.get_mut(room_id) {
+                let _ = room.machine.handle_input(Input::PeerLeft { now });
+                touched.push(room_id.clone());
+            }
+        }
+        for room_id in touched {
+            if let Some(room) = self.rooms.get_mut(&room_id) {
+                let _ = room.machine.handle_input(Input::BatchEnd { now });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn feed_event(&mut self, now: Instant, event: &RoomEvent) {
+        let Some(room) = self.rooms.get_mut(&event.room_id) else {
+            return;
+        };
+        if event.event_type == "m.room.member" {
+            let membership = event.content.get("membership").and_then(|m| m.as_str());
+            if event.state_key.as_deref() == Some(room.peer.as_str()) {
+                match membership {
+                    Some("leave" | "ban") => {
+                        let _ = room.machine.handle_input(Input::PeerLeft { now });
+                    }
+                    Some("join") if self.pending_place.as_ref() == Some(&event.room_id) => {
+                        let room_id = event.room_id.clone();
+                        self.reporter.stop_spinner();
+                        if let Err(e) = self.place(&room_id) {
+                            self.reporter.note(&format!("mxcall: {e}"));
+                            self.exit = Some(exit::OTHER);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            return;
+        }
+        let _ = room.machine.handle_input(Input::Remote {
+            now,
+            sender: &event.sender,
+            event_type: &event.event_type,
+            content: &event.content,
+            age: event.age,
+        });
+    }
+
+    /// `answer` and `watch` join rooms they are invited to, so that a caller's new direct room
+    /// (`mxcall call @user`) can ring.
+    pub(super) async fn join_invites(&mut self, invited: &[OwnedRoomId]) {
+        for room_id in invited {
+            let Some(room) = self.client.get_room(room_id) else {
+                continue;
+            };
+            if room.state() != matrix_sdk::RoomState::Invited {
+                continue;
+            }
+            match room.join().await {
+                Ok(()) => self.reporter.note(&format!("joined {room_id} (invited)")),
+                Err(e) => tracing::warn!(%room_id, "cannot join: {}", crate::error::root_cause(&e)),
+            }
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The engine's user side: call events turned into JSON lines, progress and the final summary;
+//! requests from `mxcall hangup`; `watch --exec`.
+
+use std::time::{Duration, Instant};
+
+use matrix_sdk::ruma::OwnedRoomId;
+use serde_json::json;
+
+use super::control::{Incoming, Reply, Request};
+use super::report::with_call;
+use super::{Engine, Mode};
+use crate::error::exit;
+use crate::signalling::{self, CallEvent, Command, Input, Party, RingPolicy};
+
+impl Engine {
+    pub(super) fn on_control(&mut self, incoming: Incoming) {
+        let Request::Hangup {
+            room_id,
+            call_id,
+            reason,
+        } = incoming.request;
+        let now = Instant::now();
+        let mut reply = Reply {
+            ok: false,
+            call_id: None,
+            error: Some("no matching call in this process".into()),
+        };
+        for (id, room) in self.rooms.iter_mut() {
+            if room_id.as_deref().is_some_and(|r| r != id.as_str()) {
+                continue;
+            }
+            let live: Vec<String> = room.machine.live_calls().map(str::to_owned).collect();
+            let target = match &call_id {
+                Some(c) => live.iter().find(|l| *l == c).cloned(),
+                None => live.last().cloned(),
+            };
+            let Some(target) = target else { continue };
+            let command = Command::Hangup {
+                call_id: Some(target.clone()),
+                reason: reason.clone(),
+            };
+            match room.machine.handle_input(Input::Command(now, command)) {
+                Ok(()) => {
+                    reply = Reply {
+                        ok: true,
+                        call_id: Some(target),
+                        error: None,
+                    };
+                    break;
+                }
+                Err(e) => reply.error = Some(e.to_string()),
+            }
+        }
+        let _ = incoming.reply.send(reply);
+    }
+
+    pub(super) fn hangup_current(&mut self, reason: Option<String>) {
+        let Some(call_id) = self.current.clone() else {
+            return;
+        };
+        let Some(call) = self.calls.get(&call_id) else {
+            return;
+        };
+        if let Some(room) = self.rooms.get_mut(&call.room_id) {
+            let _ = room.machine.handle_input(Input::Command(
+                Instant::now(),
+                Command::Hangup {
+                    call_id: Some(call_id),
+                    reason,
+                },
+            ));
+        }
+    }
+
+    pub(super) async fn on_call_event(&mut self, room_id: &OwnedRoomId, event: CallEvent) {
+        let peer = self
+            .rooms
+            .get(room_id)
+            .map(|r| r.peer.to_string())
+            .unwrap_or_default();
+        match event {
+            CallEvent::InviteSent { call_id } => {
+                self.reporter.event(
+                    "invite_sent",
+                    with_call(room_id.as_str(), &call_id, json!({"callee": peer})),
+                    None,
+                );
+                self.reporter.start_spinner(format!("ringing {peer}…"));
+            }
+            CallEvent::Ringing { call_id, caller } => {
+                self.calls_seen += 1;
+                let policy = self.rooms.get(room_id).map(|r| r.machine.config().ring);
+                let answering = policy == Some(RingPolicy::AutoAnswer) && self.current.is_none();
+                self.reporter.stop_spinner();
+                self.reporter.event(
+                    "ringing",
+                    with_call(
+                        room_id.as_str(),
+                        &call_id,
+                        json!({"caller": caller.as_str()}),
+                    ),
+                    Some(format!(
+                        "incoming call from {caller} in {room_id}{}",
+                        if answering { "; answering" } else { "" }
+                    )),
+                );
+                if answering {
+                    self.current = Some(call_id.clone());
+                    self.wait_deadline = None;
+                }
+                if let Mode::Watch {
+                    exec: Some(cmd), ..
+                } = &self.mode
+                {
+                    spawn_exec(cmd, room_id.as_str(), &call_id, caller.as_str());
+                }
+            }
+            CallEvent::Connecting { call_id } => {
+                self.reporter.stop_spinner();
+                self.reporter.event(
+                    "connecting",
+                    with_call(room_id.as_str(), &call_id, json!({})),
+                    Some(format!("connecting to {peer}…")),
+                );
+            }
+            CallEvent::Connected { call_id } => {
+                let now = Instant::now();
+                if let Some(call) = self.calls.get_mut(&call_id) {
+                    call.connected_at.get_or_insert(now);
+                }
+                self.reporter.event(
+                    "connected",
+                    with_call(room_id.as_str(), &call_id, json!({})),
+                    Some(format!("connected with {peer}")),
+                );
+                if self.current.as_deref() == Some(call_id.as_str())
+                    && let Some(d) = self.opts.duration
+                {
+                    self.duration_deadline.get_or_insert(now + d);
+                }
+            }
+            CallEvent::Replaced { call_id, by } => {
+                tracing::info!(%call_id, %by, "glare: the call continues as {by}");
+                if self.current.as_deref() == Some(call_id.as_str()) {
+                    self.current = Some(by);
+                }
+            }
+            CallEvent::Hangup {
+                call_id,
+                reason,
+                by,
+            } => {
+                let by_str = match by {
+                    Party::Local => "local",
+                    Party::Remote => "remote",
+                };
+                if let Some(call) = self.calls.get_mut(&call_id) {
+                    call.hangup = Some((reason.clone(), by));
+                }
+                self.reporter.event(
+                    "hangup",
+                    with_call(
+                        room_id.as_str(),
+                        &call_id,
+                        json!({"reason": reason, "by": by_str}),
+                    ),
+                    Some(format!(
+                        "hung up by {} ({reason})",
+                        if by == Party::Local {
+                            "us"
+                        } else {
+                            peer.as_str()
+                        }
+                    )),
+                );
+            }
+            CallEvent::Ended { call_id, outcome } => {
+                self.on_ended(room_id, call_id, outcome, &peer).await
+            }
+        }
+    }
+
+    pub(super) async fn on_ended(
+        &mut self,
+        room_id: &OwnedRoomId,
+        call_id: String,
+        outcome: signalling::Outcome,
+        peer: &str,
+    ) {
+        self.ended.add(&call_id);
+        let call = self.calls.remove(&call_id);
+        let mut stats = None;
+        let mut duration = Duration::ZERO;
+        let mut hangup = None;
+        if let Some(mut call) = call {
+            if let Some(session) = call.session.take() {
+                call.stats = Some(session.stats());
+                session.close().await;
+            }
+            stats = call.stats;
+            duration = call.connected_at.map(|t| t.elapsed()).unwrap_or_default();
+            hangup = call.hangup;
+        }
+        let is_current = self.current.as_deref() == Some(call_id.as_str());
+        let code = outcome.exit_code();
+        self.reporter.event(
+            "ended",
+            with_call(
+                room_id.as_str(),
+                &call_id,
+                json!({
+                    "outcome": outcome.as_str(),
+                    "duration_ms": duration.as_millis() as u64,
+                    "exit_code": code,
+                    "stats": stats,
+                }),
+            ),
+            None,
+        );
+        if !is_current && !matches!(self.mode, Mode::Watch { .. }) {
+            return;
+        }
+        let how = match &hangup {
+            Some((reason, Party::Remote)) => format!("hung up by {peer} ({reason})"),
+            Some((reason, Party::Local)) => format!("hung up by us ({reason})"),
+            None => String::new(),
+        };
+        let words = outcome.as_str().replace('_', " ");
+        let line = match (&stats, duration.is_zero()) {
+            (Some(s), false) => format!(
+                "call with {peer} {words} after {:.1} s, {how}; {} packets received, {} lost",
+                duration.as_secs_f64(),
+                s.packets_received,
+                s.packets_lost
+            ),
+            _ if how.is_empty() => format!("call with {peer}: {words}"),
+            _ => format!("call with {peer}: {words} ({how})"),
+        };
+        self.reporter.summary(&line);
+        self.duration_deadline = None;
+        match &self.mode {
+            Mode::Watch { once, answer, .. } => {
+                if is_current {
+                    self.current = None;
+                }
+                if *once {
+                    self.exit = Some(if *answer { code } else { exit::OK });
+                }
+            }
+            _ => self.exit = Some(code),
+        }
+    }
+}
+
+/// `watch --exec CMD`: runs CMD through the shell for an incoming call, not waiting for it.
+fn spawn_exec(cmd: &str, room_id: &str, call_id: &str, caller: &str) {
+    let child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("MXCALL_ROOM_ID", room_id)
+        .env("MXCALL_CALL_ID", call_id)
+        .env("MXCALL_CALLER", caller)
+        .stdin(std::process::Stdio::null())
+        .spawn();
+    match child {
+        Ok(mut child) => {
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+        }
+        Err(e) => tracing::warn!("cannot run --exec command: {e}"),
+    }
+}
