@@ -350,10 +350,17 @@ impl CaptureWriter {
         let ch = self.channels.max(1);
         let frames = data.len() / ch;
         // All or nothing: a device running ahead loses whole periods, never half of one.
-        ring.push_with(frames, |k| {
+        let pushed = ring.push_with(frames, |k| {
             let sum: i32 = data[k * ch..(k + 1) * ch].iter().map(|&s| to_i32(s)).sum();
             (sum / ch as i32).clamp(i16::MIN as i32, i16::MAX as i32) as i16
         });
+        if !pushed {
+            // Half a second is queued: the clock is not reading yet, or the device is not paced
+            // (ALSA's null/file plugins deliver as fast as they are asked). Whatever we take
+            // now is dropped, so slow the device down rather than spin a core.
+            drop(guard);
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 

@@ -61,34 +61,33 @@ pub struct ToneReport {
     pub dominant_hz: f64,
     /// Index of the first 20 ms frame carrying the tone.
     pub first_tone_frame: Option<usize>,
-    /// Frames from the first tone frame to the end.
-    pub frames_after_start: usize,
-    /// Of those, frames carrying the tone.
+    /// Frames from the first to the last frame carrying the tone (what is left around them is
+    /// before the call connected or after it closed).
+    pub frames_in_call: usize,
+    /// Of those, frames carrying the tone; the rest are dropouts.
     pub tone_frames: usize,
 }
 
 impl ToneReport {
     pub fn fraction(&self) -> f64 {
-        self.tone_frames as f64 / self.frames_after_start.max(1) as f64
+        self.tone_frames as f64 / self.frames_in_call.max(1) as f64
     }
 }
 
 pub fn analyse(samples: &[i16], freq: f64) -> ToneReport {
-    let frames: Vec<&[i16]> = samples.chunks_exact(FRAME).collect();
-    let first = frames.iter().position(|f| frame_has_tone(f, freq));
-    let (after, tone) = match first {
-        Some(i) => (
-            frames.len() - i,
-            frames[i..]
-                .iter()
-                .filter(|f| frame_has_tone(f, freq))
-                .count(),
+    let has: Vec<bool> = samples
+        .chunks_exact(FRAME)
+        .map(|f| frame_has_tone(f, freq))
+        .collect();
+    let first = has.iter().position(|&t| t);
+    let last = has.iter().rposition(|&t| t);
+    let (span, tone, body) = match (first, last) {
+        (Some(i), Some(j)) => (
+            j - i + 1,
+            has[i..=j].iter().filter(|&&t| t).count(),
+            &samples[i * FRAME..(j + 1) * FRAME],
         ),
-        None => (0, 0),
-    };
-    let body = match first {
-        Some(i) => &samples[i * FRAME..],
-        None => samples,
+        _ => (0, 0, samples),
     };
     ToneReport {
         dominant_hz: if body.len() >= FRAME {
@@ -97,7 +96,7 @@ pub fn analyse(samples: &[i16], freq: f64) -> ToneReport {
             0.0
         },
         first_tone_frame: first,
-        frames_after_start: after,
+        frames_in_call: span,
         tone_frames: tone,
     }
 }
