@@ -268,3 +268,76 @@ async fn a_bad_remote_description_is_one_clear_error() {
     assert!(err.starts_with("cannot add remote ICE candidate"), "{err}");
     s.close().await;
 }
+
+fn ice_ufrag(sdp: &str) -> &str {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .expect("ice-ufrag")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ice_restart_renegotiates_and_audio_keeps_flowing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_rec, b_rec) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    let (a, mut a_events) = session("tone:440", &a_rec).await;
+    let (b, mut b_events) = session("tone:880", &b_rec).await;
+    let offer = a.create_offer().await.unwrap();
+    let answer = b.accept_offer(&offer).await.unwrap();
+    a.accept_answer(&answer).await.unwrap();
+    let mut seen = [Seen::default(), Seen::default()];
+    let t0 = Instant::now();
+    pump(
+        &a,
+        &mut a_events,
+        &b,
+        &mut b_events,
+        &mut seen,
+        t0 + Duration::from_millis(1500),
+    )
+    .await;
+    let before = b.stats().packets_received;
+    assert!(
+        before > 20,
+        "audio flows before the restart: {:?}",
+        b.stats()
+    );
+
+    let restart = a.ice_restart_offer().await.unwrap();
+    assert_ne!(
+        ice_ufrag(&restart),
+        ice_ufrag(&offer),
+        "fresh ICE credentials"
+    );
+    let answer2 = b.accept_offer(&restart).await.unwrap();
+    assert_ne!(ice_ufrag(&answer2), ice_ufrag(&answer));
+    a.accept_answer(&answer2).await.unwrap();
+    let t1 = Instant::now();
+    pump(
+        &a,
+        &mut a_events,
+        &b,
+        &mut b_events,
+        &mut seen,
+        t1 + Duration::from_secs(2),
+    )
+    .await;
+    let after = [a.stats(), b.stats()];
+    a.close().await;
+    b.close().await;
+
+    assert!(
+        !seen.iter().any(|s| s.states.contains(&ConnState::Failed)),
+        "{seen:?}"
+    );
+    for st in &after {
+        assert!(
+            st.packets_received >= before + 80,
+            "audio stalled after the restart: {st:?}"
+        );
+    }
+    for (path, freq) in [(&b_rec, 440.0), (&a_rec, 880.0)] {
+        let report = analyse(&read_wav(path), freq);
+        assert!((report.dominant_hz - freq).abs() <= 2.0, "{report:?}");
+        assert!(report.fraction() >= 0.9, "{report:?}");
+    }
+}
