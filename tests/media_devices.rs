@@ -165,10 +165,15 @@ async fn a_call_through_alsa_devices_carries_both_tones() {
     let answer = b.accept_offer(&offer).await.unwrap();
     a.accept_answer(&answer).await.unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(4);
-    let mut connected = [false, false];
+    // Until both are connected (ICE takes 0.2 to 1 s here), then three seconds of call.
+    let start = Instant::now();
+    let mut connected: [Option<Instant>; 2] = [None, None];
     let mut errors = Vec::new();
     loop {
+        let deadline = match connected {
+            [Some(x), Some(y)] => x.max(y) + Duration::from_secs(3),
+            _ => start + Duration::from_secs(5),
+        };
         let (side, event) = tokio::select! {
             Some(e) = a_events.recv() => (0, e),
             Some(e) = b_events.recv() => (1, e),
@@ -178,7 +183,9 @@ async fn a_call_through_alsa_devices_carries_both_tones() {
         match event {
             MediaEvent::LocalCandidate(c) => other.add_remote_candidate(Some(c)).await.unwrap(),
             MediaEvent::GatheringComplete => other.add_remote_candidate(None).await.unwrap(),
-            MediaEvent::Connection(ConnState::Connected) => connected[side] = true,
+            MediaEvent::Connection(ConnState::Connected) => {
+                connected[side].get_or_insert(Instant::now());
+            }
             MediaEvent::Error(e) => errors.push(e.to_string()),
             _ => {}
         }
@@ -189,7 +196,7 @@ async fn a_call_through_alsa_devices_carries_both_tones() {
     reader_a.join().unwrap();
     reader_b.join().unwrap();
 
-    assert_eq!(connected, [true, true]);
+    assert!(connected.iter().all(Option::is_some), "{connected:?}");
     assert!(errors.is_empty(), "{errors:?}");
     for (heard, freq, st) in [
         (&heard_by_b, 400.0, &stats[1]),
@@ -203,7 +210,7 @@ async fn a_call_through_alsa_devices_carries_both_tones() {
         );
         assert!(samples.len() >= 48_000 * 3, "the device played too little");
         assert!((report.dominant_hz - freq).abs() <= 2.0, "{report:?}");
-        assert!(report.frames_in_call >= 150, "{report:?}");
+        assert!(report.frames_in_call >= 140, "{report:?}");
         assert!(
             report.fraction() >= 0.9,
             "only {:.1}% tone frames",
