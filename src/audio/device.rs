@@ -75,6 +75,16 @@ pub fn list_devices() -> Result<Vec<DeviceInfo>, MediaError> {
     })
 }
 
+/// What to tell the user about a cpal error on a device.
+fn device_reason(e: cpal::Error) -> String {
+    match e.kind() {
+        cpal::ErrorKind::DeviceNotAvailable => {
+            "not available (no such device, or no sound card; see `mxcall devices`)".to_owned()
+        }
+        _ => one_line(e),
+    }
+}
+
 /// Runs `op` with alsa-lib's error printing (which goes straight to stderr, many lines for a
 /// machine without a sound card) captured instead, and logged at debug level.
 fn quiet_alsa<T>(op: impl FnOnce() -> T) -> T {
@@ -167,7 +177,7 @@ fn choose_config(
 ) -> Result<(StreamConfig, SampleFormat, Option<u32>), MediaError> {
     let fail = |e: cpal::Error| MediaError::Device {
         name: name.to_owned(),
-        reason: one_line(e),
+        reason: device_reason(e),
     };
     let ranges: Vec<_> = match dir {
         Direction::Input => device.supported_input_configs().map_err(fail)?.collect(),
@@ -251,7 +261,7 @@ fn build_with_fallback<S>(
     }
     build(*config).map_err(|e| MediaError::Device {
         name: name.to_owned(),
-        reason: one_line(e),
+        reason: device_reason(e),
     })
 }
 
@@ -313,7 +323,7 @@ impl DeviceSource {
         })?;
         stream.play().map_err(|e| MediaError::Device {
             name: name.clone(),
-            reason: one_line(e),
+            reason: device_reason(e),
         })?;
         tracing::debug!(device = %name, rate, channels, ?format, "capture started");
         Ok(DeviceSource {
@@ -350,10 +360,17 @@ impl CaptureWriter {
         let ch = self.channels.max(1);
         let frames = data.len() / ch;
         // All or nothing: a device running ahead loses whole periods, never half of one.
-        ring.push_with(frames, |k| {
+        let pushed = ring.push_with(frames, |k| {
             let sum: i32 = data[k * ch..(k + 1) * ch].iter().map(|&s| to_i32(s)).sum();
             (sum / ch as i32).clamp(i16::MIN as i32, i16::MAX as i32) as i16
         });
+        if !pushed {
+            // Half a second is queued: the clock is not reading yet, or the device is not paced
+            // (ALSA's null/file plugins deliver as fast as they are asked). Whatever we take
+            // now is dropped, so slow the device down rather than spin a core.
+            drop(guard);
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 
@@ -477,7 +494,7 @@ impl DeviceSink {
         })?;
         stream.play().map_err(|e| MediaError::Device {
             name: name.clone(),
-            reason: one_line(e),
+            reason: device_reason(e),
         })?;
         tracing::debug!(device = %name, rate, channels, ?format, "playback started");
         Ok(DeviceSink {
@@ -579,5 +596,64 @@ impl AudioSink for DeviceSink {
             Some(err) => Err(err),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(per_frame: usize) -> (RingProducer, PlaybackReader) {
+        let (p, c) = ring(per_frame * 25);
+        let r = PlaybackReader {
+            ring: c,
+            channels: 2,
+            per_frame,
+            primed: false,
+            scratch: vec![0; 64].into_boxed_slice(),
+            underruns: Arc::new(AtomicU64::new(0)),
+        };
+        (p, r)
+    }
+
+    #[test]
+    fn playback_primes_then_plays_every_sample_on_all_channels() {
+        let (mut p, mut r) = reader(10);
+        let mut out = [7i16; 16];
+        assert!(p.push_slice(&[1; 10]));
+        r.fill(&mut out, |s| s, 0);
+        assert_eq!(out, [0; 16], "one frame queued: still priming");
+        assert!(p.push_slice(&(2..12).collect::<Vec<i16>>()));
+        r.fill(&mut out, |s| s, 0);
+        assert_eq!(&out[..4], &[1, 1, 1, 1], "interleaved to both channels");
+        let mut big = [0i16; 200];
+        r.fill(&mut big, |s| s, 0);
+        // 20 queued, 8 taken before: 12 left, the rest silence.
+        assert_eq!(&big[22..24], &[11, 11]);
+        assert!(big[24..].iter().all(|&s| s == 0));
+        assert_eq!(r.underruns.load(Ordering::Relaxed), 1);
+        assert!(!r.primed, "an underrun primes again");
+    }
+
+    #[test]
+    fn playback_cuts_a_runaway_backlog() {
+        let (mut p, mut r) = reader(10);
+        for k in 0..20 {
+            assert!(p.push_slice(&[k; 10]));
+        }
+        let mut out = [0i16; 2];
+        r.fill(&mut out, |s| s, 0);
+        // 200 queued > 8 frames: cut to the newest 2 frames (values 18 and 19).
+        assert_eq!(out, [18, 18]);
+        assert!(r.ring.len() < 20);
+    }
+
+    #[test]
+    fn float_output_is_scaled() {
+        let (mut p, mut r) = reader(1);
+        assert!(p.push_slice(&[16384, -16384]));
+        let mut out = [0f32; 4];
+        r.fill(&mut out, |s| s as f32 / 32768.0, 0.0);
+        assert_eq!(out, [0.5, 0.5, -0.5, -0.5]);
     }
 }

@@ -41,12 +41,12 @@ mod tests {
         let mut src = ToneSource::new(1000.0);
         let mut all = Vec::new();
         let mut f = [0i16; FRAME_SAMPLES];
-        for _ in 0..10 {
+        for _ in 0..500 {
             assert_eq!(src.read_frame(&mut f), SourceStatus::Audio);
             all.extend_from_slice(&f);
         }
-        // 1 kHz at 48 kHz: 48 samples per period, exactly 200 periods in 200 ms, continuous
-        // across frame boundaries.
+        // 1 kHz at 48 kHz: 48 samples per period, continuous across frame boundaries and
+        // without drift over 10 s.
         for (i, &s) in all.iter().enumerate() {
             let want = ((i as f64 / 48.0) * std::f64::consts::TAU).sin() * AMPLITUDE * 32767.0;
             assert!((s as f64 - want).abs() <= 1.5, "sample {i}: {s} vs {want}");

@@ -1,0 +1,405 @@
+//! Two media sessions in one process, signalling passed in memory, host candidates on
+//! 127.0.0.1: each sends a tone and records what it hears, and the recordings are checked for
+//! the other side's tone, continuously.
+
+#[path = "common/audio.rs"]
+mod audio_check;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use audio_check::{analyse, read_wav};
+use mxcall::audio::{AudioSpec, open_sink, open_source};
+use mxcall::media::{ConnState, MediaConfig, MediaEvent, MediaSession};
+use tokio::sync::mpsc::Receiver;
+
+async fn session(input: &str, record: &Path) -> (MediaSession, Receiver<MediaEvent>) {
+    let source = open_source(&input.parse::<AudioSpec>().unwrap()).unwrap();
+    let sink = open_sink(&AudioSpec::Wav(record.to_owned())).unwrap();
+    MediaSession::new(MediaConfig::loopback(), source, sink)
+        .await
+        .unwrap()
+}
+
+/// What the in-memory signalling saw of one side.
+#[derive(Default, Debug)]
+struct Seen {
+    candidates: usize,
+    gathering_complete: bool,
+    connected_at: Option<Instant>,
+    first_audio_at: Option<Instant>,
+    states: Vec<ConnState>,
+    errors: Vec<String>,
+}
+
+/// Passes each side's candidates to the other and records events, until `until`.
+async fn pump(
+    a: &MediaSession,
+    a_events: &mut Receiver<MediaEvent>,
+    b: &MediaSession,
+    b_events: &mut Receiver<MediaEvent>,
+    seen: &mut [Seen; 2],
+    until: Instant,
+) {
+    loop {
+        let (side, event) = tokio::select! {
+            Some(e) = a_events.recv() => (0, e),
+            Some(e) = b_events.recv() => (1, e),
+            _ = tokio::time::sleep_until(until.into()) => return,
+        };
+        let other = if side == 0 { b } else { a };
+        let s = &mut seen[side];
+        match event {
+            MediaEvent::LocalCandidate(c) => {
+                s.candidates += 1;
+                assert!(c.candidate.contains("127.0.0.1"), "{c:?}");
+                assert_eq!(c.sdp_mid.as_deref(), Some("0"));
+                other.add_remote_candidate(Some(c)).await.unwrap();
+            }
+            MediaEvent::GatheringComplete => {
+                s.gathering_complete = true;
+                other.add_remote_candidate(None).await.unwrap();
+            }
+            MediaEvent::Connection(state) => {
+                s.states.push(state);
+                if state == ConnState::Connected {
+                    s.connected_at.get_or_insert(Instant::now());
+                }
+            }
+            MediaEvent::FirstAudio => {
+                s.first_audio_at.get_or_insert(Instant::now());
+            }
+            MediaEvent::Error(e) => s.errors.push(e.to_string()),
+            _ => {}
+        }
+    }
+}
+
+fn assert_chromium_shaped(sdp: &str, stream_id: &str) {
+    for needle in [
+        "a=group:BUNDLE 0",
+        "m=audio ",
+        "UDP/TLS/RTP/SAVPF 111",
+        "a=mid:0",
+        "a=rtpmap:111 opus/48000/2",
+        "useinbandfec=1",
+        "a=rtcp-mux",
+        "a=fingerprint:sha-256 ",
+        "a=ice-ufrag:",
+        "a=sendrecv",
+    ] {
+        assert!(sdp.contains(needle), "SDP lacks {needle:?}:\n{sdp}");
+    }
+    let msid = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=msid:"))
+        .unwrap_or_else(|| panic!("no a=msid line:\n{sdp}"));
+    let mut parts = msid.split_whitespace();
+    assert_eq!(parts.next(), Some(stream_id), "msid stream id");
+    assert!(parts.next().is_some_and(|t| !t.is_empty()), "msid track id");
+    assert_eq!(sdp.matches("m=").count(), 1, "audio only:\n{sdp}");
+    assert!(!sdp.contains("usedtx=1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_exchange_tones_over_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_rec, b_rec) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    let (a, mut a_events) = session("tone:440", &a_rec).await;
+    let (b, mut b_events) = session("tone:880", &b_rec).await;
+
+    let started = Instant::now();
+    let offer = a.create_offer().await.unwrap();
+    assert_chromium_shaped(&offer, a.stream_id());
+    assert!(offer.contains("a=setup:actpass"));
+    let answer = b.accept_offer(&offer).await.unwrap();
+    assert_chromium_shaped(&answer, b.stream_id());
+    a.accept_answer(&answer).await.unwrap();
+
+    let mut seen = [Seen::default(), Seen::default()];
+    // Until both are connected (ICE takes 0.2 to 1 s here), then three seconds of call.
+    while seen.iter().any(|s| s.connected_at.is_none())
+        && started.elapsed() < Duration::from_secs(5)
+    {
+        let step = Instant::now() + Duration::from_millis(20);
+        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
+    }
+    let call_end = Instant::now() + Duration::from_secs(3);
+    pump(&a, &mut a_events, &b, &mut b_events, &mut seen, call_end).await;
+
+    let stats = [a.stats(), b.stats()];
+    a.close().await;
+    b.close().await;
+
+    for (side, s) in seen.iter().enumerate() {
+        assert!(
+            s.candidates >= 1 && s.gathering_complete,
+            "side {side}: {s:?}"
+        );
+        assert!(s.errors.is_empty(), "side {side}: {s:?}");
+        let connected = s
+            .connected_at
+            .unwrap_or_else(|| panic!("side {side} never connected: {s:?}"));
+        let heard = s
+            .first_audio_at
+            .unwrap_or_else(|| panic!("side {side} heard nothing: {s:?}"));
+        eprintln!(
+            "side {side}: connected after {:?}, first audio after {:?}, {:?}",
+            connected - started,
+            heard - started,
+            stats[side]
+        );
+        assert!(connected - started < Duration::from_secs(2));
+        assert!(heard - connected < Duration::from_millis(500));
+        let st = &stats[side];
+        assert!(
+            st.packets_sent >= 100 && st.packets_received >= 100,
+            "{st:?}"
+        );
+        assert!(st.packets_lost <= 2, "{st:?}");
+        assert!(st.frames_played >= 100, "{st:?}");
+    }
+
+    for (path, freq) in [(&b_rec, 440.0), (&a_rec, 880.0)] {
+        let samples = read_wav(path);
+        let report = analyse(&samples, freq);
+        eprintln!("{}: {} samples, {report:?}", path.display(), samples.len());
+        assert!(samples.len() >= 48_000 * 3 - 960, "recording too short");
+        assert!((report.dominant_hz - freq).abs() <= 2.0, "{report:?}");
+        assert!(report.frames_in_call >= 140, "{report:?}");
+        let first = report.first_tone_frame.unwrap();
+        assert!(
+            first <= 15,
+            "tone starts {} ms into the recording",
+            first * 20
+        );
+        assert!(
+            report.fraction() >= 0.9,
+            "only {:.1}% tone frames",
+            report.fraction() * 100.0
+        );
+    }
+}
+
+/// An offer as Chromium sends it (audio only; Opus, RED, G.722, PCMU/A, CN, DTMF).
+const CHROMIUM_OFFER: &str = "v=0\r
+o=- 4611731400430051336 2 IN IP4 127.0.0.1\r
+s=-\r
+t=0 0\r
+a=group:BUNDLE 0\r
+a=extmap-allow-mixed\r
+a=msid-semantic: WMS 2c5f0e5a-7c1f-4a0e-9a43-1c4e0b1e1a11\r
+m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\r
+c=IN IP4 0.0.0.0\r
+a=rtcp:9 IN IP4 0.0.0.0\r
+a=ice-ufrag:9mXq\r
+a=ice-pwd:b3NQvS0m2rkGgJb0wY9Iq6Zt\r
+a=ice-options:trickle\r
+a=fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:4F:97:6C:5E:BC:4E:2A:95:AF:FC:44:5B\r
+a=setup:actpass\r
+a=mid:0\r
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r
+a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r
+a=sendrecv\r
+a=msid:2c5f0e5a-7c1f-4a0e-9a43-1c4e0b1e1a11 7d5b1c8e-3f7a-4b2c-9d1e-5a6f7b8c9d0e\r
+a=rtcp-mux\r
+a=rtcp-rsize\r
+a=rtpmap:111 opus/48000/2\r
+a=rtcp-fb:111 transport-cc\r
+a=fmtp:111 minptime=10;useinbandfec=1\r
+a=rtpmap:63 red/48000/2\r
+a=fmtp:63 111/111\r
+a=rtpmap:9 G722/8000\r
+a=rtpmap:0 PCMU/8000\r
+a=rtpmap:8 PCMA/8000\r
+a=rtpmap:13 CN/8000\r
+a=rtpmap:110 telephone-event/48000\r
+a=rtpmap:126 telephone-event/8000\r
+a=ssrc:3735928559 cname:Yq3hVh0s5nq2fJxJ\r
+a=ssrc:3735928559 msid:2c5f0e5a-7c1f-4a0e-9a43-1c4e0b1e1a11 7d5b1c8e-3f7a-4b2c-9d1e-5a6f7b8c9d0e\r
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_a_chromium_offer_with_one_bundled_opus_line() {
+    let (s, _events) = MediaSession::new(
+        MediaConfig::loopback(),
+        open_source(&AudioSpec::Null).unwrap(),
+        open_sink(&AudioSpec::Null).unwrap(),
+    )
+    .await
+    .unwrap();
+    let answer = s.accept_offer(CHROMIUM_OFFER).await.unwrap();
+    assert_chromium_shaped(&answer, s.stream_id());
+    let m_line = answer.lines().find(|l| l.starts_with("m=audio")).unwrap();
+    assert!(m_line.ends_with("UDP/TLS/RTP/SAVPF 111"), "{m_line}");
+    assert!(
+        answer.contains("a=setup:active") || answer.contains("a=setup:passive"),
+        "{answer}"
+    );
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_remote_description_is_one_clear_error() {
+    let (s, _events) = MediaSession::new(
+        MediaConfig::loopback(),
+        open_source(&AudioSpec::Null).unwrap(),
+        open_sink(&AudioSpec::Null).unwrap(),
+    )
+    .await
+    .unwrap();
+    let err = s
+        .accept_offer("this is not SDP")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("cannot apply remote offer:"), "{err}");
+    assert!(!err.contains('\n'));
+    let err = s
+        .add_remote_candidate(Some(mxcall::media::Candidate {
+            candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        }))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("cannot add remote ICE candidate"), "{err}");
+    s.close().await;
+}
+
+fn ice_ufrag(sdp: &str) -> &str {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .expect("ice-ufrag")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ice_restart_renegotiates_and_audio_keeps_flowing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_rec, b_rec) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    let (a, mut a_events) = session("tone:440", &a_rec).await;
+    let (b, mut b_events) = session("tone:880", &b_rec).await;
+    let offer = a.create_offer().await.unwrap();
+    let answer = b.accept_offer(&offer).await.unwrap();
+    a.accept_answer(&answer).await.unwrap();
+    let mut seen = [Seen::default(), Seen::default()];
+    let t0 = Instant::now();
+    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
+        let step = Instant::now() + Duration::from_millis(20);
+        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
+    }
+    let settle = Instant::now() + Duration::from_secs(1);
+    pump(&a, &mut a_events, &b, &mut b_events, &mut seen, settle).await;
+    let before = b.stats().packets_received;
+    assert!(
+        before > 20,
+        "audio flows before the restart: {:?}",
+        b.stats()
+    );
+
+    let restart = a.ice_restart_offer().await.unwrap();
+    assert_ne!(
+        ice_ufrag(&restart),
+        ice_ufrag(&offer),
+        "fresh ICE credentials"
+    );
+    let answer2 = b.accept_offer(&restart).await.unwrap();
+    assert_ne!(ice_ufrag(&answer2), ice_ufrag(&answer));
+    a.accept_answer(&answer2).await.unwrap();
+    let t1 = Instant::now();
+    pump(
+        &a,
+        &mut a_events,
+        &b,
+        &mut b_events,
+        &mut seen,
+        t1 + Duration::from_secs(2),
+    )
+    .await;
+    let after = [a.stats(), b.stats()];
+    a.close().await;
+    b.close().await;
+
+    assert!(
+        !seen.iter().any(|s| s.states.contains(&ConnState::Failed)),
+        "{seen:?}"
+    );
+    for st in &after {
+        assert!(
+            st.packets_received >= before + 80,
+            "audio stalled after the restart: {st:?}"
+        );
+    }
+    for (path, freq) in [(&b_rec, 440.0), (&a_rec, 880.0)] {
+        let report = analyse(&read_wav(path), freq);
+        assert!((report.dominant_hz - freq).abs() <= 2.0, "{report:?}");
+        assert!(report.fraction() >= 0.9, "{report:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_a_wav_input_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("short.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&input, spec).unwrap();
+    for s in audio_check::sine(500.0, 0.3, 0.3).iter().step_by(3) {
+        w.write_sample(*s).unwrap();
+        w.write_sample(*s).unwrap();
+    }
+    w.finalize().unwrap();
+    let (a, mut a_events) = session(
+        &format!("wav:{}", input.display()),
+        &dir.path().join("a.wav"),
+    )
+    .await;
+    let (b, mut b_events) = session("null", &dir.path().join("b.wav")).await;
+    let offer = a.create_offer().await.unwrap();
+    a.accept_answer(&b.accept_offer(&offer).await.unwrap())
+        .await
+        .unwrap();
+
+    let start = Instant::now();
+    let (mut connected, mut ended) = (None, Vec::new());
+    let deadline = start + Duration::from_secs(3);
+    loop {
+        let (side, event) = tokio::select! {
+            Some(e) = a_events.recv() => (0, e),
+            Some(e) = b_events.recv() => (1, e),
+            _ = tokio::time::sleep_until(deadline.into()) => break,
+        };
+        let other = if side == 0 { &b } else { &a };
+        match event {
+            MediaEvent::LocalCandidate(c) => other.add_remote_candidate(Some(c)).await.unwrap(),
+            MediaEvent::GatheringComplete => other.add_remote_candidate(None).await.unwrap(),
+            MediaEvent::Connection(ConnState::Connected) if side == 0 => {
+                connected = Some(Instant::now())
+            }
+            MediaEvent::InputEnded => ended.push((side, Instant::now())),
+            _ => {}
+        }
+    }
+    a.close().await;
+    b.close().await;
+    let connected = connected.expect("connected");
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    let (side, at) = ended[0];
+    assert_eq!(side, 0);
+    // 0.3 s of input, read from the moment the connection is up.
+    let after = at - connected;
+    assert!(
+        after >= Duration::from_millis(280) && after < Duration::from_millis(600),
+        "{after:?}"
+    );
+    let heard = analyse(&read_wav(&dir.path().join("b.wav")), 500.0);
+    assert!((heard.dominant_hz - 500.0).abs() <= 2.0, "{heard:?}");
+    assert!((14..=17).contains(&heard.frames_in_call), "{heard:?}");
+}
