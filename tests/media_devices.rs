@@ -218,3 +218,55 @@ async fn a_call_through_alsa_devices_carries_both_tones() {
         );
     }
 }
+
+/// `mxcall devices` lists the ALSA devices by the names `device:NAME` takes, and a call with a
+/// device that does not exist fails with exit 7 and one line, before anything is sent.
+#[test]
+fn the_devices_command_and_a_missing_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_raw(&d.join("in_a.raw"), &sine(400.0, 0.1, 0.3));
+    write_raw(&d.join("in_b.raw"), &sine(800.0, 0.1, 0.3));
+    let conf = d.join("asound.conf");
+    std::fs::write(&conf, asoundrc(d)).unwrap();
+    let mxcall = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mxcall"))
+            .env("ALSA_CONFIG_PATH", &conf)
+            .env("MXCALL_HOME", d.join("home"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let out = mxcall(&["--json", "devices"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let devices = v["devices"].as_array().unwrap();
+    let find = |name: &str| devices.iter().find(|dev| dev["name"] == name).cloned();
+    assert_eq!(find("mx_in_a").unwrap()["input"], true, "{v}");
+    assert_eq!(find("mx_out_b").unwrap()["output"], true, "{v}");
+
+    let out = mxcall(&["devices"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("device:mx_in_a") && text.contains("mxcall test input A"),
+        "{text}"
+    );
+
+    let out = mxcall(&[
+        "call",
+        "!room:localhost",
+        "--input",
+        "device:no-such-mic",
+        "--output",
+        "null",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no-such-mic"), "{err}");
+}

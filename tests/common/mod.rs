@@ -5,6 +5,8 @@
 //! with `scripts/synapse.sh` and stops it when the test binary exits.
 #![allow(dead_code)]
 
+pub mod audio;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -401,94 +403,18 @@ pub fn find_event<'a>(
     events.iter().find(|e| e["event"] == name)
 }
 
-// ---- Audio analysis --------------------------------------------------------------------------
+// ---- Audio analysis (tests/common/audio.rs, shared with the media tests) --------------------
 
-/// Reads a mono WAV file as f32 samples and its rate.
-pub fn read_wav(path: &Path) -> (Vec<f32>, u32) {
-    let mut reader =
-        hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let spec = reader.spec();
-    let samples = reader
-        .samples::<i16>()
-        .map(|s| s.unwrap() as f32 / 32768.0)
-        .collect();
-    (samples, spec.sample_rate)
-}
-
-/// Power at `freq` by the Goertzel algorithm.
-pub fn goertzel(samples: &[f32], rate: u32, freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / rate as f64;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in samples {
-        let s0 = x as f64 + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - coeff * s1 * s2) / samples.len().max(1) as f64
-}
-
-/// The dominant frequency (1 Hz steps between 100 and 4000 Hz) of the non-silent part.
-pub fn dominant_frequency(samples: &[f32], rate: u32) -> f64 {
-    let loud: Vec<f32> = samples
-        .chunks(960)
-        .filter(|c| rms(c) > 0.01)
-        .flatten()
-        .copied()
-        .take(rate as usize * 2)
-        .collect();
-    assert!(!loud.is_empty(), "the recording is silent");
-    let coarse = (100..4000).step_by(10).map(|f| f as f64);
-    let best = coarse
-        .max_by(|a, b| goertzel(&loud, rate, *a).total_cmp(&goertzel(&loud, rate, *b)))
-        .unwrap();
-    let fine = ((best - 10.0) as i64..=(best + 10.0) as i64).map(|f| f as f64);
-    fine.max_by(|a, b| goertzel(&loud, rate, *a).total_cmp(&goertzel(&loud, rate, *b)))
-        .unwrap()
-}
-
-pub fn rms(samples: &[f32]) -> f32 {
-    (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt()
-}
-
-/// Share of 20 ms frames, from the first loud one on, in which `freq` dominates.
-pub fn tone_coverage(samples: &[f32], rate: u32, freq: f64) -> f64 {
-    let frame = (rate / 50) as usize;
-    let frames: Vec<&[f32]> = samples.chunks(frame).filter(|c| c.len() == frame).collect();
-    let Some(start) = frames.iter().position(|c| rms(c) > 0.01) else {
-        return 0.0;
-    };
-    // Leave out the last frames: the call may end in the middle of them.
-    let body = &frames[start..frames.len().saturating_sub(5).max(start)];
-    if body.is_empty() {
-        return 0.0;
-    }
-    let good = body
-        .iter()
-        .filter(|c| {
-            let p = goertzel(c, rate, freq);
-            rms(c) > 0.01
-                && p > 4.0 * goertzel(c, rate, freq * 1.5)
-                && p > 4.0 * goertzel(c, rate, freq / 1.5)
-        })
-        .count();
-    good as f64 / body.len() as f64
-}
-
-/// Asserts the recording carries `freq` (± 2 Hz) in at least 90% of its frames.
+/// Asserts the recording carries `freq` (± 2 Hz) in at least 90% of its 20 ms frames, from the
+/// first frame with the tone to the last (before and after is ringing and hangup).
 pub fn assert_tone(path: &Path, freq: f64) {
-    let (samples, rate) = read_wav(path);
-    let found = dominant_frequency(&samples, rate);
+    let samples = audio::read_wav(path);
+    let report = audio::analyse(&samples, freq);
     assert!(
-        (found - freq).abs() <= 2.0,
-        "{}: dominant {found} Hz, expected {freq}",
+        (report.dominant_hz - freq).abs() <= 2.0
+            && report.fraction() >= 0.9
+            && report.frames_in_call >= 50,
+        "{}: expected {freq} Hz in ≥ 90% of frames, got {report:?}",
         path.display()
-    );
-    let coverage = tone_coverage(&samples, rate, freq);
-    assert!(
-        coverage >= 0.9,
-        "{}: tone in only {:.0}% of frames",
-        path.display(),
-        coverage * 100.0
     );
 }
