@@ -36,6 +36,26 @@ fn pair() -> Pair {
 }
 
 impl Pair {
+    /// B waits to answer (sending 880 Hz), then A calls the room (440 Hz) with `extra` flags.
+    fn start_call(&self, extra: &[&str]) -> (std::process::Child, std::process::Child) {
+        let b = spawn(
+            &self.home,
+            &self.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
+        );
+        let mut call = vec!["call", self.room.as_str()];
+        call.extend_from_slice(extra);
+        let a = spawn(&self.home, &self.args("a", &call, "tone:440", "a.wav"));
+        (a, b)
+    }
+
+    /// As `start_call`, and returns once A has selected B's answer and media had a moment.
+    fn start_connected_call(&self) -> (std::process::Child, std::process::Child) {
+        let (a, b) = self.start_call(&[]);
+        wait_for_event(&self.home, "a", &self.room, "m.call.select_answer");
+        std::thread::sleep(Duration::from_secs(2));
+        (a, b)
+    }
+
     fn wav(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -79,19 +99,7 @@ fn wait_for_call_event(
 #[test]
 fn a_calls_b_audio_flows_both_ways_and_the_hangup_reaches_b() {
     let p = pair();
-    let b = spawn(
-        &p.home,
-        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
-    );
-    let a = spawn(
-        &p.home,
-        &p.args(
-            "a",
-            &["call", &p.room, "--duration", "3"],
-            "tone:440",
-            "a.wav",
-        ),
-    );
+    let (a, b) = p.start_call(&["--duration", "3"]);
     let a_out = wait(a, Duration::from_secs(60));
     let b_out = wait(b, Duration::from_secs(60));
     assert_success(&a_out);
@@ -164,7 +172,8 @@ fn declining_without_a_running_process_exits_5_for_the_caller() {
 #[test]
 fn watch_exec_can_decline_and_the_caller_exits_5() {
     let p = pair();
-    let exec = format!("{BIN} --profile b hangup --reason busy");
+    // No --profile: the command gets MXCALL_PROFILE from the watching process.
+    let exec = format!("{BIN} hangup --reason busy");
     let b = spawn(
         &p.home,
         &[
@@ -244,16 +253,7 @@ fn nobody_answers_exit_6_and_the_stale_invite_never_rings_later() {
 #[test]
 fn hangup_from_a_third_shell_ends_the_call_on_both_sides() {
     let p = pair();
-    let b = spawn(
-        &p.home,
-        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
-    );
-    let a = spawn(
-        &p.home,
-        &p.args("a", &["call", &p.room], "tone:440", "a.wav"),
-    );
-    wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
-    std::thread::sleep(Duration::from_secs(2));
+    let (a, b) = p.start_connected_call();
     let out = p.home.run(&["--profile", "a", "hangup"]);
     assert_success(&out);
     let a_out = wait(a, Duration::from_secs(30));
@@ -418,19 +418,7 @@ fn a_third_users_forged_hangup_is_ignored() {
     let p = pair();
     let (c_user, c_password) = register("c");
     p.home.login("c", &c_user, &c_password);
-    let b = spawn(
-        &p.home,
-        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
-    );
-    let a = spawn(
-        &p.home,
-        &p.args(
-            "a",
-            &["call", &p.room, "--duration", "5"],
-            "tone:440",
-            "a.wav",
-        ),
-    );
+    let (a, b) = p.start_call(&["--duration", "5"]);
     let answer = wait_for_event(&p.home, "a", &p.room, "m.call.answer");
     wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
     invite(&p.home, "a", &p.room, &c_user);
@@ -610,16 +598,7 @@ fn calling_a_user_creates_a_direct_room_rings_once_they_join_and_reuses_it() {
 #[test]
 fn ctrl_c_hangs_up_cleanly_before_exiting() {
     let p = pair();
-    let b = spawn(
-        &p.home,
-        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
-    );
-    let a = spawn(
-        &p.home,
-        &p.args("a", &["call", &p.room], "tone:440", "a.wav"),
-    );
-    wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
-    std::thread::sleep(Duration::from_secs(1));
+    let (a, b) = p.start_connected_call();
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(a.id() as i32, libc::SIGINT) };
     let a_out = wait(a, Duration::from_secs(15));
@@ -637,16 +616,7 @@ fn ctrl_c_hangs_up_cleanly_before_exiting() {
 #[test]
 fn the_other_party_leaving_the_room_ends_the_call() {
     let p = pair();
-    let b = spawn(
-        &p.home,
-        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
-    );
-    let a = spawn(
-        &p.home,
-        &p.args("a", &["call", &p.room], "tone:440", "a.wav"),
-    );
-    wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
-    std::thread::sleep(Duration::from_secs(1));
+    let (a, b) = p.start_connected_call();
     // B leaves from another client.
     api(
         "POST",

@@ -112,7 +112,13 @@ impl Engine {
                     exec: Some(cmd), ..
                 } = &self.mode
                 {
-                    spawn_exec(cmd, room_id.as_str(), &call_id, caller.as_str());
+                    spawn_exec(
+                        cmd,
+                        &self.profile_name,
+                        room_id.as_str(),
+                        &call_id,
+                        caller.as_str(),
+                    );
                 }
             }
             CallEvent::Connecting { call_id } => {
@@ -253,13 +259,16 @@ impl Engine {
 }
 
 /// `watch --exec CMD`: runs CMD through the shell for an incoming call, not waiting for it.
-fn spawn_exec(cmd: &str, room_id: &str, call_id: &str, caller: &str) {
+/// MXCALL_HOME is inherited, and MXCALL_PROFILE names this profile.
+fn spawn_exec(cmd: &str, profile: &str, room_id: &str, call_id: &str, caller: &str) {
     let child = tokio::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)
         .env("MXCALL_ROOM_ID", room_id)
         .env("MXCALL_CALL_ID", call_id)
         .env("MXCALL_CALLER", caller)
+        // So that `mxcall hangup` in CMD acts on this profile's call.
+        .env("MXCALL_PROFILE", profile)
         .stdin(std::process::Stdio::null())
         .spawn();
     match child {
