@@ -147,6 +147,13 @@ impl Engine {
             });
         if call.session.is_none() {
             let mut cfg = self.media_cfg.clone();
+            if let Some(turn) = self.turn.borrow().as_ref() {
+                cfg.ice_servers = vec![media::IceServer {
+                    urls: turn.uris.clone(),
+                    username: Some(turn.username.clone()),
+                    credential: Some(turn.password.clone()),
+                }];
+            }
             cfg.stream_id = Some(self.stream_id.clone());
             let (session, mut events) = MediaSession::new(
                 cfg,

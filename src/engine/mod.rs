@@ -114,16 +114,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         profile.name.clone(),
         session.homeserver.clone(),
     );
-    let turn = transport::turn::fetch(&client).await;
-    let ice_servers = turn
-        .map(|t| {
-            vec![media::IceServer {
-                urls: t.uris,
-                username: Some(t.username),
-                credential: Some(t.password),
-            }]
-        })
-        .unwrap_or_default();
+    let turn = transport::turn::keep_fresh(client.clone()).await;
 
     let (media_tx, media_rx) = mpsc::unbounded_channel();
     let (send_tx, send_rx) = mpsc::unbounded_channel();
@@ -140,7 +131,8 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         calls: HashMap::new(),
         source: SharedSource::new(source),
         sink: SharedSink::new(sink),
-        media_cfg: media_config(ice_servers, &opts.bind),
+        media_cfg: media_config(&opts.bind),
+        turn,
         media_tx,
         media_rx,
         send_tx,
@@ -177,6 +169,8 @@ struct Engine {
     source: SharedSource,
     sink: SharedSink,
     media_cfg: MediaConfig,
+    /// The homeserver's TURN servers, refreshed in the background before they expire.
+    turn: tokio::sync::watch::Receiver<Option<transport::turn::TurnServers>>,
     media_tx: mpsc::UnboundedSender<(String, MediaEvent)>,
     media_rx: mpsc::UnboundedReceiver<(String, MediaEvent)>,
     send_tx: mpsc::UnboundedSender<(OwnedRoomId, SendReport)>,
@@ -407,11 +401,8 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn media_config(ice_servers: Vec<media::IceServer>, bind: &[std::net::IpAddr]) -> MediaConfig {
-    let mut cfg = MediaConfig {
-        ice_servers,
-        ..MediaConfig::default()
-    };
+fn media_config(bind: &[std::net::IpAddr]) -> MediaConfig {
+    let mut cfg = MediaConfig::default();
     if !bind.is_empty() {
         cfg.bind_addrs = bind.to_vec();
     }

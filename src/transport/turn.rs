@@ -45,3 +45,51 @@ impl TurnServers {
         ttl.saturating_sub(ttl / 10).max(Duration::from_secs(5))
     }
 }
+
+/// Fetches the TURN servers now and keeps them fresh in the background: each value is replaced
+/// a little before its credentials expire. New media sessions read the latest value.
+pub async fn keep_fresh(client: Client) -> tokio::sync::watch::Receiver<Option<TurnServers>> {
+    let first = fetch(&client).await;
+    let mut next = first.as_ref().map(TurnServers::refresh_after);
+    let (tx, rx) = tokio::sync::watch::channel(first);
+    tokio::spawn(async move {
+        // No TURN at first means none configured: nothing to refresh.
+        while let Some(wait) = next {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = tx.closed() => return,
+            }
+            let fresh = fetch(&client).await;
+            next = Some(
+                fresh
+                    .as_ref()
+                    .map_or(Duration::from_secs(600), TurnServers::refresh_after),
+            );
+            if tx.send(fresh).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn servers(ttl: u64) -> TurnServers {
+        TurnServers {
+            uris: vec!["turn:127.0.0.1:3478".into()],
+            username: "u".into(),
+            password: "p".into(),
+            ttl: Duration::from_secs(ttl),
+        }
+    }
+
+    #[test]
+    fn refresh_comes_before_expiry_and_at_least_every_ten_minutes() {
+        assert_eq!(servers(86_400).refresh_after(), Duration::from_secs(540));
+        assert_eq!(servers(100).refresh_after(), Duration::from_secs(90));
+        assert_eq!(servers(1).refresh_after(), Duration::from_secs(5));
+    }
+}
