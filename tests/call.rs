@@ -640,3 +640,23 @@ fn the_other_party_leaving_the_room_ends_the_call() {
     assert_eq!(code(&a_out), 0, "{}", stderr(&a_out));
     let _ = wait(b, Duration::from_secs(20));
 }
+
+#[test]
+fn answer_picks_up_a_call_that_was_ringing_before_it_started() {
+    let p = pair();
+    let a = spawn(
+        &p.home,
+        &p.args("a", &["call", &p.room, "--duration", "2"], "tone:440", "a.wav"),
+    );
+    wait_for_event(&p.home, "b", &p.room, "m.call.invite");
+    std::thread::sleep(Duration::from_secs(2));
+    let b = spawn(
+        &p.home,
+        &p.args("b", &["answer", "--wait", "5"], "tone:880", "b.wav"),
+    );
+    let a_out = wait(a, Duration::from_secs(40));
+    let b_out = wait(b, Duration::from_secs(40));
+    assert_success(&a_out);
+    assert_success(&b_out);
+    assert_tone(&p.wav("b.wav"), 440.0);
+}
