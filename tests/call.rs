@@ -646,7 +646,12 @@ fn answer_picks_up_a_call_that_was_ringing_before_it_started() {
     let p = pair();
     let a = spawn(
         &p.home,
-        &p.args("a", &["call", &p.room, "--duration", "2"], "tone:440", "a.wav"),
+        &p.args(
+            "a",
+            &["call", &p.room, "--duration", "2"],
+            "tone:440",
+            "a.wav",
+        ),
     );
     wait_for_event(&p.home, "b", &p.room, "m.call.invite");
     std::thread::sleep(Duration::from_secs(2));
@@ -659,4 +664,48 @@ fn answer_picks_up_a_call_that_was_ringing_before_it_started() {
     assert_success(&a_out);
     assert_success(&b_out);
     assert_tone(&p.wav("b.wav"), 440.0);
+}
+
+#[test]
+fn answer_joins_direct_invites_only() {
+    let home = Home::new();
+    let (a_user, apw) = register("a");
+    let (b_user, bpw) = register("b");
+    home.login("a", &a_user, &apw);
+    home.login("b", &b_user, &bpw);
+    let room = api(
+        "POST",
+        "/createRoom",
+        &token(&home, "a"),
+        Some(serde_json::json!({"preset": "private_chat", "invite": [b_user]})),
+    )["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = home.run(&[
+        "--profile",
+        "b",
+        "answer",
+        "--wait",
+        "2",
+        "--input",
+        "null",
+        "--output",
+        "null",
+    ]);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    let member = api(
+        "GET",
+        &format!(
+            "/rooms/{}/state/m.room.member/{}",
+            urlencode(&room),
+            urlencode(&b_user)
+        ),
+        &token(&home, "a"),
+        None,
+    );
+    assert_eq!(
+        member["membership"], "invite",
+        "answer joined a room that is not a direct chat"
+    );
 }

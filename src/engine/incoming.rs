@@ -211,14 +211,32 @@ impl Engine {
         });
     }
 
-    /// `answer` and `watch` join rooms they are invited to, so that a caller's new direct room
-    /// (`mxcall call @user`) can ring.
+    /// `answer` and `watch` join direct-chat rooms they are invited to (`is_direct` in the
+    /// invite, as `mxcall call @user` and other clients' "start a DM" send), so that a caller's
+    /// new direct room can ring. Other invites are left alone.
     pub(super) async fn join_invites(&mut self, invited: &[OwnedRoomId]) {
         for room_id in invited {
             let Some(room) = self.client.get_room(room_id) else {
                 continue;
             };
-            if room.state() != matrix_sdk::RoomState::Invited {
+            if room.state() != matrix_sdk::RoomState::Invited
+                || self.incoming_policy(room_id).is_none()
+            {
+                continue;
+            }
+            let direct = match room.invite_details().await {
+                Ok(invite) => {
+                    use matrix_sdk::deserialized_responses::SyncOrStrippedState as S;
+                    match &**invite.invitee.event() {
+                        S::Sync(e) => e.as_original().and_then(|o| o.content.is_direct),
+                        S::Stripped(e) => e.content.is_direct,
+                    }
+                    .unwrap_or(false)
+                }
+                Err(_) => false,
+            };
+            if !direct {
+                tracing::debug!(%room_id, "not joining: the invite is not for a direct chat");
                 continue;
             }
             match room.join().await {
