@@ -709,3 +709,59 @@ fn answer_joins_direct_invites_only() {
         "answer joined a room that is not a direct chat"
     );
 }
+
+#[test]
+fn calls_in_an_encrypted_room_are_encrypted_on_the_wire_and_work() {
+    let home = Home::new();
+    let (a_user, apw) = register("a");
+    let (b_user, bpw) = register("b");
+    home.login("a", &a_user, &apw);
+    home.login("b", &b_user, &bpw);
+    let room = api(
+        "POST",
+        "/createRoom",
+        &token(&home, "a"),
+        Some(serde_json::json!({
+            "preset": "private_chat", "invite": [b_user], "is_direct": true,
+            "initial_state": [{"type": "m.room.encryption", "state_key": "",
+                               "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
+        })),
+    )["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    join(&home, "b", &room);
+    let p = Pair {
+        home,
+        a_user,
+        b_user,
+        b_password: bpw,
+        room,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let (a, b) = p.start_call(&["--duration", "3"]);
+    let a_out = wait(a, Duration::from_secs(60));
+    let b_out = wait(b, Duration::from_secs(60));
+    assert_success(&a_out);
+    assert_success(&b_out);
+    assert_tone(&p.wav("b.wav"), 440.0);
+    assert_tone(&p.wav("a.wav"), 880.0);
+    // The homeserver saw no call event in the clear.
+    let all = api(
+        "GET",
+        &format!("/rooms/{}/messages?dir=b&limit=100", urlencode(&p.room)),
+        &token(&p.home, "a"),
+        None,
+    );
+    let types: Vec<&str> = all["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(
+        types.iter().filter(|t| **t == "m.room.encrypted").count() >= 4,
+        "{types:?}"
+    );
+    assert!(!types.iter().any(|t| t.starts_with("m.call.")), "{types:?}");
+}
