@@ -765,3 +765,51 @@ fn calls_in_an_encrypted_room_are_encrypted_on_the_wire_and_work() {
     );
     assert!(!types.iter().any(|t| t.starts_with("m.call.")), "{types:?}");
 }
+
+#[test]
+fn hangup_after_input_ends_the_call_when_the_wav_file_ends() {
+    let p = pair();
+    // 1.5 s of 440 Hz at 16 kHz stereo: mxcall resamples to 48 kHz mono.
+    let input = p.wav("message.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&input, spec).unwrap();
+    for i in 0..24_000 {
+        let v = ((i as f64 * 440.0 * std::f64::consts::TAU / 16_000.0).sin() * 10_000.0) as i16;
+        w.write_sample(v).unwrap();
+        w.write_sample(v).unwrap();
+    }
+    w.finalize().unwrap();
+    let b = spawn(
+        &p.home,
+        &p.args("b", &["answer", "--wait", "40"], "tone:880", "b.wav"),
+    );
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--hangup-after-input", "--duration", "20"],
+            &input.display().to_string(),
+            "a.wav",
+        ),
+    );
+    let a_out = wait(a, Duration::from_secs(40));
+    let b_out = wait(b, Duration::from_secs(40));
+    assert_success(&a_out);
+    assert_success(&b_out);
+    let ended = find_event(&events(&a_out), "ended").cloned().unwrap();
+    let ms = ended["duration_ms"].as_u64().unwrap();
+    assert!(
+        (1300..5000).contains(&ms),
+        "the call lasted {ms} ms for 1.5 s of input"
+    );
+    assert_eq!(
+        find_event(&events(&b_out), "hangup").unwrap()["by"],
+        "remote"
+    );
+    assert_tone(&p.wav("b.wav"), 440.0);
+}
