@@ -813,3 +813,94 @@ fn hangup_after_input_ends_the_call_when_the_wav_file_ends() {
     );
     assert_tone(&p.wav("b.wav"), 440.0);
 }
+
+#[test]
+fn raw_pcm_pipes_in_and_out_with_json_kept_off_the_audio() {
+    use std::io::{Read, Write};
+    let p = pair();
+    let mut b = p
+        .home
+        .cmd()
+        .args([
+            "--json",
+            "--profile",
+            "b",
+            "answer",
+            "--wait",
+            "40",
+            "--input",
+            "tone:880",
+            "--output",
+            "raw:-",
+            "--media-addr",
+            "127.0.0.1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut b_stdout = b.stdout.take().unwrap();
+    let pcm_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        b_stdout.read_to_end(&mut bytes).unwrap();
+        bytes
+    });
+    let mut a = p
+        .home
+        .cmd()
+        .args([
+            "--json",
+            "--profile",
+            "a",
+            "call",
+            &p.room,
+            "--input",
+            "raw:-",
+            "--output",
+            "null",
+            "--hangup-after-input",
+            "--media-addr",
+            "127.0.0.1",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut a_stdin = a.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        // 3 s of 440 Hz, s16le 48 kHz mono, then end of input.
+        let pcm: Vec<u8> = common::audio::sine(440.0, 3.0, 0.3)
+            .iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect();
+        let _ = a_stdin.write_all(&pcm);
+    });
+    let a_out = wait(a, Duration::from_secs(60));
+    let b_out = wait(b, Duration::from_secs(60));
+    assert_success(&a_out);
+    assert_success(&b_out);
+    let pcm = pcm_reader.join().unwrap();
+    assert_eq!(pcm.len() % 2, 0);
+    let samples: Vec<i16> = pcm
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let report = common::audio::analyse(&samples, 440.0);
+    assert!(
+        (report.dominant_hz - 440.0).abs() <= 2.0
+            && report.fraction() >= 0.9
+            && report.frames_in_call >= 100,
+        "{report:?}"
+    );
+    // B's JSON events went to stderr, not into the audio.
+    let b_events: Vec<serde_json::Value> = stderr(&b_out)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        find_event(&b_events, "connected").is_some(),
+        "{}",
+        stderr(&b_out)
+    );
+}

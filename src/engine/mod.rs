@@ -138,7 +138,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         send_tx,
         send_rx,
         send_tasks: Vec::new(),
-        reporter: Reporter::new(ctx.out),
+        reporter: Reporter::new(ctx.out, opts.output == AudioSpec::RawStdio),
         ended: EndedCalls::load(profile),
         current: None,
         exit: None,

@@ -1,5 +1,7 @@
 //! What the user sees of a call: JSON events on stdout with `--json`, progress lines (and a
 //! spinner on a terminal) on stderr otherwise, and a one-line summary on stdout at the end.
+//! When stdout carries the call's audio (`--output raw:-`), JSON and the summary go to stderr
+//! instead, so that the audio stream stays clean.
 //!
 //! JSON event names (documented in the man page): `invite_sent`, `ringing`, `connecting`,
 //! `connected`, `media`, `hangup`, `ended`; each object has `event`, `ts` (Unix ms) and
@@ -16,11 +18,26 @@ use crate::output::Output;
 pub struct Reporter {
     out: Output,
     spinner: Option<ProgressBar>,
+    /// stdout is the audio output: machine-readable lines go to stderr.
+    stdout_is_audio: bool,
 }
 
 impl Reporter {
-    pub fn new(out: Output) -> Self {
-        Reporter { out, spinner: None }
+    pub fn new(out: Output, stdout_is_audio: bool) -> Self {
+        Reporter {
+            out,
+            spinner: None,
+            stdout_is_audio,
+        }
+    }
+
+    /// Where results (JSON lines, the summary) go.
+    fn results(&self) -> Box<dyn Write> {
+        if self.stdout_is_audio {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
+        }
     }
 
     /// One event: a JSON line on stdout with `--json`, else `human` on stderr (if any).
@@ -34,9 +51,9 @@ impl Reporter {
                     .as_millis() as u64;
                 map.insert("ts".into(), ts.into());
             }
-            let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "{fields}");
-            let _ = stdout.flush();
+            let mut results = self.results();
+            let _ = writeln!(results, "{fields}");
+            let _ = results.flush();
         } else if let Some(line) = human {
             self.note(&line);
         }
@@ -79,8 +96,7 @@ impl Reporter {
     pub fn summary(&mut self, line: &str) {
         self.stop_spinner();
         if !self.out.json && !self.out.quiet {
-            let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "{line}");
+            let _ = writeln!(self.results(), "{line}");
         }
     }
 }
