@@ -39,7 +39,6 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('hangup', 'hangup', [CompletionResultType]::ParameterValue, 'Hang up a call running in another mxcall process, or decline a ringing call')
             [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Report incoming calls as they happen; optionally answer them or run a command for each')
             [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List the audio devices usable with --input/--output device:NAME')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'mxcall;login' {
@@ -173,45 +172,6 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'mxcall;help' {
-            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to a homeserver and store the session in the profile')
-            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Log out: invalidate the token on the server and remove the profile''s local data')
-            [CompletionResult]::new('whoami', 'whoami', [CompletionResultType]::ParameterValue, 'Show who the profile is logged in as, after checking the token with the server')
-            [CompletionResult]::new('call', 'call', [CompletionResultType]::ParameterValue, 'Place a call and run it until either side hangs up')
-            [CompletionResult]::new('answer', 'answer', [CompletionResultType]::ParameterValue, 'Answer an incoming call (waiting for one if none is ringing)')
-            [CompletionResult]::new('hangup', 'hangup', [CompletionResultType]::ParameterValue, 'Hang up a call running in another mxcall process, or decline a ringing call')
-            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Report incoming calls as they happen; optionally answer them or run a command for each')
-            [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List the audio devices usable with --input/--output device:NAME')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'mxcall;help;login' {
-            break
-        }
-        'mxcall;help;logout' {
-            break
-        }
-        'mxcall;help;whoami' {
-            break
-        }
-        'mxcall;help;call' {
-            break
-        }
-        'mxcall;help;answer' {
-            break
-        }
-        'mxcall;help;hangup' {
-            break
-        }
-        'mxcall;help;watch' {
-            break
-        }
-        'mxcall;help;devices' {
-            break
-        }
-        'mxcall;help;help' {
             break
         }
     })

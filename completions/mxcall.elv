@@ -36,7 +36,6 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand hangup 'Hang up a call running in another mxcall process, or decline a ringing call'
             cand watch 'Report incoming calls as they happen; optionally answer them or run a command for each'
             cand devices 'List the audio devices usable with --input/--output device:NAME'
-            cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mxcall;login'= {
             cand --homeserver 'Homeserver URL; skips discovery through .well-known/matrix/client'
@@ -162,35 +161,6 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-        }
-        &'mxcall;help'= {
-            cand login 'Log in to a homeserver and store the session in the profile'
-            cand logout 'Log out: invalidate the token on the server and remove the profile''s local data'
-            cand whoami 'Show who the profile is logged in as, after checking the token with the server'
-            cand call 'Place a call and run it until either side hangs up'
-            cand answer 'Answer an incoming call (waiting for one if none is ringing)'
-            cand hangup 'Hang up a call running in another mxcall process, or decline a ringing call'
-            cand watch 'Report incoming calls as they happen; optionally answer them or run a command for each'
-            cand devices 'List the audio devices usable with --input/--output device:NAME'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'mxcall;help;login'= {
-        }
-        &'mxcall;help;logout'= {
-        }
-        &'mxcall;help;whoami'= {
-        }
-        &'mxcall;help;call'= {
-        }
-        &'mxcall;help;answer'= {
-        }
-        &'mxcall;help;hangup'= {
-        }
-        &'mxcall;help;watch'= {
-        }
-        &'mxcall;help;devices'= {
-        }
-        &'mxcall;help;help'= {
         }
     ]
     $completions[$command]

@@ -38,7 +38,6 @@ complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "answer" -d 'Answer an
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "hangup" -d 'Hang up a call running in another mxcall process, or decline a ringing call'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "watch" -d 'Report incoming calls as they happen; optionally answer them or run a command for each'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "devices" -d 'List the audio devices usable with --input/--output device:NAME'
-complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l homeserver -d 'Homeserver URL; skips discovery through .well-known/matrix/client' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l device-name -d 'Display name of the new device' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
@@ -116,12 +115,3 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s v -l verbose -
 complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s q -l quiet -d 'Print nothing but errors'
 complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s h -l help -d 'Print help'
 complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s V -l version -d 'Print version'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "login" -d 'Log in to a homeserver and store the session in the profile'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "logout" -d 'Log out: invalidate the token on the server and remove the profile\'s local data'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "whoami" -d 'Show who the profile is logged in as, after checking the token with the server'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "call" -d 'Place a call and run it until either side hangs up'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "answer" -d 'Answer an incoming call (waiting for one if none is ringing)'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "hangup" -d 'Hang up a call running in another mxcall process, or decline a ringing call'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "watch" -d 'Report incoming calls as they happen; optionally answer them or run a command for each'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "devices" -d 'List the audio devices usable with --input/--output device:NAME'
-complete -c mxcall -n "__fish_mxcall_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami call answer hangup watch devices help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

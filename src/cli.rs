@@ -65,6 +65,7 @@ from a terminal, a script or a test rig. Each invocation runs to completion and 
 that tells a script what happened.",
     after_long_help = AFTER_HELP,
     propagate_version = true,
+    disable_help_subcommand = true,
     max_term_width = 100
 )]
 pub struct Cli {
