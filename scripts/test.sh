@@ -14,4 +14,4 @@ MXCALL_TEST_HS=$(scripts/synapse.sh start "$hs_dir")
 export MXCALL_TEST_HS
 echo "test.sh: Synapse at $MXCALL_TEST_HS" >&2
 
-cargo test --locked "$@"
+cargo test --locked --no-fail-fast "$@"
