@@ -217,6 +217,7 @@ async function oneCall(kind) {
             place = caller.startedAt;
         }
         const connected = await waitEvent(caller, "connected");
+        const invited = caller.events.find((e) => e.event === "invite_sent");
         const cpu0 = callerSide.cpu() + calleeSide.cpu();
         const heard = await waitEvent(caller, kind === "js-js" ? "first_audio" : "media");
         await waitEvent(caller, "hangup", (D + 30) * 1000);
@@ -228,8 +229,13 @@ async function oneCall(kind) {
         callerSide.stop();
         calleeSide.stop();
         if (codes.some((c) => c !== 0)) throw new Error(`exit codes ${codes}: ${caller.errText.slice(-1000)} ${callee.errText.slice(-1000)}`);
+        for (const [side, p] of [["caller", caller], ["callee", callee]]) {
+            const line = p.errText.split("\n").find((l) => l.includes("panicked"));
+            if (line) note(`${label[kind]} ${side} printed a panic on stderr: ${line}`);
+        }
         return {
             kind,
+            invite_ms: invited ? invited.ts - place : NaN,
             connect_ms: connected.ts - place,
             audio_ms: heard.ts - place,
             cpu_per_min: (cpu1 - cpu0) / ((hungUp - connected.ts) / 60000),
@@ -267,6 +273,7 @@ const median = (xs) => {
     return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const metrics = [
+    ["invite_ms", "place → invite sent (ms)", 0],
     ["connect_ms", "place → connected (ms)", 0],
     ["audio_ms", "place → first remote audio (ms)", 0],
     ["cpu_per_min", "CPU s per call-minute, both sides", 2],

@@ -124,6 +124,7 @@ function watchCall(call) {
     let connectedAt;
     call.on(CallEvent.State, (state, old) => {
         report("state", { call_id: call.callId, state, old });
+        if (state === "invite_sent") report("invite_sent", { call_id: call.callId }); // the invite is on the server
         if (state === "connected" && connectedAt === undefined) {
             connectedAt = Date.now();
             report("connected", { call_id: call.callId });
@@ -193,7 +194,7 @@ async function main() {
             }, opts.giveUpAfter * 1000);
         }
         await call.placeVoiceCall();
-        report("invite_sent", { call_id: call.callId });
+        report("placed", { call_id: call.callId });
     }
 }
 
