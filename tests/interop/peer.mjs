@@ -8,6 +8,9 @@
 //                 [--tone FILE.wav | --tone-hz HZ] [--timeout S] [--verbose]
 //
 // Exit status: 0 once the page's call has ended ("done"), 1 on an error or at --timeout.
+// Give each run a fresh device (a new login): the page starts without a sync token, and Synapse may
+// answer a repeated initial sync of one device from its cache, whose next batch then brings the
+// previous run's invite again — which js rings on, and the page takes only one call.
 // The page's microphone is Chromium's fake capture device playing the tone WAV in a loop.
 import { chromium } from "playwright-core";
 import { createServer } from "node:http";
