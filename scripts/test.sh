@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing (system packages, Synapse), starts a throw-away
+# The test command: installs what is missing (system packages, Synapse, Chromium and the js peer
+# for the interop tests unless MXCALL_SKIP_INTEROP=1), starts a throw-away
 # Synapse on 127.0.0.1, runs every test against it, and stops it again. Extra arguments go to
 # `cargo test` (e.g. `scripts/test.sh --test login`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+if [ "${MXCALL_SKIP_INTEROP:-}" != 1 ]; then
+    scripts/install-interop.sh
+fi
 scripts/synapse.sh install
 hs_dir=$(mktemp -d "${TMPDIR:-/tmp}/mxcall-hs.XXXXXX")
 cleanup() { scripts/synapse.sh stop "$hs_dir" || true; rm -rf "$hs_dir"; }
