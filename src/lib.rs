@@ -47,8 +47,16 @@ pub fn run() -> ExitCode {
             return error::to_exit_code(Err(error::Error::other("cannot start the runtime", e)));
         }
     };
+    let verbose = cli.verbose;
     let result = runtime.block_on(commands::dispatch(cli));
-    // Don't wait for background tasks of the SDK; the command has finished.
+    // Don't wait for background tasks of the SDK; the command has finished. Cutting them off can
+    // make one of them panic (seen: matrix-sdk-sqlite unwrapping a cancelled query); that says
+    // nothing about the command, so it is only reported with -v.
+    std::panic::set_hook(Box::new(move |info| {
+        if verbose > 0 {
+            eprintln!("mxcall: (ignored while shutting down) {info}");
+        }
+    }));
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     error::to_exit_code(result)
 }
