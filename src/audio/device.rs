@@ -439,6 +439,8 @@ pub struct DeviceSink {
     out: Box<[f32]>,
     fault: Arc<Fault>,
     underruns: Arc<AtomicU64>,
+    /// Set by `finish`: the callback plays what is queued without waiting to prime.
+    draining: Arc<AtomicBool>,
     dropped_frames: u64,
 }
 
@@ -457,6 +459,7 @@ impl DeviceSink {
         let (producer, consumer) = ring(per_frame * 25);
         let fault = Arc::new(Fault::default());
         let underruns = Arc::new(AtomicU64::new(0));
+        let draining = Arc::new(AtomicBool::new(false));
         let reader = Arc::new(Mutex::new(PlaybackReader {
             ring: consumer,
             channels,
@@ -464,6 +467,7 @@ impl DeviceSink {
             primed: false,
             scratch: vec![0; 4096].into_boxed_slice(),
             underruns: underruns.clone(),
+            draining: draining.clone(),
         }));
         let stream = build_with_fallback(&name, &config, fixed, |cfg| {
             let r = reader.clone();
@@ -506,6 +510,7 @@ impl DeviceSink {
             out: vec![0.0; per_frame + 64].into_boxed_slice(),
             fault,
             underruns,
+            draining,
             dropped_frames: 0,
         })
     }
@@ -520,6 +525,7 @@ struct PlaybackReader {
     primed: bool,
     scratch: Box<[i16]>,
     underruns: Arc<AtomicU64>,
+    draining: Arc<AtomicBool>,
 }
 
 impl PlaybackReader {
@@ -531,7 +537,9 @@ impl PlaybackReader {
             self.ring.skip(len - PRIME_FRAMES * self.per_frame);
         }
         if !self.primed {
-            if self.ring.len() < PRIME_FRAMES * self.per_frame {
+            // While draining, whatever is queued plays: no more is coming to prime with.
+            let draining = self.draining.load(Ordering::Relaxed) && !self.ring.is_empty();
+            if !draining && self.ring.len() < PRIME_FRAMES * self.per_frame {
                 out.fill(silence);
                 return;
             }
@@ -550,7 +558,9 @@ impl PlaybackReader {
                 // The clock fell behind the device: silence, and prime again.
                 out[done * ch..].fill(silence);
                 self.primed = false;
-                self.underruns.fetch_add(1, Ordering::Relaxed);
+                if !self.draining.load(Ordering::Relaxed) {
+                    self.underruns.fetch_add(1, Ordering::Relaxed);
+                }
                 break;
             }
         }
@@ -579,7 +589,9 @@ impl AudioSink for DeviceSink {
 
     fn finish(&mut self) -> Result<(), MediaError> {
         if let Some(stream) = self.stream.take() {
-            // Let what is queued play out, briefly.
+            // Let what is queued play out, briefly (less than two frames would otherwise wait
+            // for a priming that never comes, and the wait would last the whole 300 ms).
+            self.draining.store(true, Ordering::Relaxed);
             let deadline = Instant::now() + Duration::from_millis(300);
             while self.ring.free() < self.ring.capacity() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
@@ -612,6 +624,7 @@ mod tests {
             primed: false,
             scratch: vec![0; 64].into_boxed_slice(),
             underruns: Arc::new(AtomicU64::new(0)),
+            draining: Arc::new(AtomicBool::new(false)),
         };
         (p, r)
     }
@@ -646,6 +659,22 @@ mod tests {
         // 200 queued > 8 frames: cut to the newest 2 frames (values 18 and 19).
         assert_eq!(out, [18, 18]);
         assert!(r.ring.len() < 20);
+    }
+
+    #[test]
+    fn a_finishing_sink_plays_out_what_is_too_little_to_prime() {
+        let (mut p, mut r) = reader(10);
+        assert!(p.push_slice(&(1..11).collect::<Vec<i16>>()));
+        let mut out = [7i16; 8];
+        r.fill(&mut out, |s| s, 0);
+        assert_eq!(out, [0; 8], "priming");
+        r.draining.store(true, Ordering::Relaxed);
+        let mut out = [7i16; 24];
+        r.fill(&mut out, |s| s, 0);
+        let left: Vec<i16> = out.iter().step_by(2).copied().collect();
+        assert_eq!(left, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0]);
+        assert!(r.ring.is_empty());
+        assert_eq!(r.underruns.load(Ordering::Relaxed), 0);
     }
 
     #[test]
