@@ -3,9 +3,9 @@
 //! a machine without a sound card.
 //!
 //! - Capture: a `file` pcm whose `infile` holds a tone. ALSA delivers it unpaced (far faster
-//!   than real time), then repeats its last period: the source's ring must cope. Tones of
-//!   400/800 Hz have a whole number of cycles in a 480-sample period, so dropped periods leave
-//!   no phase jumps for the analysis to trip on.
+//!   than real time), then repeats its last period: the source must hold it to real time.
+//!   Tones of 400/800 Hz have a whole number of cycles in a 480-sample period, so dropped
+//!   periods (before the call, when nobody reads) leave no phase jumps for the analysis.
 //! - Playback: a `file` pcm writing into a FIFO that this test reads at real-time pace, which
 //!   paces the device like a sound card would; the raw S16_LE it reads is analysed.
 //!

@@ -4,9 +4,13 @@
 //! A device runs on cpal's callback thread at its own pace — which is not necessarily real time:
 //! ALSA's `null` and `file` plugins run as fast as the CPU allows. So the device is never
 //! trusted to keep time. Between its callback and the engine's 20 ms clock sits a bounded
-//! lock-free ring; each side primes to two frames before it starts taking from the ring, a
-//! backlog beyond eight frames is cut back to two (latency stays bounded when the device runs
-//! fast or drifts), a full ring drops whole device periods, and an empty ring gives silence.
+//! lock-free ring; each side primes to two frames before it starts taking from the ring, and an
+//! empty ring gives silence. A capture device that runs ahead of real time is slowed to it
+//! ([`Pacer`]); a full capture ring (nobody read for half a second) drops whole device periods,
+//! and what it holds then is stale, so the next read keeps only the newest two frames. Otherwise
+//! only a *standing* backlog — one that went unused for a whole second — is cut ([`Backlog`]):
+//! latency stays bounded when a device drifts, while the burst in which either side catches up
+//! after a stall is played, not thrown away just before it is needed.
 //!
 //! Rates other than 48 kHz are resampled; any channel count is mixed down (capture) or
 //! duplicated (playback); sample formats i16 and f32 are supported.
@@ -19,6 +23,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{SampleFormat, StreamConfig, SupportedBufferSize};
 use serde::Serialize;
 
+use super::pace::{Backlog, Pacer};
 use super::resample::Resampler;
 use super::ring::{RingConsumer, RingProducer, ring};
 use super::{AudioSink, AudioSource, FRAME_SAMPLES, Frame, SAMPLE_RATE, SourceStatus, to_i16};
@@ -27,8 +32,14 @@ use crate::media::error::one_line;
 
 /// Frames (of 20 ms) each side keeps buffered before taking from the ring.
 const PRIME_FRAMES: usize = 2;
-/// A backlog beyond this many frames is cut back to `PRIME_FRAMES`.
-const MAX_BACKLOG_FRAMES: usize = 8;
+/// A ring that never held less than this many frames after a take for a whole window has that
+/// much latency to spare: it is cut to `BACKLOG_KEEP_FRAMES`.
+const BACKLOG_LIMIT_FRAMES: usize = 3;
+const BACKLOG_KEEP_FRAMES: usize = 1;
+const BACKLOG_WINDOW_FRAMES: usize = 50;
+/// The longest a callback sleeps at once to stay in real time (a stream being stopped waits
+/// for its callback to return).
+const MAX_PACE_SLEEP: Duration = Duration::from_millis(50);
 /// The device period asked for, in 48 kHz samples (10 ms); the device may refuse it.
 const PREFERRED_PERIOD: u32 = 480;
 
@@ -269,16 +280,8 @@ fn build_with_fallback<S>(
 pub struct DeviceSource {
     name: String,
     stream: cpal::Stream,
-    ring: RingConsumer,
-    resampler: Resampler,
-    rate: u32,
-    per_frame: usize,
-    primed: bool,
-    scratch: Box<[i16]>,
-    out: [f32; FRAME_SAMPLES],
+    reader: CaptureReader,
     fault: Arc<Fault>,
-    inserted: u64,
-    dropped: u64,
 }
 
 impl DeviceSource {
@@ -301,6 +304,7 @@ impl DeviceSource {
             let mut prod = CaptureWriter {
                 ring: producer.clone(),
                 channels,
+                pacer: Pacer::new(rate),
             };
             let f = fault.clone();
             let on_error = move |e| f.raise(e);
@@ -329,18 +333,18 @@ impl DeviceSource {
         Ok(DeviceSource {
             name,
             stream,
-            ring: consumer,
-            resampler: Resampler::new(rate, SAMPLE_RATE),
-            rate,
-            per_frame,
-            primed: false,
-            scratch: vec![0; 4096].into_boxed_slice(),
-            out: [0.0; FRAME_SAMPLES],
+            reader: CaptureReader::new(consumer, rate, per_frame),
             fault,
-            inserted: 0,
-            dropped: 0,
         })
     }
+}
+
+fn backlog(per_frame: usize) -> Backlog {
+    Backlog::new(
+        BACKLOG_KEEP_FRAMES * per_frame,
+        BACKLOG_LIMIT_FRAMES * per_frame,
+        BACKLOG_WINDOW_FRAMES * per_frame,
+    )
 }
 
 /// The capture callback's side of the ring. The ring producer sits behind a mutex only so a
@@ -349,6 +353,7 @@ impl DeviceSource {
 struct CaptureWriter {
     ring: Arc<Mutex<Option<RingProducer>>>,
     channels: usize,
+    pacer: Pacer,
 }
 
 impl CaptureWriter {
@@ -359,32 +364,78 @@ impl CaptureWriter {
         let Some(ring) = guard.as_mut() else { return };
         let ch = self.channels.max(1);
         let frames = data.len() / ch;
-        // All or nothing: a device running ahead loses whole periods, never half of one.
-        let pushed = ring.push_with(frames, |k| {
+        // All or nothing: a full ring (half a second queued: the clock is not reading yet, or
+        // stalled) loses whole periods, never half of one, and counts them as overflowed,
+        // which tells the reader that what is queued is stale.
+        ring.push_with(frames, |k| {
             let sum: i32 = data[k * ch..(k + 1) * ch].iter().map(|&s| to_i32(s)).sum();
             (sum / ch as i32).clamp(i16::MIN as i32, i16::MAX as i32) as i16
         });
-        if !pushed {
-            // Half a second is queued: the clock is not reading yet, or the device is not paced
-            // (ALSA's null/file plugins deliver as fast as they are asked). Whatever we take
-            // now is dropped, so slow the device down rather than spin a core.
-            drop(guard);
-            std::thread::sleep(Duration::from_millis(1));
+        drop(guard);
+        // A device that is not paced (ALSA's null/file plugins deliver as fast as they are
+        // asked) is held to real time, rather than spin a core and have all but the periods
+        // that happen to fit the ring dropped.
+        if let Some(wait) = self.pacer.pace(frames, Instant::now()) {
+            std::thread::sleep(wait.min(MAX_PACE_SLEEP));
         }
     }
 }
 
-impl AudioSource for DeviceSource {
-    fn read_frame(&mut self, frame: &mut Frame) -> SourceStatus {
-        let len = self.ring.len();
-        if len > MAX_BACKLOG_FRAMES * self.per_frame {
-            self.dropped += self.ring.skip(len - PRIME_FRAMES * self.per_frame) as u64;
+/// The engine's side of the capture ring: device-rate samples in, 20 ms frames at 48 kHz out.
+struct CaptureReader {
+    ring: RingConsumer,
+    resampler: Resampler,
+    rate: u32,
+    per_frame: usize,
+    primed: bool,
+    backlog: Backlog,
+    /// The ring's overflow count at the last read.
+    overflowed: u64,
+    scratch: Box<[i16]>,
+    out: [f32; FRAME_SAMPLES],
+    inserted: u64,
+    dropped: u64,
+}
+
+impl CaptureReader {
+    fn new(ring: RingConsumer, rate: u32, per_frame: usize) -> Self {
+        CaptureReader {
+            ring,
+            resampler: Resampler::new(rate, SAMPLE_RATE),
+            rate,
+            per_frame,
+            primed: false,
+            backlog: backlog(per_frame),
+            overflowed: 0,
+            scratch: vec![0; 4096].into_boxed_slice(),
+            out: [0.0; FRAME_SAMPLES],
+            inserted: 0,
+            dropped: 0,
+        }
+    }
+
+    fn read(&mut self, frame: &mut Frame) {
+        let overflowed = self.ring.overflowed();
+        if overflowed != self.overflowed {
+            // The ring ran full since the last read (before the call, or a long stall): what it
+            // holds is old and has gaps. Start again from the newest two frames.
+            self.overflowed = overflowed;
+            let len = self.ring.len();
+            let keep = PRIME_FRAMES * self.per_frame;
+            if len > keep {
+                self.dropped += self.ring.skip(len - keep) as u64;
+            }
+            self.backlog.restart();
+        }
+        let cut = self.backlog.check(self.ring.len(), self.per_frame);
+        if cut > 0 {
+            self.dropped += self.ring.skip(cut) as u64;
         }
         if !self.primed {
             if self.ring.len() + self.resampler.available() < PRIME_FRAMES * self.per_frame {
                 frame.fill(0);
                 self.inserted += FRAME_SAMPLES as u64;
-                return SourceStatus::Audio;
+                return;
             }
             self.primed = true;
         }
@@ -408,6 +459,12 @@ impl AudioSource for DeviceSource {
         }
         frame[n..].fill(0);
         self.inserted += (FRAME_SAMPLES - n) as u64;
+    }
+}
+
+impl AudioSource for DeviceSource {
+    fn read_frame(&mut self, frame: &mut Frame) -> SourceStatus {
+        self.reader.read(frame);
         SourceStatus::Audio
     }
 
@@ -421,9 +478,9 @@ impl Drop for DeviceSource {
         let _ = self.stream.pause();
         tracing::debug!(
             device = %self.name,
-            inserted = self.inserted,
-            dropped = self.dropped,
-            overflowed = self.ring.overflowed(),
+            inserted = self.reader.inserted,
+            dropped = self.reader.dropped,
+            overflowed = self.reader.ring.overflowed(),
             "capture stopped"
         );
     }
@@ -439,6 +496,8 @@ pub struct DeviceSink {
     out: Box<[f32]>,
     fault: Arc<Fault>,
     underruns: Arc<AtomicU64>,
+    /// Set by `finish`: the callback plays what is queued without waiting to prime.
+    draining: Arc<AtomicBool>,
     dropped_frames: u64,
 }
 
@@ -457,14 +516,14 @@ impl DeviceSink {
         let (producer, consumer) = ring(per_frame * 25);
         let fault = Arc::new(Fault::default());
         let underruns = Arc::new(AtomicU64::new(0));
-        let reader = Arc::new(Mutex::new(PlaybackReader {
-            ring: consumer,
+        let draining = Arc::new(AtomicBool::new(false));
+        let reader = Arc::new(Mutex::new(PlaybackReader::new(
+            consumer,
             channels,
             per_frame,
-            primed: false,
-            scratch: vec![0; 4096].into_boxed_slice(),
-            underruns: underruns.clone(),
-        }));
+            underruns.clone(),
+            draining.clone(),
+        )));
         let stream = build_with_fallback(&name, &config, fixed, |cfg| {
             let r = reader.clone();
             let f = fault.clone();
@@ -506,6 +565,7 @@ impl DeviceSink {
             out: vec![0.0; per_frame + 64].into_boxed_slice(),
             fault,
             underruns,
+            draining,
             dropped_frames: 0,
         })
     }
@@ -518,20 +578,43 @@ struct PlaybackReader {
     channels: usize,
     per_frame: usize,
     primed: bool,
+    backlog: Backlog,
     scratch: Box<[i16]>,
     underruns: Arc<AtomicU64>,
+    draining: Arc<AtomicBool>,
 }
 
 impl PlaybackReader {
+    fn new(
+        ring: RingConsumer,
+        channels: usize,
+        per_frame: usize,
+        underruns: Arc<AtomicU64>,
+        draining: Arc<AtomicBool>,
+    ) -> Self {
+        PlaybackReader {
+            ring,
+            channels,
+            per_frame,
+            primed: false,
+            backlog: backlog(per_frame),
+            scratch: vec![0; 4096].into_boxed_slice(),
+            underruns,
+            draining,
+        }
+    }
+
     fn fill<T: Copy>(&mut self, out: &mut [T], conv: impl Fn(i16) -> T, silence: T) {
         let ch = self.channels.max(1);
         let frames = out.len() / ch;
-        let len = self.ring.len();
-        if len > MAX_BACKLOG_FRAMES * self.per_frame {
-            self.ring.skip(len - PRIME_FRAMES * self.per_frame);
+        let cut = self.backlog.check(self.ring.len(), frames);
+        if cut > 0 {
+            self.ring.skip(cut);
         }
         if !self.primed {
-            if self.ring.len() < PRIME_FRAMES * self.per_frame {
+            // While draining, whatever is queued plays: no more is coming to prime with.
+            let draining = self.draining.load(Ordering::Relaxed) && !self.ring.is_empty();
+            if !draining && self.ring.len() < PRIME_FRAMES * self.per_frame {
                 out.fill(silence);
                 return;
             }
@@ -550,7 +633,10 @@ impl PlaybackReader {
                 // The clock fell behind the device: silence, and prime again.
                 out[done * ch..].fill(silence);
                 self.primed = false;
-                self.underruns.fetch_add(1, Ordering::Relaxed);
+                self.backlog.restart();
+                if !self.draining.load(Ordering::Relaxed) {
+                    self.underruns.fetch_add(1, Ordering::Relaxed);
+                }
                 break;
             }
         }
@@ -579,7 +665,9 @@ impl AudioSink for DeviceSink {
 
     fn finish(&mut self) -> Result<(), MediaError> {
         if let Some(stream) = self.stream.take() {
-            // Let what is queued play out, briefly.
+            // Let what is queued play out, briefly (less than two frames would otherwise wait
+            // for a priming that never comes, and the wait would last the whole 300 ms).
+            self.draining.store(true, Ordering::Relaxed);
             let deadline = Instant::now() + Duration::from_millis(300);
             while self.ring.free() < self.ring.capacity() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
@@ -605,14 +693,14 @@ mod tests {
 
     fn reader(per_frame: usize) -> (RingProducer, PlaybackReader) {
         let (p, c) = ring(per_frame * 25);
-        let r = PlaybackReader {
-            ring: c,
-            channels: 2,
+        let mut r = PlaybackReader::new(
+            c,
+            2,
             per_frame,
-            primed: false,
-            scratch: vec![0; 64].into_boxed_slice(),
-            underruns: Arc::new(AtomicU64::new(0)),
-        };
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        r.scratch = vec![0; 64].into_boxed_slice();
         (p, r)
     }
 
@@ -635,17 +723,148 @@ mod tests {
         assert!(!r.primed, "an underrun primes again");
     }
 
-    #[test]
-    fn playback_cuts_a_runaway_backlog() {
-        let (mut p, mut r) = reader(10);
-        for k in 0..20 {
-            assert!(p.push_slice(&[k; 10]));
-        }
-        let mut out = [0i16; 2];
+    /// Pushes `n` samples continuing the counter `next`.
+    fn push_counting(p: &mut RingProducer, next: &mut i16, n: usize) {
+        assert!(p.push_with(n, |k| next.wrapping_add(k as i16)));
+        *next = next.wrapping_add(n as i16);
+    }
+
+    /// Takes `frames` mono frames from a two-channel reader, returning the left channel.
+    fn play(r: &mut PlaybackReader, frames: usize) -> Vec<i16> {
+        let mut out = vec![-1i16; frames * 2];
         r.fill(&mut out, |s| s, 0);
-        // 200 queued > 8 frames: cut to the newest 2 frames (values 18 and 19).
-        assert_eq!(out, [18, 18]);
-        assert!(r.ring.len() < 20);
+        out.iter().step_by(2).copied().collect()
+    }
+
+    #[test]
+    fn playback_plays_the_burst_after_a_stall_whole() {
+        let (mut p, mut r) = reader(10);
+        let mut next = 0i16;
+        push_counting(&mut p, &mut next, 20);
+        let mut heard = Vec::new();
+        for _ in 0..20 {
+            push_counting(&mut p, &mut next, 10);
+            heard.extend(play(&mut r, 5));
+            heard.extend(play(&mut r, 5));
+        }
+        // The process was descheduled for 200 ms: the clock catches up with ten frames at once,
+        // then the device asks for its 200 ms (12 frames queued: more than the old cut-off).
+        for _ in 0..10 {
+            push_counting(&mut p, &mut next, 10);
+        }
+        for _ in 0..20 {
+            heard.extend(play(&mut r, 5));
+        }
+        assert_eq!(heard, (0..heard.len() as i16).collect::<Vec<_>>());
+        assert_eq!(r.underruns.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn playback_cuts_a_backlog_that_stands_for_a_window() {
+        let (mut p, mut r) = reader(10);
+        let mut next = 0i16;
+        push_counting(&mut p, &mut next, 200);
+        let mut heard = Vec::new();
+        for tick in 0..BACKLOG_WINDOW_FRAMES * 2 {
+            push_counting(&mut p, &mut next, 10);
+            heard.extend(play(&mut r, 10));
+            if tick < BACKLOG_WINDOW_FRAMES - 1 {
+                assert_eq!(
+                    r.ring.len(),
+                    200,
+                    "tick {tick}: a backlog is not cut at once"
+                );
+            }
+        }
+        // 20 frames were never needed in the first window: cut once, to one spare frame.
+        assert_eq!(r.ring.len(), BACKLOG_KEEP_FRAMES * 10);
+        let jumps = heard.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        assert_eq!(jumps, 1, "{heard:?}");
+        assert_eq!(r.underruns.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_finishing_sink_plays_out_what_is_too_little_to_prime() {
+        let (mut p, mut r) = reader(10);
+        let mut next = 1i16;
+        push_counting(&mut p, &mut next, 10);
+        assert_eq!(play(&mut r, 4), [0; 4], "priming");
+        r.draining.store(true, Ordering::Relaxed);
+        assert_eq!(play(&mut r, 12), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0]);
+        assert!(r.ring.is_empty());
+        assert_eq!(r.underruns.load(Ordering::Relaxed), 0);
+    }
+
+    const PF: usize = FRAME_SAMPLES;
+
+    fn capture() -> (RingProducer, CaptureReader) {
+        let (p, c) = ring(PF * 25);
+        (p, CaptureReader::new(c, SAMPLE_RATE, PF))
+    }
+
+    fn read(r: &mut CaptureReader) -> Vec<i16> {
+        let mut f = [0i16; FRAME_SAMPLES];
+        r.read(&mut f);
+        f.to_vec()
+    }
+
+    #[test]
+    fn capture_reads_the_burst_after_a_stall_whole() {
+        let (mut p, mut r) = capture();
+        let mut next = 0i16;
+        push_counting(&mut p, &mut next, 2 * PF);
+        let mut heard = Vec::new();
+        for _ in 0..20 {
+            push_counting(&mut p, &mut next, PF / 2);
+            push_counting(&mut p, &mut next, PF / 2);
+            heard.extend(read(&mut r));
+        }
+        // 200 ms without a read, then the clock's missed ticks back to back.
+        for _ in 0..20 {
+            push_counting(&mut p, &mut next, PF / 2);
+        }
+        for _ in 0..10 {
+            heard.extend(read(&mut r));
+        }
+        assert_eq!(heard.len(), 30 * PF);
+        let expect: Vec<i16> = (0..heard.len()).map(|k| k as i16).collect();
+        assert!(heard == expect, "a gap or a cut in the burst");
+        assert_eq!((r.inserted, r.dropped), (0, 0));
+    }
+
+    #[test]
+    fn capture_starts_from_the_newest_frames_after_the_ring_ran_full() {
+        let (mut p, mut r) = capture();
+        let mut next = 0i16;
+        // Nobody read for a while: the ring is full and a period was dropped.
+        push_counting(&mut p, &mut next, 25 * PF);
+        assert!(!p.push_slice(&[0; PF / 2]));
+        let f = read(&mut r);
+        assert_eq!(f[0], (23 * PF) as i16, "the newest two frames");
+        assert_eq!(r.dropped, 23 * PF as u64);
+        // Then a read per frame delivered: nothing more is dropped or inserted.
+        for _ in 0..100 {
+            push_counting(&mut p, &mut next, PF);
+            read(&mut r);
+        }
+        assert_eq!((r.inserted, r.dropped), (0, 23 * PF as u64));
+    }
+
+    #[test]
+    fn capture_underrun_gives_silence_and_primes_again() {
+        let (mut p, mut r) = capture();
+        let mut next = 1i16;
+        assert!(read(&mut r).iter().all(|&s| s == 0), "nothing captured yet");
+        push_counting(&mut p, &mut next, 2 * PF);
+        let f = read(&mut r);
+        assert_eq!(f[0], 1);
+        read(&mut r);
+        // The device stopped delivering: silence until two frames are queued again.
+        assert!(read(&mut r).iter().all(|&s| s == 0));
+        push_counting(&mut p, &mut next, PF);
+        assert!(read(&mut r).iter().all(|&s| s == 0), "priming");
+        push_counting(&mut p, &mut next, PF);
+        assert_ne!(read(&mut r)[5], 0);
     }
 
     #[test]

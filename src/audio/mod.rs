@@ -20,6 +20,7 @@
 //! samples when the other side runs fast or slow (devices are not trusted to keep time).
 
 mod device;
+mod pace;
 mod raw;
 pub mod resample;
 pub mod ring;

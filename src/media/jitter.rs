@@ -17,6 +17,11 @@
 //!   `shrink_after` ticks in a row, one frame is dropped; `target` falls once the jittery
 //!   arrivals leave the measurement window.
 //!
+//! Concealment is bounded: a missing packet is concealed while it may still come, but once
+//! playout pauses to re-buffer (the sender hung up, paused, or the network is down) the ticks
+//! are silence. Opus concealment only extrapolates the last frames; run for longer it turns
+//! into a buzz of the last pitch and noise, which is not what the other side said.
+//!
 //! Payloads are copied into fixed slots, so steady-state operation allocates nothing.
 
 use std::time::Instant;
@@ -65,7 +70,8 @@ impl Default for JitterConfig {
 /// What the decoder is to do for one playout tick.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Playout<'a> {
-    /// Nothing received yet (or the stream reset): play silence, not concealment.
+    /// Nothing received yet, or playout paused for lack of packets: play silence, not
+    /// concealment.
     Idle,
     /// Decode this packet.
     Packet(&'a [u8]),
@@ -98,7 +104,7 @@ pub struct JitterStats {
     /// Packets never played: declared lost at their tick (recovered by FEC or concealed).
     pub lost: u64,
     pub fec_recovered: u64,
-    /// Ticks answered with `Conceal` (losses, underruns, re-buffering).
+    /// Ticks answered with `Conceal` (losses, late packets, the first underrun ticks).
     pub concealed: u64,
     pub underruns: u64,
     /// Frames dropped to shrink the delay or to cut an overflowing backlog.
@@ -282,7 +288,9 @@ impl JitterBuffer {
 
         if !self.playing {
             if span < self.target {
-                return self.idle_or_conceal();
+                // Not started yet, or paused after an outage: the decoder has nothing recent
+                // to extrapolate from.
+                return Playout::Idle;
             }
             // Resume at the first packet actually present: after an outage the head may be
             // long gone.
@@ -345,15 +353,6 @@ impl JitterBuffer {
         } else {
             self.stats.concealed += 1;
             Playout::Conceal
-        }
-    }
-
-    fn idle_or_conceal(&mut self) -> Playout<'_> {
-        if self.has_played {
-            self.stats.concealed += 1;
-            Playout::Conceal
-        } else {
-            Playout::Idle
         }
     }
 
@@ -741,6 +740,26 @@ mod tests {
         let out = run(&mut h, arrivals, 90, 5.0);
         assert_eq!(packets(&out), (0..30).collect::<Vec<_>>());
         assert_eq!(h.jb.stats().late, 0);
+    }
+
+    #[test]
+    fn a_sender_that_stops_is_concealed_briefly_then_silent() {
+        let mut h = Harness::new();
+        let arrivals = (0..10).map(|k| (k, k as f64 * 20.0)).collect();
+        let out = run(&mut h, arrivals, 60, 5.0);
+        assert_eq!(packets(&out), (0..10).collect::<Vec<_>>());
+        let after = &out[out
+            .iter()
+            .rposition(|o| matches!(o, Out::Packet(_)))
+            .unwrap()
+            + 1..];
+        let concealed = after.iter().take_while(|&&o| o == Out::Conceal).count();
+        assert_eq!(concealed, REBUFFER_AFTER as usize, "{after:?}");
+        assert!(
+            after[concealed..].iter().all(|&o| o == Out::Idle),
+            "after the re-buffer pause only silence: {after:?}"
+        );
+        assert_eq!(h.jb.stats().concealed, REBUFFER_AFTER as u64);
     }
 
     #[test]
