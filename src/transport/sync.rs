@@ -107,6 +107,11 @@ pub fn spawn(
                     }
                 }
                 Err(e) => {
+                    if tx.is_closed() {
+                        // The engine is gone (the process is ending): this error is only the
+                        // runtime tearing the request down, not news for the user.
+                        return;
+                    }
                     let err = Error::from_sdk(&e, "sync failed", &profile, &homeserver);
                     if matches!(err, Error::Auth { .. }) {
                         let _ = tx.send(Err(err)).await;
