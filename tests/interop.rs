@@ -29,18 +29,26 @@ fn interop() -> bool {
         if std::env::var("MXCALL_SKIP_INTEROP").is_ok_and(|v| v == "1") {
             return Ok(false);
         }
-        let chromium = std::env::var("MXCALL_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let hint = "run scripts/install-interop.sh (or set MXCALL_SKIP_INTEROP=1 to skip these tests)";
+        let chromium =
+            std::env::var("MXCALL_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let hint =
+            "run scripts/install-interop.sh (or set MXCALL_SKIP_INTEROP=1 to skip these tests)";
         if !Path::new(&chromium).exists() {
             return Err(format!("{chromium} not found: {hint}"));
         }
         if !peer_dir().join("node_modules/matrix-js-sdk").exists() {
             return Err(format!("tests/interop/node_modules is missing: {hint}"));
         }
-        let out = Command::new("node").arg("build.mjs").current_dir(peer_dir()).output();
+        let out = Command::new("node")
+            .arg("build.mjs")
+            .current_dir(peer_dir())
+            .output();
         match out {
             Ok(o) if o.status.success() => Ok(true),
-            Ok(o) => Err(format!("node build.mjs failed: {}", String::from_utf8_lossy(&o.stderr))),
+            Ok(o) => Err(format!(
+                "node build.mjs failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            )),
             Err(e) => Err(format!("cannot run node: {e}: {hint}")),
         }
     });
@@ -49,7 +57,10 @@ fn interop() -> bool {
         Ok(false) => {
             // Past the test harness's output capture: a skip is never silent.
             use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "interop: SKIPPED (MXCALL_SKIP_INTEROP=1): matrix-js-sdk peer not run");
+            let _ = writeln!(
+                std::io::stderr(),
+                "interop: SKIPPED (MXCALL_SKIP_INTEROP=1): matrix-js-sdk peer not run"
+            );
             false
         }
         Err(e) => panic!("interop peer unavailable: {e}"),
@@ -77,7 +88,16 @@ impl JsPeer {
         let mut cmd = Command::new("node");
         cmd.current_dir(peer_dir())
             .arg("peer.mjs")
-            .args(["--hs", hs(), "--user", &acct.user, "--token", &acct.token, "--device", &acct.device])
+            .args([
+                "--hs",
+                hs(),
+                "--user",
+                &acct.user,
+                "--token",
+                &acct.token,
+                "--device",
+                &acct.device,
+            ])
             .args(["--mode", mode, "--tone"])
             .arg(tone)
             .args(extra)
@@ -108,15 +128,26 @@ impl JsPeer {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        JsPeer { child: Some(child), rx, seen: Vec::new(), stderr }
+        JsPeer {
+            child: Some(child),
+            rx,
+            seen: Vec::new(),
+            stderr,
+        }
     }
 
     fn context(&self) -> String {
         let events: Vec<String> = self.seen.iter().map(|e| e.to_string()).collect();
-        format!("js events:\n{}\njs stderr:\n{}", events.join("\n"), self.stderr.lock().unwrap())
+        format!(
+            "js events:\n{}\njs stderr:\n{}",
+            events.join("\n"),
+            self.stderr.lock().unwrap()
+        )
     }
 
     /// Waits for the page's next event named `name`; fails on an error event or at `limit`.
@@ -134,11 +165,19 @@ impl JsPeer {
                         return v;
                     }
                     if v["event"] == "error" {
-                        panic!("the js peer reported an error while waiting for {name}: {v}\n{}", self.context());
+                        panic!(
+                            "the js peer reported an error while waiting for {name}: {v}\n{}",
+                            self.context()
+                        );
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => panic!("no {name} from the js peer within {limit:?}\n{}", self.context()),
-                Err(RecvTimeoutError::Disconnected) => panic!("the js peer exited before {name}\n{}", self.context()),
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "no {name} from the js peer within {limit:?}\n{}",
+                    self.context()
+                ),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("the js peer exited before {name}\n{}", self.context())
+                }
             }
         }
     }
@@ -153,7 +192,11 @@ impl JsPeer {
                 while let Ok(v) = self.rx.recv_timeout(Duration::from_secs(2)) {
                     self.seen.push(v);
                 }
-                assert!(status.success(), "the js peer failed ({status})\n{}", self.context());
+                assert!(
+                    status.success(),
+                    "the js peer failed ({status})\n{}",
+                    self.context()
+                );
                 return self.seen.clone();
             }
             while let Ok(v) = self.rx.try_recv() {
@@ -162,7 +205,10 @@ impl JsPeer {
             if Instant::now() > deadline {
                 self.child = Some(child);
                 self.stop();
-                panic!("the js peer did not finish within {limit:?}\n{}", self.context());
+                panic!(
+                    "the js peer did not finish within {limit:?}\n{}",
+                    self.context()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -196,10 +242,19 @@ fn event<'a>(events: &'a [Value], name: &str) -> &'a Value {
 /// What the js peer heard: the dominant frequency within `tol` Hz of `freq`, in ≥ 90% of the time.
 fn assert_js_heard(events: &[Value], freq: f64) {
     let heard = event(events, "heard");
-    let dominant = heard["dominant_hz"].as_f64().unwrap_or_else(|| panic!("the js peer heard nothing: {heard}"));
-    assert!((dominant - freq).abs() <= 3.0, "the js peer heard {dominant} Hz, expected {freq}: {heard}");
+    let dominant = heard["dominant_hz"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("the js peer heard nothing: {heard}"));
+    assert!(
+        (dominant - freq).abs() <= 3.0,
+        "the js peer heard {dominant} Hz, expected {freq}: {heard}"
+    );
     let share = heard["tone_share"].as_f64().unwrap();
-    assert!(share >= 0.9, "the js peer heard the tone in only {:.0}% of the time: {heard}", share * 100.0);
+    assert!(
+        share >= 0.9,
+        "the js peer heard the tone in only {:.0}% of the time: {heard}",
+        share * 100.0
+    );
 }
 
 // ---- One mxcall profile and one js account in a two-member room --------------------------------
@@ -226,10 +281,25 @@ fn rig() -> Rig {
         .as_str()
         .unwrap()
         .to_owned();
-    api("POST", &format!("/join/{}", urlencode(&room)), &token, Some(serde_json::json!({})));
+    api(
+        "POST",
+        &format!("/join/{}", urlencode(&room)),
+        &token,
+        Some(serde_json::json!({})),
+    );
     let dir = tempfile::tempdir().unwrap();
     write_tone_wav(&dir.path().join("tone880.wav"), 880);
-    Rig { home, m_user, js: JsAccount { user, token, device }, room, dir }
+    Rig {
+        home,
+        m_user,
+        js: JsAccount {
+            user,
+            token,
+            device,
+        },
+        room,
+        dir,
+    }
 }
 
 impl Rig {
@@ -268,14 +338,27 @@ fn mxcall_calls_js_answers_audio_both_ways_and_mxcall_hangs_up() {
     let mut js = r.js("answer", &[]);
     js.wait_for("ready", Duration::from_secs(60)); // the js callee only rings for invites after its first sync
     let started = Instant::now();
-    let mx = spawn(&r.home, &r.mx(&["call", &r.room, "--duration", "4"], "mx.wav"));
+    let mx = spawn(
+        &r.home,
+        &r.mx(&["call", &r.room, "--duration", "4"], "mx.wav"),
+    );
     let mx_out = wait(mx, Duration::from_secs(60));
     assert_success(&mx_out);
     let js_events = js.finish(Duration::from_secs(20));
 
     let mx_events = events(&mx_out);
-    for name in ["invite_sent", "connecting", "connected", "media", "hangup", "ended"] {
-        assert!(find_event(&mx_events, name).is_some(), "mxcall printed no {name}: {mx_events:?}");
+    for name in [
+        "invite_sent",
+        "connecting",
+        "connected",
+        "media",
+        "hangup",
+        "ended",
+    ] {
+        assert!(
+            find_event(&mx_events, name).is_some(),
+            "mxcall printed no {name}: {mx_events:?}"
+        );
     }
     assert_eq!(event(&mx_events, "hangup")["by"], "local");
     assert_eq!(event(&mx_events, "ended")["outcome"], "completed");
@@ -288,7 +371,10 @@ fn mxcall_calls_js_answers_audio_both_ways_and_mxcall_hangs_up() {
     assert_tone(&r.path("mx.wav"), 880.0);
     eprintln!(
         "mxcall→js: invite→connected {} ms, whole call {:?}",
-        ms_between(event(&mx_events, "invite_sent"), event(&mx_events, "connected")),
+        ms_between(
+            event(&mx_events, "invite_sent"),
+            event(&mx_events, "connected")
+        ),
         started.elapsed()
     );
 }
@@ -353,19 +439,36 @@ fn js_rejects_mxcalls_call_and_mxcall_exits_5_promptly() {
     let r = rig();
     let mut js = r.js("reject", &[]);
     js.wait_for("ready", Duration::from_secs(60));
-    let mx = spawn(&r.home, &r.mx(&["call", &r.room, "--ring-timeout", "40"], "mx.wav"));
+    let mx = spawn(
+        &r.home,
+        &r.mx(&["call", &r.room, "--ring-timeout", "40"], "mx.wav"),
+    );
     js.wait_for("incoming", Duration::from_secs(30));
     let rejected = Instant::now();
     let mx_out = wait(mx, Duration::from_secs(60));
     let took = rejected.elapsed();
-    assert_eq!(code(&mx_out), 5, "stdout: {}\nstderr: {}", stdout(&mx_out), stderr(&mx_out));
-    assert!(took < Duration::from_secs(10), "mxcall took {took:?} to notice the reject");
+    assert_eq!(
+        code(&mx_out),
+        5,
+        "stdout: {}\nstderr: {}",
+        stdout(&mx_out),
+        stderr(&mx_out)
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "mxcall took {took:?} to notice the reject"
+    );
     let mx_events = events(&mx_out);
     assert_eq!(event(&mx_events, "ended")["outcome"], "declined");
     assert!(find_event(&mx_events, "connected").is_none());
     let js_events = js.finish(Duration::from_secs(20));
     assert_eq!(event(&js_events, "hangup")["party"], "local");
-    wait_for_call_event_as(&r.js.token, &r.room, "m.call.reject", Duration::from_secs(10));
+    wait_for_call_event_as(
+        &r.js.token,
+        &r.room,
+        "m.call.reject",
+        Duration::from_secs(10),
+    );
     eprintln!("js rejects: mxcall exited {took:?} after js rang");
 }
 
@@ -376,18 +479,34 @@ fn js_rejects_mxcalls_call_and_mxcall_exits_5_promptly() {
 fn mxcall_declines(r: &Rig, decline: impl FnOnce()) {
     let mut js = r.js("call", &["--room", &r.room]);
     js.wait_for("invite_sent", Duration::from_secs(60));
-    wait_for_call_event_as(&r.js.token, &r.room, "m.call.invite", Duration::from_secs(10));
+    wait_for_call_event_as(
+        &r.js.token,
+        &r.room,
+        "m.call.invite",
+        Duration::from_secs(10),
+    );
     let t0 = Instant::now();
     decline();
     let hangup = js.wait_for("hangup", Duration::from_secs(30));
     let took = t0.elapsed();
-    assert!(took < Duration::from_secs(10), "js's call ended only after {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "js's call ended only after {took:?}"
+    );
     assert_eq!(hangup["party"], "remote", "{hangup}");
     let js_events = js.finish(Duration::from_secs(20));
     assert!(find_event(&js_events, "connected").is_none());
-    let reject = wait_for_call_event_as(&r.js.token, &r.room, "m.call.reject", Duration::from_secs(10));
+    let reject = wait_for_call_event_as(
+        &r.js.token,
+        &r.room,
+        "m.call.reject",
+        Duration::from_secs(10),
+    );
     assert_eq!(reject["sender"], r.m_user.as_str());
-    eprintln!("mxcall declines: js's call ended {took:?} after the decline started ({})", hangup["reason"]);
+    eprintln!(
+        "mxcall declines: js's call ended {took:?} after the decline started ({})",
+        hangup["reason"]
+    );
 }
 
 #[test]
@@ -397,7 +516,9 @@ fn mxcall_hangup_busy_declines_a_js_call_and_js_ends_promptly() {
     }
     let r = rig();
     mxcall_declines(&r, || {
-        let out = r.home.run(&["--profile", "m", "hangup", "--reason", "busy"]);
+        let out = r
+            .home
+            .run(&["--profile", "m", "hangup", "--reason", "busy"]);
         assert_success(&out);
         assert!(stdout(&out).contains("declined"), "{}", stdout(&out));
     });
@@ -410,7 +531,18 @@ fn mxcall_watch_exec_declines_a_js_call_and_js_ends_promptly() {
     }
     let r = rig();
     let exec = format!("{BIN} --profile m hangup --reason busy");
-    let watch = spawn(&r.home, &["--json".into(), "--profile".into(), "m".into(), "watch".into(), "--once".into(), "--exec".into(), exec]);
+    let watch = spawn(
+        &r.home,
+        &[
+            "--json".into(),
+            "--profile".into(),
+            "m".into(),
+            "watch".into(),
+            "--once".into(),
+            "--exec".into(),
+            exec,
+        ],
+    );
     // watch must have synced before the invite comes, or it rings on it from its first sync: both are fine.
     mxcall_declines(&r, || {});
     let out = wait(watch, Duration::from_secs(30));
@@ -437,18 +569,30 @@ fn unanswered_js_invites_expire_and_a_later_mxcall_answer_never_rings() {
         "POST",
         "/createRoom",
         &common::token(&r.home, "m"),
-        Some(serde_json::json!({"preset": "private_chat", "invite": [r.js.user], "is_direct": true})),
+        Some(
+            serde_json::json!({"preset": "private_chat", "invite": [r.js.user], "is_direct": true}),
+        ),
     )["room_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    api("POST", &format!("/join/{}", urlencode(&room2)), &r.js.token, Some(serde_json::json!({})));
+    api(
+        "POST",
+        &format!("/join/{}", urlencode(&room2)),
+        &r.js.token,
+        Some(serde_json::json!({})),
+    );
 
     let t0 = Instant::now();
     let mut timing_out = r.js("call", &["--room", &r.room]);
     let mut vanishing = r.js("call", &["--room", &room2]);
     vanishing.wait_for("invite_sent", Duration::from_secs(60));
-    wait_for_call_event_as(&r.js.token, &room2, "m.call.invite", Duration::from_secs(10));
+    wait_for_call_event_as(
+        &r.js.token,
+        &room2,
+        "m.call.invite",
+        Duration::from_secs(10),
+    );
     std::thread::sleep(Duration::from_secs(1));
     vanishing.stop();
 
@@ -457,13 +601,36 @@ fn unanswered_js_invites_expire_and_a_later_mxcall_answer_never_rings() {
     assert_eq!(hangup["reason"], "invite_timeout", "{hangup}");
     timing_out.finish(Duration::from_secs(20));
     let waited = t0.elapsed();
-    assert!(waited >= Duration::from_secs(59), "js gave up after {waited:?}");
-    let hangup_event = wait_for_call_event_as(&r.js.token, &r.room, "m.call.hangup", Duration::from_secs(10));
+    assert!(
+        waited >= Duration::from_secs(59),
+        "js gave up after {waited:?}"
+    );
+    let hangup_event = wait_for_call_event_as(
+        &r.js.token,
+        &r.room,
+        "m.call.hangup",
+        Duration::from_secs(10),
+    );
     assert_eq!(hangup_event["content"]["reason"], "invite_timeout");
 
-    let out = r.home.run(&r.mx(&["answer", "--wait", "4"], "mx.wav").iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(code(&out), 6, "stdout: {}\nstderr: {}", stdout(&out), stderr(&out));
-    assert!(find_event(&events(&out), "ringing").is_none(), "rang on an expired js invite: {}", stdout(&out));
+    let out = r.home.run(
+        &r.mx(&["answer", "--wait", "4"], "mx.wav")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        code(&out),
+        6,
+        "stdout: {}\nstderr: {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        find_event(&events(&out), "ringing").is_none(),
+        "rang on an expired js invite: {}",
+        stdout(&out)
+    );
     eprintln!("expired js invites: whole test {:?}", t0.elapsed());
 }
 
@@ -478,23 +645,48 @@ fn mxcall_calls_a_js_peer_that_ignores_it_and_exits_6_at_the_ring_timeout() {
     let mut js = r.js("ignore", &[]);
     js.wait_for("ready", Duration::from_secs(60));
     let started = Instant::now();
-    let mx = spawn(&r.home, &r.mx(&["call", &r.room, "--ring-timeout", "6"], "mx.wav"));
+    let mx = spawn(
+        &r.home,
+        &r.mx(&["call", &r.room, "--ring-timeout", "6"], "mx.wav"),
+    );
     js.wait_for("incoming", Duration::from_secs(30));
     let mx_out = wait(mx, Duration::from_secs(40));
     let took = started.elapsed();
-    assert_eq!(code(&mx_out), 6, "stdout: {}\nstderr: {}", stdout(&mx_out), stderr(&mx_out));
-    assert!(took >= Duration::from_secs(6) && took < Duration::from_secs(15), "gave up after {took:?}");
+    assert_eq!(
+        code(&mx_out),
+        6,
+        "stdout: {}\nstderr: {}",
+        stdout(&mx_out),
+        stderr(&mx_out)
+    );
+    assert!(
+        took >= Duration::from_secs(6) && took < Duration::from_secs(15),
+        "gave up after {took:?}"
+    );
     let mx_events = events(&mx_out);
     assert!(find_event(&mx_events, "connected").is_none());
     // js stops ringing too: at mxcall's hangup (reason invite_timeout), or a moment earlier by
     // its own timer for the invite's lifetime (= --ring-timeout), which sets no reason.
     let hangup = js.wait_for("hangup", Duration::from_secs(15));
     assert_eq!(hangup["party"], "remote", "{hangup}");
-    assert!(hangup["reason"] == "invite_timeout" || hangup["reason"].is_null(), "{hangup}");
+    assert!(
+        hangup["reason"] == "invite_timeout" || hangup["reason"].is_null(),
+        "{hangup}"
+    );
     js.finish(Duration::from_secs(20));
-    let sent = wait_for_call_event_as(&r.js.token, &r.room, "m.call.hangup", Duration::from_secs(10));
+    let sent = wait_for_call_event_as(
+        &r.js.token,
+        &r.room,
+        "m.call.hangup",
+        Duration::from_secs(10),
+    );
     assert_eq!(sent["content"]["reason"], "invite_timeout", "{sent}");
-    let invite = wait_for_call_event_as(&r.js.token, &r.room, "m.call.invite", Duration::from_secs(10));
+    let invite = wait_for_call_event_as(
+        &r.js.token,
+        &r.room,
+        "m.call.invite",
+        Duration::from_secs(10),
+    );
     assert_eq!(invite["content"]["lifetime"], 6000, "{invite}");
     eprintln!("js ignores: mxcall exited 6 after {took:?}");
 }

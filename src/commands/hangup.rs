@@ -61,7 +61,7 @@ pub async fn run(ctx: &Context, args: HangupArgs) -> Result<u8> {
     };
     for room_id in rooms {
         let Some(invite) =
-            ringing_invite(&client, &room_id, &own_user, args.call_id.as_deref()).await?
+            ringing_invite(&client, &room_id, &own_user, args.call_id.as_deref()).await
         else {
             continue;
         };
@@ -117,14 +117,14 @@ async fn ringing_invite(
     room_id: &OwnedRoomId,
     own_user: &str,
     only_call: Option<&str>,
-) -> Result<Option<RingingInvite>> {
+) -> Option<RingingInvite> {
     let mut request = get_message_events::v3::Request::backward(room_id.clone());
     request.limit = UInt::from(50u32);
     let mut filter = matrix_sdk::ruma::api::client::filter::RoomEventFilter::empty();
     filter.types = Some(vec!["m.call.*".into()]);
     request.filter = filter;
     let Ok(response) = client.send(request).await else {
-        return Ok(None);
+        return None;
     };
     // Newest first: anything that settles a call is seen before its invite.
     let mut settled: HashSet<String> = HashSet::new();
@@ -158,11 +158,11 @@ async fn ringing_invite(
             continue;
         }
         let v0 = matches!(&event["content"]["version"], Value::Number(n) if n.as_u64() == Some(0));
-        return Ok(Some(RingingInvite {
+        return Some(RingingInvite {
             call_id: call_id.to_owned(),
             caller: sender.to_owned(),
             v0,
-        }));
+        });
     }
-    Ok(None)
+    None
 }

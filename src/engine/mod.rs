@@ -148,7 +148,6 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         interrupted_at: None,
         pending_place: None,
         place_after_first_batch: None,
-        calls_seen: 0,
     };
     let result = engine.run_loop(sync_rx, control_rx).await;
     engine.shutdown().await;
@@ -191,7 +190,6 @@ struct Engine {
     pending_place: Option<OwnedRoomId>,
     /// `call` into a room ready for it, placed after the first sync batch.
     place_after_first_batch: Option<OwnedRoomId>,
-    calls_seen: u32,
 }
 
 impl Engine {

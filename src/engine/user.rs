@@ -88,7 +88,6 @@ impl Engine {
                 self.reporter.start_spinner(format!("ringing {peer}…"));
             }
             CallEvent::Ringing { call_id, caller } => {
-                self.calls_seen += 1;
                 let policy = self.rooms.get(room_id).map(|r| r.machine.config().ring);
                 let answering = policy == Some(RingPolicy::AutoAnswer) && self.current.is_none();
                 self.reporter.stop_spinner();

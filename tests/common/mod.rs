@@ -440,32 +440,65 @@ pub fn register_with_token(prefix: &str) -> (String, String, String) {
             .await
             .unwrap()
     });
-    let token = resp["access_token"].as_str().unwrap_or_else(|| panic!("login failed: {resp}"));
-    (user, token.to_owned(), resp["device_id"].as_str().unwrap().to_owned())
+    let token = resp["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login failed: {resp}"));
+    (
+        user,
+        token.to_owned(),
+        resp["device_id"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// Writes one second of a sine at `freq` (48 kHz mono 16-bit, a whole number of periods, so it
 /// loops without a click) — Chromium's fake microphone plays it in a loop.
 pub fn write_tone_wav(path: &Path, freq: u32) {
-    let spec = hound::WavSpec { channels: 1, sample_rate: 48000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for i in 0..48000 {
         let t = i as f64 / 48000.0;
-        w.write_sample((0.3 * 32767.0 * (2.0 * std::f64::consts::PI * freq as f64 * t).sin()).round() as i16).unwrap();
+        w.write_sample(
+            (0.3 * 32767.0 * (2.0 * std::f64::consts::PI * freq as f64 * t).sin()).round() as i16,
+        )
+        .unwrap();
     }
     w.finalize().unwrap();
 }
 
 /// Polls the room (as `token` sees it) until it holds a call event of `event_type`.
-pub fn wait_for_call_event_as(token: &str, room: &str, event_type: &str, limit: std::time::Duration) -> serde_json::Value {
+pub fn wait_for_call_event_as(
+    token: &str,
+    room: &str,
+    event_type: &str,
+    limit: std::time::Duration,
+) -> serde_json::Value {
     let start = std::time::Instant::now();
     let filter = urlencode(r#"{"types":["m.call.*"]}"#);
     loop {
-        let v = api("GET", &format!("/rooms/{}/messages?dir=b&limit=100&filter={filter}", urlencode(room)), token, None);
-        if let Some(e) = v["chunk"].as_array().and_then(|c| c.iter().rev().find(|e| e["type"] == event_type)) {
+        let v = api(
+            "GET",
+            &format!(
+                "/rooms/{}/messages?dir=b&limit=100&filter={filter}",
+                urlencode(room)
+            ),
+            token,
+            None,
+        );
+        if let Some(e) = v["chunk"]
+            .as_array()
+            .and_then(|c| c.iter().rev().find(|e| e["type"] == event_type))
+        {
             return e.clone();
         }
-        assert!(start.elapsed() < limit, "no {event_type} in {room} after {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "no {event_type} in {room} after {limit:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
