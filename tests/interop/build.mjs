@@ -1,13 +1,19 @@
 // Bundles src/page.js (with matrix-js-sdk) into dist/page.js. Run by the tests and the benchmark
 // before the first peer starts; dist/ is not committed.
+//
+// matrix-js-sdk's Rust crypto is @matrix-org/matrix-sdk-crypto-wasm. Its browser entry (index.mjs)
+// fetches its .wasm at run time from `new URL("./pkg/matrix_sdk_crypto_wasm_bg.wasm",
+// import.meta.url)`; esbuild keeps import.meta.url in the ESM bundle, so that is
+// pkg/matrix_sdk_crypto_wasm_bg.wasm next to dist/page.js, where we copy the very .wasm of the
+// bundled glue code (the two must come from the same package version).
 import * as esbuild from "esbuild";
 import { mkdirSync, copyFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-mkdirSync(join(here, "dist"), { recursive: true });
-await esbuild.build({
+mkdirSync(join(here, "dist/pkg"), { recursive: true });
+const { metafile } = await esbuild.build({
     entryPoints: [join(here, "src/page.js")],
     bundle: true,
     format: "esm",
@@ -15,6 +21,11 @@ await esbuild.build({
     target: "chrome120",
     outfile: join(here, "dist/page.js"),
     logLevel: "warning",
+    metafile: true,
     define: { "process.env.NODE_ENV": '"production"' },
 });
+const glue = Object.keys(metafile.inputs).find((p) => /matrix-sdk-crypto-wasm\/index\.mjs$/.test(p));
+if (!glue) throw new Error("build.mjs: the bundle has no @matrix-org/matrix-sdk-crypto-wasm/index.mjs");
+const WASM = "pkg/matrix_sdk_crypto_wasm_bg.wasm";
+copyFileSync(join(dirname(glue), WASM), join(here, "dist", WASM));
 copyFileSync(join(here, "src/page.html"), join(here, "dist/index.html"));

@@ -3,18 +3,53 @@
 // playwright-core and prints every event the page reports as one JSON object per line on stdout.
 // Chromium's diagnostics and (with --verbose) the page's console go to stderr.
 //
-//   node peer.mjs --hs URL --user @u:hs --token TOKEN --device DEV --mode call|answer|reject|ignore
+//   node peer.mjs --hs URL --user @u:hs --token TOKEN --device DEV
+//                 --mode call|answer|reject|ignore|setup|check-device|verify-accept|verify-request
 //                 [--room !room:hs] [--hangup-after S] [--give-up-after S] [--expect HZ]
 //                 [--tone FILE.wav | --tone-hz HZ] [--timeout S] [--verbose]
+//                 [--crypto] [--isolation all|only-signed] [--bootstrap | --recovery-key KEY]
+//                 [--create-dm @other:hs] [--auto-join] [--stay S]
+//                 [--check-user @u:hs --check-device DEV [--check-until cross-signing-verified|signed-by-owner]]
+//                 [--verify-device DEV]
 //
-// Exit status: 0 once the page's call has ended ("done"), 1 on an error or at --timeout.
+// End-to-end encryption (matrix-js-sdk's Rust crypto, set up as Element Web does):
+//   --crypto             turn it on (implied by --create-dm, check-device and verify-*)
+//   --isolation M        all (the default) or only-signed: Element's "exclude insecure devices"
+//   --bootstrap          a new cross-signing identity, secret storage under a new recovery key
+//                        (printed as "recovery_key") and key backup; for a user's first device
+//   --recovery-key KEY   (or env MXPEER_RECOVERY_KEY, which stays out of process listings) a later
+//                        device: import the identity from secret storage with the recovery key,
+//                        which cross-signs this device (with crypto on and without --bootstrap)
+//   The account's password (for the cross-signing upload's user-interactive auth) comes from env
+//   MXPEER_PASSWORD only. Secrets reach the page through an exposed function, never its URL.
+// Rooms: --create-dm USER creates an encrypted DM with USER, waits for the join, and is the room of
+//   --mode call; --auto-join joins every room the account is invited to (once its crypto is set up).
+// Modes besides the call ones: setup (only the set-up above), check-device (reports the trust of
+//   --check-user's device --check-device every 2 s until --check-until holds), verify-accept and
+//   verify-request --verify-device DEV (SAS emoji verification with another device of our user).
+// --stay S keeps the page S seconds after its task ended (to answer key and secret requests).
+//
+// Events: every mode: start, ready (set-up done), error, done (and staying with --stay). Calls:
+// incoming, place, placed, invite_sent, state, connected, remote_stream, first_audio, hangup, heard.
+// With crypto: crypto {version, isolation}; recovery_key {key}; cross_signing_ready
+// {cross_signing_ready, secret_storage_ready, backup_version, device_signed_by_owner}; warning;
+// timeline {type, sender, encrypted, room_id, event_id, initial_sync} for each m.call.* event from
+// others; decryption_failure {type, sender, code, room_id, event_id, initial_sync}; room {room_id},
+// member_joined, devices_known {user, devices} (--create-dm); joined {room_id, inviter}
+// (--auto-join); device_trust {user, device, known, cross_signing_verified, local_verified,
+// signed_by_owner}; verification_request, sas_start (we started SAS), sas {emoji: [[symbol,
+// description]...], decimal}, verified {other_user, other_device, trust: a device_trust snapshot}.
+//
+// Exit status: 0 once the page's task has ended ("done"), 1 at once on a fatal error (one with
+// "fatal": true; the page goes on after others), or at --timeout.
 // Give each run a fresh device (a new login): the page starts without a sync token, and Synapse may
 // answer a repeated initial sync of one device from its cache, whose next batch then brings the
-// previous run's invite again — which js rings on, and the page takes only one call.
+// previous run's invite again — which js rings on, and the page takes only one call. Each run also
+// has a fresh Chromium profile, hence a fresh IndexedDB crypto store.
 // The page's microphone is Chromium's fake capture device playing the tone WAV in a loop.
 import { chromium } from "playwright-core";
 import { createServer } from "node:http";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,6 +72,17 @@ const { values: a } = parseArgs({
         timeout: { type: "string", default: "120" },
         chromium: { type: "string", default: process.env.MXCALL_CHROMIUM || "/usr/bin/chromium" },
         verbose: { type: "boolean", default: false },
+        crypto: { type: "boolean", default: false },
+        isolation: { type: "string", default: "all" },
+        bootstrap: { type: "boolean", default: false },
+        "recovery-key": { type: "string" },
+        "create-dm": { type: "string" },
+        "auto-join": { type: "boolean", default: false },
+        stay: { type: "string" },
+        "check-user": { type: "string" },
+        "check-device": { type: "string" },
+        "check-until": { type: "string", default: "cross-signing-verified" },
+        "verify-device": { type: "string" },
     },
 });
 
@@ -49,6 +95,23 @@ for (const k of ["hs", "user", "token", "device"]) {
         process.exit(2);
     }
 }
+if (!["all", "only-signed"].includes(a.isolation)) {
+    note("--isolation is all or only-signed");
+    process.exit(2);
+}
+if (!["cross-signing-verified", "signed-by-owner"].includes(a["check-until"])) {
+    note("--check-until is cross-signing-verified or signed-by-owner");
+    process.exit(2);
+}
+if (a.bootstrap && a["recovery-key"]) {
+    note("--bootstrap makes a new identity; --recovery-key joins an existing one: not both");
+    process.exit(2);
+}
+// What the page may ask for: never in the URL (or argv, where avoidable), which other users see.
+const secrets = {
+    password: process.env.MXPEER_PASSWORD ?? null,
+    recoveryKey: a.bootstrap ? null : (a["recovery-key"] ?? process.env.MXPEER_RECOVERY_KEY ?? null),
+};
 if (!existsSync(join(here, "dist/page.js"))) {
     note("dist/page.js is missing: run `node build.mjs` first");
     process.exit(2);
@@ -71,12 +134,15 @@ function toneWav(hz) {
 }
 const tone = a.tone ?? toneWav(Number(a["tone-hz"] ?? 880));
 
-// The page is served from 127.0.0.1 (a secure context, so getUserMedia works).
-const types = { ".js": "text/javascript", ".html": "text/html" };
+// The page is served from 127.0.0.1 (a secure context, so getUserMedia works). Only files of dist/
+// and its pkg/ (the crypto WASM) are served: no name may start with a dot, so no "..".
+// WebAssembly.instantiateStreaming insists on the application/wasm type.
+const types = { ".js": "text/javascript", ".html": "text/html", ".wasm": "application/wasm" };
 const server = createServer((req, res) => {
     const path = new URL(req.url, "http://x").pathname;
     const file = path === "/" ? "index.html" : path.slice(1);
-    if (!/^[a-z.]+$/.test(file) || !existsSync(join(here, "dist", file))) {
+    const servable = /^(pkg\/)?[a-z0-9_-][a-z0-9_.-]*$/.test(file);
+    if (!servable || !statSync(join(here, "dist", file), { throwIfNoEntry: false })?.isFile()) {
         res.writeHead(404).end();
         return;
     }
@@ -129,8 +195,10 @@ await page.exposeFunction("mxpeerReport", (line) => {
     try {
         const ev = JSON.parse(line);
         if (ev.event === "done") finish(0);
+        if (ev.event === "error" && ev.fatal) finish(1);
     } catch {}
 });
+await page.exposeFunction("mxpeerSecrets", () => secrets);
 page.on("console", (msg) => {
     if (a.verbose) process.stderr.write(`page ${msg.type()}: ${msg.text()}\n`);
 });
@@ -146,4 +214,14 @@ if (a.room) q.set("room", a.room);
 if (a["hangup-after"]) q.set("hangup_after", a["hangup-after"]);
 if (a["give-up-after"]) q.set("give_up_after", a["give-up-after"]);
 if (a.expect) q.set("expect", a.expect);
+if (a.crypto) q.set("crypto", "");
+if (a.isolation !== "all") q.set("isolation", a.isolation);
+if (a.bootstrap) q.set("bootstrap", "");
+if (a["create-dm"]) q.set("create_dm", a["create-dm"]);
+if (a["auto-join"]) q.set("auto_join", "");
+if (a.stay) q.set("stay", a.stay);
+if (a["check-user"]) q.set("check_user", a["check-user"]);
+if (a["check-device"]) q.set("check_device", a["check-device"]);
+if (a.mode === "check-device") q.set("check_until", a["check-until"].replaceAll("-", "_"));
+if (a["verify-device"]) q.set("verify_device", a["verify-device"]);
 await page.goto(`http://127.0.0.1:${port}/?${q}`);

@@ -1,17 +1,53 @@
 // The page: matrix-js-sdk's MatrixCall (the call engine of Element Web) in a real browser, as the
 // other party of mxcall calls. Everything it does is chosen by URL parameters; everything it sees
 // goes out through window.mxpeerReport (set by the driver, peer.mjs) as one JSON object per event.
+// Secrets (the account password, a recovery key) never travel in the URL: the page asks the driver
+// for them through window.mxpeerSecrets.
 //
-// Parameters: hs, user, token, device   the account (an access token; no crypto)
-//             mode    call | answer | reject | ignore
+// Parameters: hs, user, token, device   the account (an access token)
+//             mode    call | answer | reject | ignore       a call (the default: answer)
+//                     setup          only the set-up below, then done
+//                     check-device   report check_user's device check_device's trust every 2 s
+//                                    until check_until (default cross_signing_verified) holds
+//                     verify-accept  accept an incoming SAS (emoji) verification and confirm it
+//                     verify-request request one with our own device verify_device and confirm it
 //             room    the room to call in (mode=call)
 //             hangup_after   seconds after "connected" to hang up (optional)
 //             give_up_after  seconds after placing to hang up if not connected (optional)
 //             expect  the tone (Hz) we should hear: tone_share counts frames where it dominates
-import { createClient, ClientEvent, CallEvent } from "matrix-js-sdk";
+//             crypto  (present) end-to-end encryption with matrix-js-sdk's Rust crypto, as Element
+//                     Web; implied by create_dm and the check-device and verify-* modes
+//             isolation      only-signed: Element's "exclude insecure devices" (MSC4153); else all
+//             bootstrap      (present) a new cross-signing identity, secret storage with a new
+//                            recovery key, and key backup, as Element at a user's first login
+//                            (a recovery key from the driver instead: import the identity from
+//                            secret storage, which cross-signs this device)
+//             create_dm      a user to create an encrypted DM with (as Element) before the mode runs;
+//                            it becomes the room of mode=call
+//             auto_join      (present) join every room we are invited to, once set up
+//             stay           seconds to keep running after the task ended, before "done"
+
+import {
+    createClient,
+    ClientEvent,
+    CallEvent,
+    MatrixEventEvent,
+    RoomEvent,
+    RoomMemberEvent,
+    EventType,
+} from "matrix-js-sdk";
+import {
+    CryptoEvent,
+    OnlySignedDevicesIsolationMode,
+    VerificationPhase,
+    VerificationRequestEvent,
+    VerifierEvent,
+    decodeRecoveryKey,
+} from "matrix-js-sdk/lib/crypto-api/index.js";
 
 const q = new URLSearchParams(location.search);
 const num = (name) => (q.has(name) ? Number(q.get(name)) : undefined);
+const CRYPTO_MODES = ["check-device", "verify-accept", "verify-request"];
 const opts = {
     hs: q.get("hs"),
     user: q.get("user"),
@@ -22,7 +58,19 @@ const opts = {
     hangupAfter: num("hangup_after"),
     giveUpAfter: num("give_up_after"),
     expect: num("expect"),
+    // The DM is encrypted, as Element makes it: it needs crypto too.
+    crypto: q.has("crypto") || q.has("create_dm") || CRYPTO_MODES.includes(q.get("mode")),
+    isolation: q.get("isolation") || "all",
+    bootstrap: q.has("bootstrap"),
+    createDm: q.get("create_dm"),
+    autoJoin: q.has("auto_join"),
+    stay: num("stay") ?? 0,
+    checkUser: q.get("check_user"),
+    checkDevice: q.get("check_device"),
+    checkUntil: q.get("check_until") || "cross_signing_verified",
+    verifyDevice: q.get("verify_device"),
 };
+const MODES = ["call", "answer", "reject", "ignore", "setup", ...CRYPTO_MODES];
 
 function report(event, fields = {}) {
     const line = { event, ts: Date.now(), ...fields };
@@ -151,19 +199,382 @@ function watchCall(call) {
         });
         report("heard", { call_id: call.callId, ...heard });
         // Let the last events (our hangup or reject) go out before the driver closes the page.
-        setTimeout(() => report("done"), 1000);
+        setTimeout(finish, 1000);
     });
 }
 
+// ---- The end: "done" closes the page ------------------------------------------------------------
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+let finishing = false;
+
+/** Reports "done" (the driver then closes the browser), --stay seconds after the task ended. */
+async function finish() {
+    if (finishing) return;
+    finishing = true;
+    if (opts.stay > 0) {
+        // Meanwhile the device stays online: it answers key and secret requests, shares keys.
+        report("staying", { seconds: opts.stay });
+        await sleep(opts.stay * 1000);
+    }
+    report("done");
+}
+
+// ---- End-to-end encryption, as Element Web sets it up ------------------------------------------
+// The driver hands out the secrets on request (they never appear in a URL or a process listing):
+// { password, recoveryKey }, fetched in main() when crypto is on.
+let secrets = {};
+
+// The secret-storage key in use: a new one (bootstrap) or the recovery key we were given. Element
+// keeps it in a cache the same way while it sets up or restores.
+const ssss = { keyId: undefined, key: undefined };
+const cryptoCallbacks = {
+    // js-sdk asks for the key whenever it reads or writes secret storage.
+    async getSecretStorageKey({ keys }) {
+        if (!ssss.key) return null;
+        if (ssss.keyId && keys[ssss.keyId]) return [ssss.keyId, ssss.key];
+        // A recovery key we were given: find which of the account's keys it is.
+        for (const [keyId, info] of Object.entries(keys)) {
+            if (await window.mxClient.secretStorage.checkKey(ssss.key, info)) {
+                ssss.keyId = keyId;
+                return [keyId, ssss.key];
+            }
+        }
+        report("error", { message: "the recovery key matches none of the secret storage keys" });
+        return null;
+    },
+    cacheSecretStorageKey(keyId, _keyInfo, key) {
+        ssss.keyId = keyId;
+        ssss.key = key;
+    },
+};
+
+/**
+ * Cross-signing key upload is behind user-interactive auth: try without (Synapse lets a user's first
+ * upload through), then with the account's password, as Element's password prompt does.
+ */
+async function authUploadDeviceSigningKeys(makeRequest) {
+    try {
+        await makeRequest(null);
+    } catch (e) {
+        if (e?.httpStatus !== 401 || !e?.data?.flows) throw e;
+        if (!secrets.password) throw new Error("the server wants the password (MXPEER_PASSWORD) for cross-signing");
+        await makeRequest({
+            type: "m.login.password",
+            identifier: { type: "m.id.user", user: opts.user },
+            password: secrets.password,
+            session: e.data.session,
+        });
+    }
+}
+
+/** After the first sync: a new identity (--bootstrap) or this device joins the old one (a recovery key). */
+async function setUpIdentity(client) {
+    const crypto = client.getCrypto();
+    if (!opts.bootstrap && !secrets.recoveryKey) return;
+    // As Element after login: a fresh /keys/query of our own user first. Without our public
+    // cross-signing keys the machine cannot take the private ones from secret storage, and this is
+    // how we know whether the account has an identity already.
+    const hasIdentity = await crypto.userHasCrossSigningKeys(opts.user, true);
+    if (opts.bootstrap) {
+        // Element offers a new identity only to an account without one (anything else is a reset).
+        if (hasIdentity) throw new Error("--bootstrap: the account has a cross-signing identity already");
+        // Element's first login: cross-signing, then secret storage under a new recovery key holding
+        // the cross-signing keys, then a new key backup whose key goes to secret storage too.
+        await crypto.bootstrapCrossSigning({ authUploadDeviceSigningKeys });
+        const recoveryKey = await crypto.createRecoveryKeyFromPassphrase();
+        await crypto.bootstrapSecretStorage({
+            createSecretStorageKey: async () => recoveryKey,
+            setupNewSecretStorage: true,
+            setupNewKeyBackup: true,
+        });
+        report("recovery_key", { key: recoveryKey.encodedPrivateKey });
+    } else {
+        // Element's "verify with recovery key": unlock secret storage, import the cross-signing keys
+        // (bootstrapCrossSigning signs this device with them), then use the key backup.
+        if (!hasIdentity) throw new Error("--recovery-key: the account has no cross-signing identity");
+        ssss.key = decodeRecoveryKey(secrets.recoveryKey);
+        await crypto.bootstrapCrossSigning({ authUploadDeviceSigningKeys });
+        try {
+            await crypto.loadSessionBackupPrivateKeyFromSecretStorage();
+            await crypto.checkKeyBackupAndEnable();
+        } catch (e) {
+            report("warning", { message: "key backup: " + e });
+        }
+    }
+    await crypto.userHasCrossSigningKeys(opts.user, true); // brings back our device's new signature
+    const own = await crypto.getDeviceVerificationStatus(opts.user, opts.device);
+    const status = {
+        cross_signing_ready: await crypto.isCrossSigningReady(),
+        secret_storage_ready: await crypto.isSecretStorageReady(),
+        backup_version: await crypto.getActiveSessionBackupVersion(),
+        device_signed_by_owner: own?.signedByOwner ?? false,
+    };
+    // js-sdk logs some failures (such as a refused key upload) without throwing: check the outcome.
+    if (!status.cross_signing_ready || !status.device_signed_by_owner) {
+        throw new Error(`cross-signing is not set up: ${JSON.stringify(status)}`);
+    }
+    report("cross_signing_ready", status);
+}
+
+// ---- What arrives: call events in the clear or encrypted, and what fails to decrypt -------------
+const isCallEvent = (ev) => ev.getType().startsWith("m.call.");
+// Our own sends (the local echo, and the remote echo that carries our transaction id) are not news.
+const ours = (ev) => ev.status != null || ev.getUnsigned().transaction_id !== undefined;
+const seenTimeline = new Set();
+// Events of the first sync are history (earlier calls, or an invite sent before we came): they are
+// reported too, marked initial_sync.
+let synced = false;
+const early = new Set();
+
+function reportTimeline(ev) {
+    if (ours(ev) || !isCallEvent(ev) || seenTimeline.has(ev.getId())) return;
+    seenTimeline.add(ev.getId());
+    report("timeline", {
+        type: ev.getType(),
+        sender: ev.getSender(),
+        encrypted: ev.isEncrypted(),
+        room_id: ev.getRoomId(),
+        event_id: ev.getId(),
+        initial_sync: early.has(ev.getId()),
+    });
+}
+
+function watchTimeline(client) {
+    client.on(ClientEvent.Sync, (state) => {
+        if (state === "PREPARED") synced = true;
+    });
+    // Encrypted events are reported once decrypted (their type is m.room.encrypted until then).
+    client.on(RoomEvent.Timeline, (ev) => {
+        if (!synced) early.add(ev.getId());
+        if (!ev.isEncrypted()) reportTimeline(ev);
+    });
+    client.on(MatrixEventEvent.Decrypted, (ev) => {
+        if (ours(ev)) return;
+        if (ev.isDecryptionFailure()) {
+            report("decryption_failure", {
+                type: ev.getWireType(),
+                sender: ev.getSender(),
+                code: ev.decryptionFailureReason,
+                room_id: ev.getRoomId(),
+                event_id: ev.getId(),
+                initial_sync: early.has(ev.getId()) || !synced,
+            });
+        } else {
+            reportTimeline(ev);
+        }
+    });
+}
+
+// ---- Rooms: joining invites, creating an encrypted DM -------------------------------------------
+/** --auto-join: join what we are invited to, but only once our own crypto identity is set up, so
+ *  the inviter encrypts for a device that is already cross-signed. */
+function autoJoin(client) {
+    const joining = new Set();
+    const join = (room) => {
+        if (room.getMyMembership() !== "invite" || joining.has(room.roomId)) return;
+        joining.add(room.roomId);
+        const inviter = room.getMember(opts.user)?.events.member?.getSender();
+        client.joinRoom(room.roomId).then(
+            () => report("joined", { room_id: room.roomId, inviter }),
+            (e) => report("error", { message: `join ${room.roomId}: ${e}` }),
+        );
+    };
+    client.on(RoomEvent.MyMembership, (room, membership) => membership === "invite" && join(room));
+    for (const room of client.getRooms()) join(room);
+}
+
+/** Resolves once `userId` has joined `roomId` (as our sync sees it). */
+function memberJoined(client, roomId, userId) {
+    return new Promise((resolve) => {
+        const check = () => {
+            if (client.getRoom(roomId)?.getMember(userId)?.membership !== "join") return false;
+            client.off(RoomMemberEvent.Membership, onMembership);
+            resolve();
+            return true;
+        };
+        const onMembership = (ev) => ev.getRoomId() === roomId && check();
+        client.on(RoomMemberEvent.Membership, onMembership);
+        check();
+    });
+}
+
+/** Element's "start DM": a private, encrypted room with the other user invited, listed in m.direct. */
+async function createDm(client, other) {
+    const { room_id: roomId } = await client.createRoom({
+        preset: "trusted_private_chat",
+        visibility: "private",
+        is_direct: true,
+        invite: [other],
+        initial_state: [
+            { type: EventType.RoomEncryption, state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
+        ],
+    });
+    report("room", { room_id: roomId });
+    const direct = client.getAccountData(EventType.Direct)?.getContent() ?? {};
+    await client.setAccountData(EventType.Direct, { ...direct, [other]: [...(direct[other] ?? []), roomId] });
+    await memberJoined(client, roomId, other);
+    report("member_joined", { room_id: roomId, user: other });
+    // js-sdk would also fetch the other party's devices itself before it first encrypts; doing it
+    // now shows what it will encrypt for (with --isolation only-signed: the cross-signed ones).
+    const devices = (await client.getCrypto().getUserDeviceInfo([other], true)).get(other);
+    report("devices_known", { user: other, devices: [...(devices?.keys() ?? [])] });
+    return roomId;
+}
+
+// ---- Device trust ---------------------------------------------------------------------------------
+async function deviceTrust(client, userId, deviceId) {
+    const crypto = client.getCrypto();
+    const st = await crypto.getDeviceVerificationStatus(userId, deviceId);
+    return {
+        user: userId,
+        device: deviceId,
+        known: st !== null,
+        cross_signing_verified: st?.crossSigningVerified ?? false,
+        local_verified: st?.localVerified ?? false,
+        signed_by_owner: st?.signedByOwner ?? false,
+    };
+}
+
+/** --mode check-device: the device's trust as we see it, every 2 s, until check_until holds. */
+async function checkDevice(client) {
+    const crypto = client.getCrypto();
+    for (;;) {
+        if (opts.checkUser === opts.user) {
+            // A fresh /keys/query of our own user: new signatures on our devices show at once.
+            await crypto.userHasCrossSigningKeys(opts.user, true);
+        } else {
+            // Other users' lists are kept current through sync while we share a room with them.
+            await crypto.getUserDeviceInfo([opts.checkUser], true);
+        }
+        const trust = await deviceTrust(client, opts.checkUser, opts.checkDevice);
+        report("device_trust", trust);
+        if (trust[opts.checkUntil]) return;
+        await sleep(2000);
+    }
+}
+
+// ---- SAS (emoji) verification ---------------------------------------------------------------------
+// js-sdk's verification objects hear from the Rust side only through weak references: unless
+// something holds them (in Element, its UI does), they may be collected mid-verification, which
+// then silently stalls. Hold them until done.
+const verificationsInFlight = new Set();
+
+/**
+ * Runs one verification request to its end: accepts it if it came in, starts SAS if nobody has a
+ * moment after it is ready (either side may start it), shows the SAS and confirms it, as a user
+ * who compared the emoji would. `startAfterMs` differs between the sides so they rarely both start.
+ */
+async function runVerification(client, request, startAfterMs, otherDevice = request.otherDeviceId) {
+    // js-sdk forgets the other device once the request is done (and learns it only from the answer
+    // to a request we sent): keep it.
+    const noteDevice = () => (otherDevice = request.otherDeviceId ?? otherDevice);
+    verificationsInFlight.add(request);
+    request.on(VerificationRequestEvent.Change, noteDevice);
+    report("verification_request", {
+        other_user: request.otherUserId,
+        other_device: otherDevice ?? null,
+        initiated_by_me: request.initiatedByMe,
+        phase: VerificationPhase[request.phase],
+    });
+    if (request.phase === VerificationPhase.Requested && !request.initiatedByMe) await request.accept();
+    const verifier = await new Promise((resolve, reject) => {
+        let timer;
+        const settle = (f, value) => {
+            clearTimeout(timer);
+            request.off(VerificationRequestEvent.Change, check);
+            f(value);
+        };
+        const check = () => {
+            if (request.phase === VerificationPhase.Cancelled) {
+                settle(reject, new Error(`verification cancelled: ${request.cancellationCode}`));
+            } else if (request.verifier && request.chosenMethod === "m.sas.v1") {
+                settle(resolve, request.verifier);
+            } else if (request.phase === VerificationPhase.Ready && timer === undefined) {
+                // Keep listening meanwhile: the other side may start first.
+                timer = setTimeout(() => {
+                    if (request.phase !== VerificationPhase.Ready || request.verifier) return;
+                    report("sas_start", {});
+                    request.startVerification("m.sas.v1").then(
+                        (v) => settle(resolve, v),
+                        (e) => settle(reject, e),
+                    );
+                }, startAfterMs);
+            }
+        };
+        request.on(VerificationRequestEvent.Change, check);
+        check();
+    });
+    const confirm = (sas) => {
+        report("sas", { emoji: sas.sas.emoji ?? null, decimal: sas.sas.decimal ?? null });
+        sas.confirm().catch((e) => report("error", { message: "sas confirm: " + e }));
+    };
+    let shown = false;
+    verifier.on(VerifierEvent.ShowSas, (sas) => {
+        if (!shown) confirm(sas);
+        shown = true;
+    });
+    const verified = verifier.verify();
+    const already = verifier.getShowSasCallbacks();
+    if (already && !shown) {
+        shown = true;
+        confirm(already);
+    }
+    await verified;
+    request.off(VerificationRequestEvent.Change, noteDevice);
+    verificationsInFlight.delete(request);
+    // Our own devices' signatures changed: look again (other users' come in through sync).
+    if (request.otherUserId === opts.user) await client.getCrypto().userHasCrossSigningKeys(opts.user, true);
+    report("verified", {
+        other_user: request.otherUserId,
+        other_device: otherDevice ?? null,
+        // How we see the other device now (verifying it marked it verified locally, and if we hold
+        // our self-signing key, we cross-signed it).
+        ...(otherDevice ? { trust: await deviceTrust(client, request.otherUserId, otherDevice) } : {}),
+    });
+}
+
+/** --mode verify-request: ask our own device verify_device to verify, once its keys are known. */
+async function requestVerification(client) {
+    const crypto = client.getCrypto();
+    for (;;) {
+        const devices = (await crypto.getUserDeviceInfo([opts.user], true)).get(opts.user);
+        if (devices?.has(opts.verifyDevice)) break;
+        await crypto.userHasCrossSigningKeys(opts.user, true); // a fresh /keys/query of our own user
+        await sleep(1000);
+    }
+    const request = await crypto.requestDeviceVerification(opts.user, opts.verifyDevice);
+    await runVerification(client, request, 1500, opts.verifyDevice);
+}
+
+// ---- The page's run -------------------------------------------------------------------------------
 async function main() {
     report("start", { mode: opts.mode, user: opts.user });
+    if (!MODES.includes(opts.mode)) throw new Error(`unknown mode ${opts.mode}`);
+    if (opts.mode === "check-device" && !(opts.checkUser && opts.checkDevice)) throw new Error("check-device needs check_user and check_device");
+    if (opts.mode === "verify-request" && !opts.verifyDevice) throw new Error("verify-request needs verify_device");
     const client = createClient({
         baseUrl: opts.hs,
         accessToken: opts.token,
         userId: opts.user,
         deviceId: opts.device,
+        cryptoCallbacks,
+        // Element Web's: emoji, and QR codes it can show (and reciprocate) but not scan.
+        verificationMethods: ["m.sas.v1", "m.qr_code.show.v1", "m.reciprocate.v1"],
     });
     window.mxClient = client;
+    if (opts.crypto) {
+        if (window.mxpeerSecrets) secrets = await window.mxpeerSecrets();
+        // Loads the crypto WASM (served by the driver next to page.js) and opens its IndexedDB
+        // store — a new one each run, as the driver gives Chromium a new profile each run.
+        await client.initRustCrypto();
+        if (opts.isolation === "only-signed") {
+            // Element's "exclude insecure devices": send room keys only to devices their owners
+            // cross-signed, and refuse to decrypt what other devices sent.
+            client.getCrypto().setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
+        }
+        report("crypto", { version: client.getCrypto().getVersion(), isolation: opts.isolation });
+        watchTimeline(client);
+    }
     client.on("Call.incoming", (call) => {
         if (current) return; // one call per page
         report("incoming", { call_id: call.callId, room_id: call.roomId, caller: call.getOpponentMember()?.userId });
@@ -175,6 +586,20 @@ async function main() {
         }
         // mode "ignore": let it ring.
     });
+    // A verification request may come in while we still set up: take the first, but only once our
+    // cross-signing keys are in, so that verifying the other device also cross-signs it.
+    let setUp;
+    const setUpDone = new Promise((resolve) => (setUp = resolve));
+    let verifying = false;
+    if (opts.mode === "verify-accept") {
+        client.on(CryptoEvent.VerificationRequestReceived, (request) => {
+            if (verifying) return;
+            verifying = true;
+            setUpDone
+                .then(() => runVerification(client, request, 1000))
+                .then(finish, fatal);
+        });
+    }
     const prepared = new Promise((resolve) => {
         client.on(ClientEvent.Sync, (state) => {
             if (state === "PREPARED") resolve();
@@ -183,6 +608,10 @@ async function main() {
     });
     await client.startClient({ initialSyncLimit: 1 });
     await prepared;
+    if (opts.crypto) await setUpIdentity(client);
+    setUp();
+    if (opts.autoJoin) autoJoin(client);
+    if (opts.createDm) opts.room = await createDm(client, opts.createDm);
     report("ready", {});
     if (opts.mode === "call") {
         const call = client.createCall(opts.room);
@@ -195,7 +624,18 @@ async function main() {
         }
         await call.placeVoiceCall();
         report("placed", { call_id: call.callId });
+    } else if (opts.mode === "setup") {
+        await finish();
+    } else if (opts.mode === "check-device") {
+        await checkDevice(client);
+        await finish();
+    } else if (opts.mode === "verify-request") {
+        await requestVerification(client);
+        await finish();
     }
+    // answer, reject, ignore: the call's hangup finishes; verify-accept: the verification does.
 }
 
-main().catch((e) => report("error", { message: String(e?.stack || e) }));
+// The page cannot go on: the driver ends at once (exit status 1) instead of at its --timeout.
+const fatal = (e) => report("error", { message: String(e?.stack || e), fatal: true });
+main().catch(fatal);
