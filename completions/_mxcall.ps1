@@ -33,7 +33,8 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to a homeserver and store the session in the profile')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Log out: invalidate the token on the server and remove the profile''s local data')
-            [CompletionResult]::new('whoami', 'whoami', [CompletionResultType]::ParameterValue, 'Show who the profile is logged in as, after checking the token with the server')
+            [CompletionResult]::new('whoami', 'whoami', [CompletionResultType]::ParameterValue, 'Show who the profile is logged in as, after checking the token with the server, and whether this device is cross-signed (trusted by Element) and backs up its keys')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Make this device trusted: emoji verification with another session of your account, or the account''s recovery key')
             [CompletionResult]::new('call', 'call', [CompletionResultType]::ParameterValue, 'Place a call and run it until either side hangs up')
             [CompletionResult]::new('answer', 'answer', [CompletionResultType]::ParameterValue, 'Answer an incoming call (waiting for one if none is ringing)')
             [CompletionResult]::new('hangup', 'hangup', [CompletionResultType]::ParameterValue, 'Hang up a call running in another mxcall process, or decline a ringing call')
@@ -44,8 +45,10 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
         'mxcall;login' {
             [CompletionResult]::new('--homeserver', '--homeserver', [CompletionResultType]::ParameterName, 'Homeserver URL; skips discovery through .well-known/matrix/client')
             [CompletionResult]::new('--device-name', '--device-name', [CompletionResultType]::ParameterName, 'Display name of the new device')
+            [CompletionResult]::new('--save-recovery-key', '--save-recovery-key', [CompletionResultType]::ParameterName, 'For an account without cross-signing: write the new recovery key to this new file (0600) instead of showing it on the terminal')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
             [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password from the first line of standard input instead of the terminal')
+            [CompletionResult]::new('--recovery-key-stdin', '--recovery-key-stdin', [CompletionResultType]::ParameterName, 'Read the account''s recovery key from standard input (the line after the password with --password-stdin) and use it to cross-sign the new device')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -73,6 +76,24 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
         }
         'mxcall;whoami' {
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mxcall;verify' {
+            [CompletionResult]::new('--device', '--device', [CompletionResultType]::ParameterName, 'Emoji verification only with this device of your account (default: ask all of them)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this many seconds')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
+            [CompletionResult]::new('--recovery-key', '--recovery-key', [CompletionResultType]::ParameterName, 'Cross-sign this device with the account''s recovery key, asked for without echo')
+            [CompletionResult]::new('--recovery-key-stdin', '--recovery-key-stdin', [CompletionResultType]::ParameterName, 'Like --recovery-key, reading the key from the first line of standard input')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Confirm the emoji without asking (a script that compares them elsewhere)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')

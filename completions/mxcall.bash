@@ -34,6 +34,9 @@ _mxcall() {
             mxcall,logout)
                 cmd="mxcall__subcmd__logout"
                 ;;
+            mxcall,verify)
+                cmd="mxcall__subcmd__verify"
+                ;;
             mxcall,watch)
                 cmd="mxcall__subcmd__watch"
                 ;;
@@ -47,7 +50,7 @@ _mxcall() {
 
     case "${cmd}" in
         mxcall)
-            opts="-v -q -h -V --profile --json --verbose --quiet --help --version login logout whoami call answer hangup watch devices"
+            opts="-v -q -h -V --profile --json --verbose --quiet --help --version login logout whoami verify call answer hangup watch devices"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,7 +196,7 @@ _mxcall() {
             return 0
             ;;
         mxcall__subcmd__login)
-            opts="-v -q -h -V --homeserver --password-stdin --device-name --profile --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --homeserver --password-stdin --device-name --recovery-key-stdin --save-recovery-key --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,6 +207,10 @@ _mxcall() {
                     return 0
                     ;;
                 --device-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --save-recovery-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -225,6 +232,32 @@ _mxcall() {
                 return 0
             fi
             case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mxcall__subcmd__verify)
+            opts="-v -q -h -V --recovery-key --recovery-key-stdin --device --yes --timeout --profile --json --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

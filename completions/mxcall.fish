@@ -32,7 +32,8 @@ complete -c mxcall -n "__fish_mxcall_needs_command" -s h -l help -d 'Print help 
 complete -c mxcall -n "__fish_mxcall_needs_command" -s V -l version -d 'Print version'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "login" -d 'Log in to a homeserver and store the session in the profile'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "logout" -d 'Log out: invalidate the token on the server and remove the profile\'s local data'
-complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "whoami" -d 'Show who the profile is logged in as, after checking the token with the server'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "whoami" -d 'Show who the profile is logged in as, after checking the token with the server, and whether this device is cross-signed (trusted by Element) and backs up its keys'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "verify" -d 'Make this device trusted: emoji verification with another session of your account, or the account\'s recovery key'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "call" -d 'Place a call and run it until either side hangs up'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "answer" -d 'Answer an incoming call (waiting for one if none is ringing)'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "hangup" -d 'Hang up a call running in another mxcall process, or decline a ringing call'
@@ -40,8 +41,10 @@ complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "watch" -d 'Report inc
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "devices" -d 'List the audio devices usable with --input/--output device:NAME'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l homeserver -d 'Homeserver URL; skips discovery through .well-known/matrix/client' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l device-name -d 'Display name of the new device' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l save-recovery-key -d 'For an account without cross-signing: write the new recovery key to this new file (0600) instead of showing it on the terminal' -r -F
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l password-stdin -d 'Read the password from the first line of standard input instead of the terminal'
+complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l recovery-key-stdin -d 'Read the account\'s recovery key from standard input (the line after the password with --password-stdin) and use it to cross-sign the new device'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l json -d 'Print machine-readable JSON on stdout'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -s q -l quiet -d 'Print nothing but errors'
@@ -60,6 +63,17 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand whoami" -s v -l verbose -d
 complete -c mxcall -n "__fish_mxcall_using_subcommand whoami" -s q -l quiet -d 'Print nothing but errors'
 complete -c mxcall -n "__fish_mxcall_using_subcommand whoami" -s h -l help -d 'Print help'
 complete -c mxcall -n "__fish_mxcall_using_subcommand whoami" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -l device -d 'Emoji verification only with this device of your account (default: ask all of them)' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -l timeout -d 'Give up after this many seconds' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -l recovery-key -d 'Cross-sign this device with the account\'s recovery key, asked for without echo'
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -l recovery-key-stdin -d 'Like --recovery-key, reading the key from the first line of standard input'
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -l yes -d 'Confirm the emoji without asking (a script that compares them elsewhere)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l ring-timeout -d 'Give up ringing after this many seconds (also the invite\'s lifetime)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l output -d 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null' -r

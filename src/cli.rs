@@ -13,7 +13,7 @@ macro_rules! exit_codes_table {
   0  success; for calls: the call connected and then ended normally
   1  any other error
   2  usage error
-  3  not logged in, wrong password, or token rejected: run `mxcall login`
+  3  not logged in, wrong password or recovery key, or token rejected: run `mxcall login`
   4  homeserver unreachable or answering garbage
   5  the call was declined (reject / busy)
   6  nobody answered (ring timeout, invite expired) / nothing to answer within --wait
@@ -41,7 +41,9 @@ macro_rules! json_events_table {
   connected    media flows {room_id, call_id}
   media        the first audio from the other side was decoded {room_id, call_id}
   hangup       the call was hung up {room_id, call_id, reason, by: local|remote}
-  ended        the call is over {room_id, call_id, outcome, duration_ms, exit_code, stats}"
+  ended        the call is over {room_id, call_id, outcome, duration_ms, exit_code, stats}
+  undecryptable  an encrypted event (maybe a call) could not be decrypted
+               {room_id, sender, event_id, reason, unverified_device}"
     };
 }
 
@@ -95,8 +97,12 @@ pub enum Command {
     Login(LoginArgs),
     /// Log out: invalidate the token on the server and remove the profile's local data
     Logout(LogoutArgs),
-    /// Show who the profile is logged in as, after checking the token with the server
+    /// Show who the profile is logged in as, after checking the token with the server, and
+    /// whether this device is cross-signed (trusted by Element) and backs up its keys
     Whoami,
+    /// Make this device trusted: emoji verification with another session of your account, or
+    /// the account's recovery key
+    Verify(VerifyArgs),
     /// Place a call and run it until either side hangs up
     Call(CallArgs),
     /// Answer an incoming call (waiting for one if none is ringing)
@@ -230,6 +236,39 @@ pub struct LoginArgs {
     /// Display name of the new device
     #[arg(long, value_name = "NAME", default_value = "mxcall")]
     pub device_name: String,
+
+    /// Read the account's recovery key from standard input (the line after the password with
+    /// --password-stdin) and use it to cross-sign the new device
+    #[arg(long)]
+    pub recovery_key_stdin: bool,
+
+    /// For an account without cross-signing: write the new recovery key to this new file (0600)
+    /// instead of showing it on the terminal
+    #[arg(long, value_name = "FILE")]
+    pub save_recovery_key: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Cross-sign this device with the account's recovery key, asked for without echo
+    #[arg(long, conflicts_with = "recovery_key_stdin")]
+    pub recovery_key: bool,
+
+    /// Like --recovery-key, reading the key from the first line of standard input
+    #[arg(long)]
+    pub recovery_key_stdin: bool,
+
+    /// Emoji verification only with this device of your account (default: ask all of them)
+    #[arg(long, value_name = "DEVICE_ID", conflicts_with_all = ["recovery_key", "recovery_key_stdin"])]
+    pub device: Option<String>,
+
+    /// Confirm the emoji without asking (a script that compares them elsewhere)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Give up after this many seconds
+    #[arg(long, value_name = "SECS", default_value = "120", value_parser = parse_secs)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

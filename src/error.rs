@@ -29,6 +29,9 @@ pub enum Error {
     /// Wrong password, revoked or rejected token, deactivated account.
     #[error("{message}; run `mxcall{flag} login` to log in again", flag = profile_flag(profile))]
     Auth { profile: String, message: String },
+    /// A wrong or malformed recovery key (the account's secret-storage key).
+    #[error("{0}")]
+    RecoveryKey(String),
     #[error("cannot reach the homeserver {homeserver}: {cause}")]
     Unreachable { homeserver: String, cause: String },
     #[error("the homeserver {homeserver} answered garbage: {cause}")]
@@ -39,7 +42,7 @@ pub enum Error {
     Other(String),
 }
 
-fn profile_flag(profile: &str) -> String {
+pub(crate) fn profile_flag(profile: &str) -> String {
     if profile == crate::profile::DEFAULT_PROFILE {
         String::new()
     } else {
@@ -51,7 +54,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => exit::USAGE,
-            Error::NotLoggedIn { .. } | Error::Auth { .. } => exit::AUTH,
+            Error::NotLoggedIn { .. } | Error::Auth { .. } | Error::RecoveryKey(_) => exit::AUTH,
             Error::Unreachable { .. } | Error::BadResponse { .. } => exit::UNREACHABLE,
             Error::Media(_) => exit::MEDIA,
             Error::Other(_) => exit::OTHER,

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use matrix_sdk::config::RequestConfig;
+use matrix_sdk::cross_process_lock::CrossProcessLockConfig;
+use matrix_sdk::encryption::{BackupDownloadStrategy, EncryptionSettings};
 use matrix_sdk::ruma::UserId;
 use matrix_sdk::{Client, ClientBuilder};
 
@@ -48,6 +50,39 @@ pub fn login_builder(
     }
 }
 
+/// This process's name in the store's cross-process locks: two mxcall processes of one profile
+/// (a running `call` and a `hangup` from another shell) must hold different names, so that the
+/// lock tells them apart and each reloads its Olm machine after the other wrote.
+fn lock_holder() -> String {
+    format!("mxcall-{}", std::process::id())
+}
+
+/// What every store-backed client gets: its own lock name, and keys looked up in the server-side
+/// key backup when an event cannot be decrypted (a room key from before this device existed).
+fn with_store_settings(builder: ClientBuilder) -> ClientBuilder {
+    builder
+        .cross_process_store_config(CrossProcessLockConfig::multi_process(lock_holder()))
+        .with_encryption_settings(EncryptionSettings {
+            backup_download_strategy: BackupDownloadStrategy::AfterDecryptionFailure,
+            ..Default::default()
+        })
+}
+
+/// Turns on the crypto store's cross-process lock (matrix-sdk takes it around encrypted sends;
+/// `transport::sync` around each sync).
+async fn enable_store_lock(client: &Client, profile: &str) -> Result<()> {
+    client
+        .encryption()
+        .enable_cross_process_store_lock(lock_holder())
+        .await
+        .map_err(|e| {
+            Error::other(
+                &format!("cannot lock the store of profile '{profile}'"),
+                crate::error::root_cause(&e),
+            )
+        })
+}
+
 /// A client for a stored session. With `store` the profile's SQLite store is opened (needed for
 /// sync state and end-to-end keys); without it the client is in-memory, which is enough for
 /// one-shot requests such as whoami and logout and avoids the store's key derivation.
@@ -56,7 +91,8 @@ pub async fn restore(profile: &Profile, session: &StoredSession, store: bool) ->
         .homeserver_url(&session.homeserver)
         .request_config(request_config());
     if store {
-        builder = builder.sqlite_store(profile.store_dir(), Some(&session.store_passphrase));
+        builder = with_store_settings(builder)
+            .sqlite_store(profile.store_dir(), Some(&session.store_passphrase));
     }
     let client = builder
         .build()
@@ -73,6 +109,9 @@ pub async fn restore(profile: &Profile, session: &StoredSession, store: bool) ->
                 &session.homeserver,
             )
         })?;
+    if store {
+        enable_store_lock(&client, &profile.name).await?;
+    }
     Ok(client)
 }
 
@@ -84,9 +123,15 @@ pub async fn build_for_login(
     profile: &str,
     homeserver: &str,
 ) -> Result<Client> {
-    builder
+    with_store_settings(builder)
         .sqlite_store(dir, Some(passphrase))
         .build()
         .await
         .map_err(|e| Error::from_build(&e, profile, homeserver))
+}
+
+/// After the login of a new client from [`build_for_login`]: the store lock, as for a restored
+/// session (the Olm machine exists only once logged in).
+pub async fn after_login(client: &Client, profile: &str) -> Result<()> {
+    enable_store_lock(client, profile).await
 }

@@ -10,6 +10,7 @@ pub mod docs;
 pub mod engine;
 pub mod error;
 pub mod homeserver;
+pub mod identity;
 pub mod media;
 pub mod output;
 pub mod profile;

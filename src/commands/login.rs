@@ -1,7 +1,10 @@
-//! `mxcall login`: password login into a new device, stored in the profile.
+//! `mxcall login`: password login into a new device, stored in the profile, with the device's
+//! end-to-end-encryption identity set up (`identity::setup`): cross-signed with the recovery
+//! key, or a new identity and recovery key for an account that has none.
 //!
 //! The new device's SQLite store is built beside the old one and swapped in only after the
-//! server accepted the password, so a failed login never touches an existing session.
+//! server accepted the password (and the recovery key, if one was given), so a failed login
+//! never touches an existing session; a new device that cannot be set up is logged out again.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -12,6 +15,8 @@ use super::Context;
 use crate::cli::LoginArgs;
 use crate::error::{Error, Result, exit};
 use crate::homeserver;
+use crate::identity::recovery_key::{self, KeySource};
+use crate::identity::setup::{self, Outcome};
 use crate::profile::{StoredSession, random_passphrase};
 
 pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
@@ -20,6 +25,14 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
         None => ask_user_id(args.password_stdin)?,
     })?;
     let password = read_password(&user_id, args.password_stdin)?;
+    let given_key = if args.recovery_key_stdin {
+        Some(recovery_key::read(KeySource::Stdin)?)
+    } else {
+        None
+    };
+    if let Some(path) = &args.save_recovery_key {
+        recovery_key::check_new_file(path)?;
+    }
     let (builder, homeserver_desc) =
         homeserver::login_builder(&user_id, args.homeserver.as_deref())?;
 
@@ -56,9 +69,35 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
             .matrix_auth()
             .session()
             .ok_or_else(|| Error::Other("login failed: the server returned no session".into()))?;
-        Ok::<_, Error>((session, homeserver))
+        let identity = async {
+            homeserver::after_login(&client, &profile.name).await?;
+            let account = setup::Account {
+                user_id: &user_id,
+                profile: &profile.name,
+                homeserver: &homeserver,
+            };
+            let mut outcome =
+                setup::after_login(&client, &account, &password, given_key.as_deref()).await?;
+            if let Outcome::NotVerified { recovery: true } = outcome
+                && let Some(key) = ask_recovery_key()?
+            {
+                setup::recover(&client, &account, &key).await?;
+                outcome = Outcome::Recovered;
+            }
+            let status = crate::identity::status(&client, &profile.name, &homeserver).await?;
+            Ok::<_, Error>((outcome, status))
+        }
+        .await;
+        match identity {
+            Ok((outcome, status)) => Ok((session, homeserver, outcome, status)),
+            Err(e) => {
+                // No half-set-up device left behind on the server.
+                let _ = client.matrix_auth().logout().await;
+                Err(e)
+            }
+        }
     };
-    let (session, homeserver) = match attempt.await {
+    let (session, homeserver, outcome, status) = match attempt.await {
         Ok(ok) => ok,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
@@ -91,11 +130,89 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
 
     let user = stored.matrix.meta.user_id.as_str();
     let device = stored.matrix.meta.device_id.as_str();
+    let recovery = match &outcome {
+        Outcome::Created { recovery_key } => {
+            hand_out(ctx, recovery_key, args.save_recovery_key.as_deref())?;
+            "created"
+        }
+        Outcome::Recovered => "recovered",
+        Outcome::NotVerified { .. } => {
+            ctx.out.note(&crate::identity::untrusted_warning(
+                &crate::error::profile_flag(&profile.name),
+            ));
+            "not_verified"
+        }
+    };
+    let mut value = json!({ "user_id": user, "device_id": device, "homeserver": homeserver, "profile": profile.name, "identity": recovery });
+    if let (serde_json::Value::Object(v), serde_json::Value::Object(t)) =
+        (&mut value, status.to_json())
+    {
+        v.extend(t);
+    }
     ctx.out.result(
-        &format!("logged in as {user} (device {device}) on {homeserver}, profile '{}'", profile.name),
-        &json!({ "user_id": user, "device_id": device, "homeserver": homeserver, "profile": profile.name }),
+        &format!(
+            "logged in as {user} (device {device}) on {homeserver}, profile '{}'\n{}",
+            profile.name,
+            status.describe()
+        ),
+        &value,
     );
     Ok(exit::OK)
+}
+
+/// The account has an identity and a recovery key could cross-sign this device: on a terminal,
+/// offer to type it now (Enter skips: `mxcall verify` later).
+fn ask_recovery_key() -> Result<Option<String>> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    eprintln!(
+        "This account already has a cross-signing identity (it has used Element). Its recovery key \
+makes this device trusted; press Enter to skip and run `mxcall verify` later."
+    );
+    let key = rpassword::prompt_password("Recovery key: ")
+        .map_err(|e| Error::other("cannot read the recovery key from the terminal", e))?;
+    let key = key.trim();
+    Ok((!key.is_empty()).then(|| key.to_owned()))
+}
+
+/// Gives a new recovery key to the user, once: to the file they named, else on the terminal,
+/// else into the profile directory (0600) with a note saying where.
+fn hand_out(ctx: &Context, key: &str, file: Option<&std::path::Path>) -> Result<()> {
+    if let Some(path) = file {
+        recovery_key::save(path, key)?;
+        ctx.out.note(&format!(
+            "A new cross-signing identity was created; its recovery key is in {} (mode 0600). {}",
+            path.display(),
+            recovery_key::WHY
+        ));
+        return Ok(());
+    }
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "A new cross-signing identity was created. Recovery key:\n\n    {key}\n\n{}",
+            recovery_key::WHY
+        );
+        return Ok(());
+    }
+    let path = (0..)
+        .map(|n| {
+            ctx.profile.dir.join(if n == 0 {
+                "recovery-key.txt".to_owned()
+            } else {
+                format!("recovery-key.{n}.txt")
+            })
+        })
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| ctx.profile.dir.join("recovery-key.txt"));
+    recovery_key::save(&path, key)?;
+    ctx.out.note(&format!(
+        "A new cross-signing identity was created; with no terminal to show it on, its recovery key \
+was saved in {} (mode 0600): move it somewhere safe (`mxcall logout` deletes it). {}",
+        path.display(),
+        recovery_key::WHY
+    ));
+    Ok(())
 }
 
 fn parse_user_id(raw: String) -> Result<OwnedUserId> {

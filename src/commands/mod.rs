@@ -5,6 +5,7 @@ mod devices;
 mod hangup;
 mod login;
 mod logout;
+mod verify;
 mod whoami;
 
 use crate::cli::{Cli, Command};
@@ -28,6 +29,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Login(args) => login::run(&ctx, args).await,
         Command::Logout(args) => logout::run(&ctx, args).await,
         Command::Whoami => whoami::run(&ctx).await,
+        Command::Verify(args) => verify::run(&ctx, args).await,
         Command::Call(args) => call::call(&ctx, args).await,
         Command::Answer(args) => call::answer(&ctx, args).await,
         Command::Watch(args) => call::watch(&ctx, args).await,

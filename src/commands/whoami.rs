@@ -1,4 +1,5 @@
-//! `mxcall whoami`: the stored identity, confirmed by the homeserver (`/account/whoami`).
+//! `mxcall whoami`: the stored identity, confirmed by the homeserver (`/account/whoami`), and
+//! this device's trust: cross-signed by its owner or not, key backup on or off.
 
 use serde_json::json;
 
@@ -9,7 +10,8 @@ use crate::homeserver;
 pub async fn run(ctx: &Context) -> Result<u8> {
     let profile = &ctx.profile;
     let session = profile.load_session()?;
-    let client = homeserver::restore(profile, &session, false).await?;
+    // The store: this device's keys and its view of the account's cross-signing identity.
+    let client = homeserver::restore(profile, &session, true).await?;
     let me = client
         .whoami()
         .await
@@ -26,14 +28,24 @@ pub async fn run(ctx: &Context) -> Result<u8> {
     }
     let device = session.matrix.meta.device_id.as_str();
     let homeserver = session.homeserver.trim_end_matches('/');
+    let trust = crate::identity::status(&client, &profile.name, homeserver).await?;
+    let mut value = json!({
+        "user_id": stored_user.as_str(),
+        "device_id": device,
+        "homeserver": homeserver,
+        "profile": profile.name,
+    });
+    if let (serde_json::Value::Object(v), serde_json::Value::Object(t)) =
+        (&mut value, trust.to_json())
+    {
+        v.extend(t);
+    }
     ctx.out.result(
-        &format!("{stored_user}\ndevice: {device}\nhomeserver: {homeserver}"),
-        &json!({
-            "user_id": stored_user.as_str(),
-            "device_id": device,
-            "homeserver": homeserver,
-            "profile": profile.name,
-        }),
+        &format!(
+            "{stored_user}\ndevice id: {device}\nhomeserver: {homeserver}\n{}",
+            trust.describe()
+        ),
+        &value,
     );
     Ok(exit::OK)
 }

@@ -12,6 +12,8 @@ use crate::transport::RoomEvent;
 use crate::transport::rooms;
 use crate::transport::send;
 use crate::transport::sync::SyncBatch;
+use crate::transport::undecryptable::Undecryptable;
+use serde_json::json;
 
 impl Engine {
     pub(super) async fn start_mode(&mut self) -> Result<()> {
@@ -52,6 +54,7 @@ impl Engine {
             Mode::Watch { .. } => {
                 self.reporter.note("watching for calls (Ctrl-C to stop)");
             }
+            Mode::Decline { .. } => {}
         }
         Ok(())
     }
@@ -130,13 +133,19 @@ impl Engine {
                 } else {
                     RingPolicy::Ring
                 }),
+            Mode::Decline { room, .. } => {
+                (room.as_ref().is_none_or(|r| r == room_id)).then_some(RingPolicy::Ring)
+            }
         }
     }
 
     pub(super) async fn on_batch(&mut self, batch: SyncBatch) -> Result<()> {
         let now = batch.received_at.unwrap_or_else(Instant::now);
-        if !matches!(self.mode, Mode::Call { .. }) {
+        if matches!(self.mode, Mode::Answer { .. } | Mode::Watch { .. }) {
             self.join_invites(&batch.invited).await;
+        }
+        for utd in &batch.undecryptable {
+            self.report_undecryptable(utd).await;
         }
         let mut touched: Vec<OwnedRoomId> = Vec::new();
         for event in &batch.events {
@@ -209,6 +218,49 @@ impl Engine {
             content: &event.content,
             age: event.age,
         });
+    }
+
+    /// Tells the user, once per room, sender and reason, that an event in a room whose calls matter here could
+    /// not be decrypted — it may be a call that will now never ring.
+    async fn report_undecryptable(&mut self, utd: &Undecryptable) {
+        let relevant = self.rooms.contains_key(&utd.room_id)
+            || (self.incoming_policy(&utd.room_id).is_some()
+                && self
+                    .client
+                    .get_room(&utd.room_id)
+                    .is_some_and(|room| rooms::may_ring(&room)));
+        // Once per room, sender and reason: a call is many events under one room key, and the
+        // user needs to hear about the problem, not about each candidate.
+        let key = format!("{}\n{}\n{}", utd.room_id, utd.sender, utd.reason);
+        if !relevant || !self.reported_undecryptable.insert(key) {
+            return;
+        }
+        tracing::info!(room = %utd.room_id, sender = %utd.sender, event = ?utd.event_id, "undecryptable: {}", utd.reason);
+        let fix = if utd.unverified {
+            format!(
+                "; verify this device (`mxcall{} verify`) so that Element shares its keys with it",
+                crate::error::profile_flag(&self.profile_name)
+            )
+        } else {
+            String::new()
+        };
+        let line = format!(
+            "mxcall: cannot decrypt an event from {} in {} (it may be a call): {}{fix}",
+            utd.sender, utd.room_id, utd.reason
+        );
+        self.reporter.event(
+            "undecryptable",
+            json!({
+                "room_id": utd.room_id.as_str(),
+                "sender": utd.sender.as_str(),
+                "event_id": utd.event_id.as_ref().map(|e| e.as_str()),
+                "reason": utd.reason,
+                "unverified_device": utd.unverified,
+            }),
+            None,
+        );
+        // Also on stderr in JSON mode: it is a problem a person must fix.
+        self.reporter.note(&line);
     }
 
     /// `answer` and `watch` join direct-chat rooms they are invited to (`is_direct` in the

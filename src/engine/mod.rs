@@ -59,6 +59,14 @@ pub enum Mode {
         exec: Option<String>,
         once: bool,
     },
+    /// Decline the newest ringing call (in `room`, or any; with `call_id`, only that one) that
+    /// no running process holds: `mxcall hangup` without a running call. The history comes
+    /// from `/messages` through the store, once, instead of a sync loop.
+    Decline {
+        room: Option<OwnedRoomId>,
+        call_id: Option<String>,
+        reason: Option<String>,
+    },
 }
 
 /// Where the audio of a call comes from and goes to, and how long it may last.
@@ -108,13 +116,47 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
     let profile = &ctx.profile;
     let session = profile.load_session()?;
     let client = crate::homeserver::restore(profile, &session, true).await?;
-    let (control, control_rx) = ControlServer::start(profile)?;
-    let sync_rx = transport::sync::spawn(
-        client.clone(),
-        profile.name.clone(),
-        session.homeserver.clone(),
-    );
-    let turn = transport::turn::keep_fresh(client.clone()).await;
+    let declining = matches!(mode, Mode::Decline { .. });
+    if !crate::identity::is_cross_signed_locally(&client).await {
+        ctx.out.note(&crate::identity::untrusted_warning(
+            &crate::error::profile_flag(&profile.name),
+        ));
+    }
+    // The history batch is the only one a decline looks at; the sender stays alive (and
+    // silent) until the engine is done, so that the loop never sees the source end.
+    // A decline needs the store for a moment while other processes of the profile may be
+    // syncing on it: claim it (they pause) until this process ends.
+    let _claim = declining.then(|| transport::store_claim::StoreClaim::new(&profile.dir));
+    let (_history_tx, control, control_rx, sync_rx) = if let Mode::Decline { room, .. } = &mode {
+        let batch = transport::history::recent_batch(&client, room.as_ref())
+            .await
+            .map_err(|e| {
+                Error::from_sdk(
+                    &e,
+                    "cannot read the room's calls",
+                    &profile.name,
+                    &session.homeserver,
+                )
+            })?;
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.send(Ok(batch)).await;
+        let (_, control_rx) = mpsc::channel(1);
+        (Some(tx), None, control_rx, rx)
+    } else {
+        let (control, control_rx) = ControlServer::start(profile)?;
+        let rx = transport::sync::spawn(
+            client.clone(),
+            profile.name.clone(),
+            profile.dir.clone(),
+            session.homeserver.clone(),
+        );
+        (None, Some(control), control_rx, rx)
+    };
+    let turn = if declining {
+        tokio::sync::watch::channel(None).1
+    } else {
+        transport::turn::keep_fresh(client.clone()).await
+    };
 
     let (media_tx, media_rx) = mpsc::unbounded_channel();
     let (send_tx, send_rx) = mpsc::unbounded_channel();
@@ -138,7 +180,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         send_tx,
         send_rx,
         send_tasks: Vec::new(),
-        reporter: Reporter::new(ctx.out, opts.output == AudioSpec::RawStdio),
+        reporter: Reporter::new(ctx.out, opts.output == AudioSpec::RawStdio, !declining),
         ended: EndedCalls::load(profile),
         current: None,
         exit: None,
@@ -148,6 +190,9 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         interrupted_at: None,
         pending_place: None,
         place_after_first_batch: None,
+        declined: None,
+        reported_undecryptable: std::collections::HashSet::new(),
+        out: ctx.out,
     };
     let result = engine.run_loop(sync_rx, control_rx).await;
     engine.shutdown().await;
@@ -190,6 +235,11 @@ struct Engine {
     pending_place: Option<OwnedRoomId>,
     /// `call` into a room ready for it, placed after the first sync batch.
     place_after_first_batch: Option<OwnedRoomId>,
+    /// `Mode::Decline`: the call being declined (room, call id, caller).
+    declined: Option<(OwnedRoomId, String, OwnedUserId)>,
+    /// Undecryptable events already reported (each is reported once).
+    reported_undecryptable: std::collections::HashSet<String>,
+    out: crate::output::Output,
 }
 
 impl Engine {
@@ -216,6 +266,15 @@ impl Engine {
             self.place(&room_id)?;
         }
         self.pump().await;
+        if matches!(self.mode, Mode::Decline { .. }) {
+            if self.declined.is_none() {
+                return Err(Error::Other(
+                    "no call to hang up: no mxcall process runs one and nothing is ringing".into(),
+                ));
+            }
+            self.send_decline();
+            self.pump().await;
+        }
 
         while self.exit.is_none() {
             let deadline = self.next_deadline();
@@ -248,6 +307,9 @@ impl Engine {
     }
 
     fn on_send_report(&mut self, room_id: OwnedRoomId, report: SendReport) {
+        if let Mode::Decline { .. } = self.mode {
+            return self.on_decline_sent(report);
+        }
         if let SendReport::Failed { event_type, cause } = report {
             self.reporter
                 .note(&format!("mxcall: could not send {event_type}: {cause}"));

@@ -4,7 +4,7 @@
 //! instead, so that the audio stream stays clean.
 //!
 //! JSON event names (documented in the man page): `invite_sent`, `ringing`, `connecting`,
-//! `connected`, `media`, `hangup`, `ended`; each object has `event`, `ts` (Unix ms) and
+//! `connected`, `media`, `hangup`, `ended`, `undecryptable`; each object has `event`, `ts` (Unix ms) and
 //! `room_id`/`call_id` where they apply.
 
 use std::io::{IsTerminal, Write};
@@ -20,14 +20,17 @@ pub struct Reporter {
     spinner: Option<ProgressBar>,
     /// stdout is the audio output: machine-readable lines go to stderr.
     stdout_is_audio: bool,
+    /// Call events are shown (false when the command has a result of its own: `hangup`).
+    events: bool,
 }
 
 impl Reporter {
-    pub fn new(out: Output, stdout_is_audio: bool) -> Self {
+    pub fn new(out: Output, stdout_is_audio: bool, events: bool) -> Self {
         Reporter {
             out,
             spinner: None,
             stdout_is_audio,
+            events,
         }
     }
 
@@ -42,6 +45,9 @@ impl Reporter {
 
     /// One event: a JSON line on stdout with `--json`, else `human` on stderr (if any).
     pub fn event(&mut self, name: &str, mut fields: Value, human: Option<String>) {
+        if !self.events {
+            return;
+        }
         if self.out.json {
             if let Value::Object(map) = &mut fields {
                 map.insert("event".into(), name.into());

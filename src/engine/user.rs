@@ -54,6 +54,79 @@ impl Engine {
         let _ = incoming.reply.send(reply);
     }
 
+    /// `Mode::Decline`: the newest ringing call that matches is declined through its machine
+    /// (which knows whether the caller speaks version 0 or 1: hangup or reject).
+    fn decline(
+        &mut self,
+        room_id: &OwnedRoomId,
+        call_id: String,
+        caller: matrix_sdk::ruma::OwnedUserId,
+    ) {
+        let Mode::Decline {
+            call_id: wanted, ..
+        } = &self.mode
+        else {
+            return;
+        };
+        if wanted.as_ref().is_none_or(|w| *w == call_id) {
+            // Calls ring in the order they happened: the last one chosen is the newest.
+            self.declined = Some((room_id.clone(), call_id, caller));
+        }
+    }
+
+    /// After the batch: sends the decline of the chosen call.
+    pub(super) fn send_decline(&mut self) {
+        let Mode::Decline { reason, .. } = &self.mode else {
+            return;
+        };
+        let Some((room_id, call_id, _)) = &self.declined else {
+            return;
+        };
+        let Some(room) = self.rooms.get_mut(room_id) else {
+            return;
+        };
+        let command = Command::Hangup {
+            call_id: Some(call_id.clone()),
+            reason: reason.clone(),
+        };
+        if let Err(e) = room
+            .machine
+            .handle_input(Input::Command(Instant::now(), command))
+        {
+            self.reporter.note(&format!("mxcall: cannot decline: {e}"));
+            self.exit = Some(exit::OTHER);
+        }
+    }
+
+    /// `Mode::Decline`: the process is done when the decline reached the homeserver.
+    pub(super) fn on_decline_sent(&mut self, report: super::SendReport) {
+        let Some((room_id, call_id, caller)) = self.declined.clone() else {
+            return;
+        };
+        match report {
+            super::SendReport::Sent { event_type, .. }
+                if event_type == "m.call.reject" || event_type == "m.call.hangup" =>
+            {
+                let action = if event_type == "m.call.reject" {
+                    "reject"
+                } else {
+                    "hangup"
+                };
+                self.out.result(
+                    &format!("declined call {call_id} from {caller} in {room_id}"),
+                    &json!({"call_id": call_id, "room_id": room_id, "caller": caller, "action": action}),
+                );
+                self.exit = Some(exit::OK);
+            }
+            super::SendReport::Sent { .. } => {}
+            super::SendReport::Failed { event_type, cause } => {
+                self.reporter
+                    .note(&format!("mxcall: could not send {event_type}: {cause}"));
+                self.exit = Some(exit::OTHER);
+            }
+        }
+    }
+
     pub(super) fn hangup_current(&mut self, reason: Option<String>) {
         let Some(call_id) = self.current.clone() else {
             return;
@@ -86,6 +159,9 @@ impl Engine {
                     None,
                 );
                 self.reporter.start_spinner(format!("ringing {peer}…"));
+            }
+            CallEvent::Ringing { call_id, caller } if matches!(self.mode, Mode::Decline { .. }) => {
+                self.decline(room_id, call_id, caller);
             }
             CallEvent::Ringing { call_id, caller } => {
                 let policy = self.rooms.get(room_id).map(|r| r.machine.config().ring);
@@ -241,6 +317,10 @@ impl Engine {
             _ if how.is_empty() => format!("call with {peer}: {words}"),
             _ => format!("call with {peer}: {words} ({how})"),
         };
+        if matches!(self.mode, Mode::Decline { .. }) {
+            // Done once the reject (or v0 hangup) is on the server: see `on_decline_sent`.
+            return;
+        }
         self.reporter.summary(&line);
         self.duration_deadline = None;
         match &self.mode {

@@ -4,10 +4,13 @@
 //! Everything here does I/O through matrix-sdk; the decisions about what the events mean belong
 //! to the signalling machine.
 
+pub mod history;
 pub mod rooms;
 pub mod send;
+pub mod store_claim;
 pub mod sync;
 pub mod turn;
+pub mod undecryptable;
 
 use std::time::Duration;
 

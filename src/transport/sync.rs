@@ -9,14 +9,17 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use matrix_sdk::Client;
 use matrix_sdk::config::SyncSettings;
-use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::deserialized_responses::{TimelineEvent, TimelineEventKind};
 use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use tokio::sync::mpsc;
 
-use super::RoomEvent;
+use super::undecryptable::{Pending, Undecryptable};
+use super::{RoomEvent, store_claim};
 use crate::error::{Error, Result};
 
 /// How long one `/sync` request waits on the server for news.
@@ -33,6 +36,9 @@ pub struct SyncBatch {
     pub left: Vec<OwnedRoomId>,
     /// True for the first batch of this process: it may contain old events (backlog).
     pub first: bool,
+    /// Encrypted events of this batch that could not be decrypted (each reported once; if
+    /// their key arrives later, the decrypted event comes in a later batch's `events`).
+    pub undecryptable: Vec<Undecryptable>,
 }
 
 fn filter() -> FilterDefinition {
@@ -62,19 +68,47 @@ fn filter() -> FilterDefinition {
     def
 }
 
+const FILTER_NAME: &str = "mxcall-calls-v1";
+
+/// How long a sync waits for the crypto store's cross-process lock (another mxcall process of
+/// the profile may be in the middle of its own sync): backoff doubles from 10 ms up to this.
+const STORE_LOCK_MAX_BACKOFF_MS: u32 = 40_000;
+
+/// One `/sync` right now (no long-poll) with the call filter, under the crypto store's
+/// cross-process lock: uploads this device's keys and one-time keys, and takes in to-device
+/// messages (room keys, verification) — what `login` and `hangup` need before they act.
+///
+/// Errors: whatever `sync_once` or the lock returns.
+pub async fn sync_now(
+    client: &Client,
+) -> Result<matrix_sdk::sync::SyncResponse, matrix_sdk::Error> {
+    sync_waiting(client, Duration::ZERO).await
+}
+
+/// Like [`sync_now`], but the server may hold the request up to `timeout` for news: a loop of
+/// these keeps to-device messages (an emoji verification) flowing.
+pub async fn sync_waiting(
+    client: &Client,
+    timeout: Duration,
+) -> Result<matrix_sdk::sync::SyncResponse, matrix_sdk::Error> {
+    let id = client.get_or_upload_filter(FILTER_NAME, filter()).await?;
+    let settings = SyncSettings::new()
+        .timeout(timeout)
+        .filter(Filter::FilterId(id));
+    locked_sync(client, settings).await
+}
+
 /// Starts the sync task. It ends when the receiver is dropped; a fatal error (token rejected)
 /// is sent as the last item.
 pub fn spawn(
     client: Client,
     profile: String,
+    profile_dir: std::path::PathBuf,
     homeserver: String,
 ) -> mpsc::Receiver<Result<SyncBatch>> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
-        let filter_id = match client
-            .get_or_upload_filter("mxcall-calls-v1", filter())
-            .await
-        {
+        let filter_id = match client.get_or_upload_filter(FILTER_NAME, filter()).await {
             Ok(id) => Some(id),
             Err(e) => {
                 let err = Error::from_sdk(&e, "sync failed", &profile, &homeserver);
@@ -87,20 +121,53 @@ pub fn spawn(
         };
         let mut first = true;
         let mut backoff = Duration::from_millis(250);
+        let mut pending = Pending::default();
+        let mut new_keys = match client.encryption().room_keys_received_stream().await {
+            Some(stream) => stream.boxed(),
+            None => futures_util::stream::pending().boxed(),
+        };
         loop {
+            // Another process of the profile needs the store for a moment (`store_claim`).
+            if store_claim::claimed_by_other(&profile_dir) {
+                tokio::select! {
+                    _ = tokio::time::sleep(store_claim::CHECK_EVERY) => continue,
+                    _ = tx.closed() => return,
+                }
+            }
             let mut settings =
                 SyncSettings::new().timeout(if first { Duration::ZERO } else { POLL_TIMEOUT });
             if let Some(id) = &filter_id {
                 settings = settings.filter(Filter::FilterId(id.clone()));
             }
+            // The store lock is held through the request: another process of this profile
+            // (a `hangup` declining a call) then waits, instead of both decrypting the same
+            // to-device messages with stale copies of the Olm account.
             let result = tokio::select! {
-                r = client.sync_once(settings) => r,
+                r = locked_sync(&client, settings) => r,
                 _ = tx.closed() => return,
+                // Cut the long-poll short (releasing the lock) when another process claims the store.
+                _ = claimed(&profile_dir) => continue,
+                // A room key arrived outside a sync (key backup, a forwarded key): retry the
+                // events that were waiting for one.
+                Some(_) = new_keys.next(), if !pending.is_empty() => {
+                    let events = pending.retry(&client).await;
+                    if !events.is_empty() {
+                        let batch = SyncBatch { received_at: Some(Instant::now()), events, ..Default::default() };
+                        if tx.send(Ok(batch)).await.is_err() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
             };
             match result {
                 Ok(response) => {
                     backoff = Duration::from_millis(250);
-                    let batch = to_batch(response, first);
+                    let mut batch = to_batch(response, first, &mut pending);
+                    // Keys that came with this response may open events that waited before it.
+                    let mut late = pending.retry(&client).await;
+                    late.append(&mut batch.events);
+                    batch.events = late;
                     first = false;
                     if tx.send(Ok(batch)).await.is_err() {
                         return;
@@ -128,25 +195,72 @@ pub fn spawn(
     rx
 }
 
-fn to_batch(response: matrix_sdk::sync::SyncResponse, first: bool) -> SyncBatch {
-    let received_at = Some(Instant::now());
+/// Resolves once another process of the profile claims the store.
+async fn claimed(profile_dir: &std::path::Path) {
+    loop {
+        tokio::time::sleep(store_claim::CHECK_EVERY).await;
+        if store_claim::claimed_by_other(profile_dir) {
+            return;
+        }
+    }
+}
+
+async fn locked_sync(
+    client: &Client,
+    settings: SyncSettings,
+) -> Result<matrix_sdk::sync::SyncResponse, matrix_sdk::Error> {
+    let _guard = client
+        .encryption()
+        .spin_lock_store(Some(STORE_LOCK_MAX_BACKOFF_MS))
+        .await?;
+    client.sync_once(settings).await
+}
+
+fn to_batch(
+    response: matrix_sdk::sync::SyncResponse,
+    first: bool,
+    pending: &mut Pending,
+) -> SyncBatch {
+    let now = Instant::now();
     let mut events = Vec::new();
+    let mut undecryptable = Vec::new();
     for (room_id, update) in &response.rooms.joined {
         for ev in &update.timeline.events {
-            let Ok(json) = ev.raw().deserialize_as::<serde_json::Value>() else {
+            if let Some(utd) = pending.add(room_id, ev, now) {
+                undecryptable.push(utd);
                 continue;
-            };
-            match RoomEvent::from_json(room_id, &json) {
-                Some(event) => events.push(event),
-                None => tracing::debug!(%room_id, "ignored a malformed event"),
+            }
+            if let Some(event) = room_event(room_id, ev) {
+                events.push(event);
             }
         }
     }
     SyncBatch {
-        received_at,
+        received_at: Some(now),
         events,
         invited: response.rooms.invited.keys().cloned().collect(),
         left: response.rooms.left.keys().cloned().collect(),
         first,
+        undecryptable,
     }
+}
+
+/// The event as the signalling machine sees it: decrypted where it was encrypted.
+pub(super) fn room_event(room_id: &OwnedRoomId, ev: &TimelineEvent) -> Option<RoomEvent> {
+    let json = ev.raw().deserialize_as::<serde_json::Value>().ok()?;
+    let event = RoomEvent::from_json(room_id, &json);
+    if event.is_none() {
+        tracing::debug!(%room_id, "ignored a malformed event");
+    }
+    event
+}
+
+/// Sender and event id of an undecryptable event, for the report.
+pub(super) fn utd_fields(ev: &TimelineEvent) -> Option<(OwnedUserId, Option<OwnedEventId>)> {
+    let TimelineEventKind::UnableToDecrypt { event, .. } = &ev.kind else {
+        return None;
+    };
+    let sender = event.get_field::<OwnedUserId>("sender").ok().flatten()?;
+    let event_id = event.get_field::<OwnedEventId>("event_id").ok().flatten();
+    Some((sender, event_id))
 }
