@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod audio;
+pub mod js;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -424,6 +425,12 @@ pub fn assert_tone(path: &Path, freq: f64) {
 /// A fresh account logged in through the API: (user id, access token, device id).
 pub fn register_with_token(prefix: &str) -> (String, String, String) {
     let (user, password) = register(prefix);
+    let (token, device) = login_with_password(&user, &password);
+    (user, token, device)
+}
+
+/// A new device of an existing account: (access token, device id).
+pub fn login_with_password(user: &str, password: &str) -> (String, String) {
     let body = serde_json::json!({
         "type": "m.login.password",
         "identifier": {"type": "m.id.user", "user": user},
@@ -444,7 +451,6 @@ pub fn register_with_token(prefix: &str) -> (String, String, String) {
         .as_str()
         .unwrap_or_else(|| panic!("login failed: {resp}"));
     (
-        user,
         token.to_owned(),
         resp["device_id"].as_str().unwrap().to_owned(),
     )
@@ -501,4 +507,47 @@ pub fn wait_for_call_event_as(
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// An end-to-end-encrypted direct room created by profile `a` as Element creates DMs
+/// (`trusted_private_chat`, `m.room.encryption` in the initial state), with `b` joined.
+pub fn encrypted_dm(home: &Home, a: &str, b: &str, b_user: &str) -> String {
+    let room = api(
+        "POST",
+        "/createRoom",
+        &token(home, a),
+        Some(serde_json::json!({
+            "preset": "trusted_private_chat", "invite": [b_user], "is_direct": true,
+            "initial_state": [{"type": "m.room.encryption", "state_key": "",
+                               "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
+        })),
+    )["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    join(home, b, &room);
+    room
+}
+
+/// The room's event types as the homeserver stores them (newest 100): what is on the wire.
+pub fn wire_types(home: &Home, profile: &str, room: &str) -> Vec<String> {
+    let all = api(
+        "GET",
+        &format!("/rooms/{}/messages?dir=b&limit=100", urlencode(room)),
+        &token(home, profile),
+        None,
+    );
+    all["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `mxcall --json whoami` of a profile, parsed.
+pub fn whoami(home: &Home, profile: &str) -> serde_json::Value {
+    let out = home.run(&["--json", "--profile", profile, "whoami"]);
+    assert_success(&out);
+    serde_json::from_str(stdout(&out).trim()).unwrap()
 }
