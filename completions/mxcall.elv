@@ -50,8 +50,8 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand --verbose 'More detail on stderr (repeat for more)'
             cand -q 'Print nothing but errors'
             cand --quiet 'Print nothing but errors'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -92,8 +92,8 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand --verbose 'More detail on stderr (repeat for more)'
             cand -q 'Print nothing but errors'
             cand --quiet 'Print nothing but errors'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }

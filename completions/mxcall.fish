@@ -48,7 +48,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l recovery-key-std
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l json -d 'Print machine-readable JSON on stdout'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -s q -l quiet -d 'Print nothing but errors'
-complete -c mxcall -n "__fish_mxcall_using_subcommand login" -s h -l help -d 'Print help'
+complete -c mxcall -n "__fish_mxcall_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -s V -l version -d 'Print version'
 complete -c mxcall -n "__fish_mxcall_using_subcommand logout" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand logout" -l force -d 'Remove the local data even when the homeserver cannot be told'
@@ -72,7 +72,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -l yes -d 'Confirm
 complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -l json -d 'Print machine-readable JSON on stdout'
 complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s q -l quiet -d 'Print nothing but errors'
-complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l ring-timeout -d 'Give up ringing after this many seconds (also the invite\'s lifetime)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r

@@ -94,6 +94,20 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in to a homeserver and store the session in the profile
+    #[command(
+        long_about = "Log in to a homeserver and store the session in the profile, and make \
+the new device trusted: Element ignores devices their owner has not cross-signed, so their calls \
+never ring in encrypted DMs.\n\n\
+On a fresh account, login creates the cross-signing identity, secret storage and key backup, and \
+hands out the new recovery key once: on the terminal, in the file --save-recovery-key names, or \
+(with neither) in recovery-key.txt in the profile directory. Keep it.\n\n\
+On an account that already has an identity (Element, or an earlier mxcall login), give its \
+recovery key (Element: Settings > Encryption) at the prompt or with --recovery-key-stdin, or log \
+in without it and run `mxcall verify` afterwards. A wrong recovery key is exit 3 and leaves any \
+stored session as it was.\n\n\
+Example: printf '%s\\n%s\\n' \"$PASSWORD\" \"$RECOVERY_KEY\" | mxcall login @bot:example.org \
+--password-stdin --recovery-key-stdin"
+    )]
     Login(LoginArgs),
     /// Log out: invalidate the token on the server and remove the profile's local data
     Logout(LogoutArgs),
@@ -102,6 +116,20 @@ pub enum Command {
     Whoami,
     /// Make this device trusted: emoji verification with another session of your account, or
     /// the account's recovery key
+    #[command(
+        long_about = "Make this device trusted (cross-signed by its owner), for a device \
+that was logged in without the recovery key. Element ignores devices their owner has not \
+cross-signed: their calls never ring in encrypted DMs.\n\n\
+Without options: sends a verification request to your other sessions; accept it in Element \
+(\"Verify session\"), compare the seven emoji both sides show, and confirm on both. mxcall only \
+starts verifications: the other side must be Element or another client that verifies. \
+--yes confirms without asking (a script that compares the emoji itself: with --json they are \
+printed as {\"event\":\"sas\",\"emoji\":[{\"symbol\",\"description\"}…]}).\n\n\
+With --recovery-key (asked without echo) or --recovery-key-stdin: imports the account's \
+cross-signing keys from secret storage, which signs this device. A wrong key is exit 3.\n\n\
+Exit 0 once the device is cross-signed; 1 when the other side cancels, the emoji do not match, \
+or nothing happens within --timeout."
+    )]
     Verify(VerifyArgs),
     /// Place a call and run it until either side hangs up
     Call(CallArgs),

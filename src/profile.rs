@@ -145,15 +145,45 @@ impl Profile {
     }
 
     /// Removes everything mxcall stored for this profile.
-    pub fn remove(&self) -> Result<()> {
-        match fs::remove_dir_all(&self.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::other(
-                &format!("cannot remove {}", self.dir.display()),
-                e,
-            )),
+    /// Removes the profile's data. A recovery key that login saved here (`recovery-key*.txt`,
+    /// possibly the only copy of it) is kept; its paths are returned.
+    pub fn remove(&self) -> Result<Vec<PathBuf>> {
+        let io =
+            |e: std::io::Error| Error::other(&format!("cannot remove {}", self.dir.display()), e);
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(e)),
+        };
+        let mut kept = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io)?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("recovery-key") && name.ends_with(".txt") {
+                kept.push(path);
+                continue;
+            }
+            let result = if entry.file_type().map_err(io)?.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            }
         }
+        if kept.is_empty() {
+            match fs::remove_dir(&self.dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        Ok(kept)
     }
 }
 

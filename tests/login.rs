@@ -270,7 +270,9 @@ fn logout_invalidates_the_token_and_removes_local_data() {
         .to_owned();
     let out = home.run(&["logout"]);
     assert_success(&out);
-    assert!(!home.profile_dir("default").exists());
+    // Everything but the new account's recovery key (possibly its only copy) is gone.
+    assert_eq!(left_in_profile(&home), ["recovery-key.txt"]);
+    assert!(stderr(&out).contains("kept"), "{}", stderr(&out));
     let status = block_on(async {
         reqwest::Client::new()
             .get(format!("{}/_matrix/client/v3/account/whoami", hs()))
@@ -304,7 +306,16 @@ fn logout_with_the_server_unreachable_keeps_data_unless_forced() {
 
     let out = home.run(&["logout", "--force"]);
     assert_success(&out);
-    assert!(!home.profile_dir("default").exists());
+    assert_eq!(left_in_profile(&home), ["recovery-key.txt"]);
+}
+
+fn left_in_profile(home: &Home) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(home.profile_dir("default"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]

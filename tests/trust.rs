@@ -128,7 +128,12 @@ fn a_fresh_account_gets_an_identity_and_later_devices_are_cross_signed_with_its_
 fn without_a_terminal_the_new_recovery_key_is_kept_in_the_profile_not_printed() {
     let home = Home::new();
     let (user, pw) = register("k");
-    let out = home.login("p", &user, &pw);
+    // Even with -q the user is told where the key went.
+    let out = home.run_with_stdin(
+        &[&["-q"][..], &login_args("p", &user, &[])].concat(),
+        &format!("{pw}\n"),
+    );
+    assert_success(&out);
     let path = home.profile_dir("p").join("recovery-key.txt");
     let key = read_key(&path);
     let squeezed: String = key.split_whitespace().collect();
@@ -373,4 +378,33 @@ fn wait_for_encrypted_from(home: &Home, profile: &str, room: &str, sender: &str,
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn verify_says_at_once_when_there_is_nothing_to_verify_or_no_one_to_verify_with() {
+    let home = Home::new();
+    let (user, pw) = register("v");
+    home.login("first", &user, &pw);
+    // Already cross-signed: nothing to do.
+    let out = home.run(&["--profile", "first", "verify", "--yes", "--timeout", "30"]);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("already cross-signed"),
+        "{}",
+        stderr(&out)
+    );
+    // The only other device is gone: a new one without the key has no one to compare emoji with.
+    let out = home.run(&["--profile", "first", "logout"]);
+    assert_success(&out);
+    let out = home.run_with_stdin(&login_args("second", &user, &[]), &format!("{pw}\n"));
+    assert_success(&out);
+    let started = Instant::now();
+    let out = home.run(&["--profile", "second", "verify", "--yes", "--timeout", "60"]);
+    let err = assert_fails_with(&out, 1);
+    assert!(err.contains("no other session"), "{err}");
+    assert!(err.contains("--recovery-key"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "waited for nothing"
+    );
 }

@@ -78,11 +78,22 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
             };
             let mut outcome =
                 setup::after_login(&client, &account, &password, given_key.as_deref()).await?;
-            if let Outcome::NotVerified { recovery: true } = outcome
-                && let Some(key) = ask_recovery_key()?
-            {
-                setup::recover(&client, &account, &key).await?;
-                outcome = Outcome::Recovered;
+            if let Outcome::NotVerified { recovery: true } = outcome {
+                // At the prompt a typo gets another try; Enter skips.
+                let mut tries = 0;
+                while let Some(key) = ask_recovery_key(tries)? {
+                    match setup::recover(&client, &account, &key).await {
+                        Ok(()) => {
+                            outcome = Outcome::Recovered;
+                            break;
+                        }
+                        Err(Error::RecoveryKey(why)) if tries < 2 => {
+                            eprintln!("{why}; try again, or press Enter to skip");
+                            tries += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             }
             let status = crate::identity::status(&client, &profile.name, &homeserver).await?;
             Ok::<_, Error>((outcome, status))
@@ -153,7 +164,7 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
         &format!(
             "logged in as {user} (device {device}) on {homeserver}, profile '{}'\n{}",
             profile.name,
-            status.describe()
+            status.describe(&crate::error::profile_flag(&profile.name))
         ),
         &value,
     );
@@ -162,14 +173,17 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
 
 /// The account has an identity and a recovery key could cross-sign this device: on a terminal,
 /// offer to type it now (Enter skips: `mxcall verify` later).
-fn ask_recovery_key() -> Result<Option<String>> {
+fn ask_recovery_key(tries: u32) -> Result<Option<String>> {
     if !std::io::stdin().is_terminal() {
         return Ok(None);
     }
-    eprintln!(
-        "This account already has a cross-signing identity (it has used Element). Its recovery key \
-makes this device trusted; press Enter to skip and run `mxcall verify` later."
-    );
+    if tries == 0 {
+        eprintln!(
+            "This account already has a cross-signing identity (set up by Element or an earlier \
+mxcall login). Its recovery key makes this device trusted; press Enter to skip and run \
+`mxcall verify` later."
+        );
+    }
     let key = rpassword::prompt_password("Recovery key: ")
         .map_err(|e| Error::other("cannot read the recovery key from the terminal", e))?;
     let key = key.trim();
@@ -181,16 +195,17 @@ makes this device trusted; press Enter to skip and run `mxcall verify` later."
 fn hand_out(ctx: &Context, key: &str, file: Option<&std::path::Path>) -> Result<()> {
     if let Some(path) = file {
         recovery_key::save(path, key)?;
-        ctx.out.note(&format!(
+        // Not silenced by -q: a script must learn that a secret was written.
+        eprintln!(
             "A new cross-signing identity was created; its recovery key is in {} (mode 0600). {}",
             path.display(),
             recovery_key::WHY
-        ));
+        );
         return Ok(());
     }
     if std::io::stderr().is_terminal() {
         eprintln!(
-            "A new cross-signing identity was created. Recovery key:\n\n    {key}\n\n{}",
+            "A new cross-signing identity was created. Recovery key:\n\n    {key}\n\n{} It is shown only this once.",
             recovery_key::WHY
         );
         return Ok(());
@@ -206,12 +221,13 @@ fn hand_out(ctx: &Context, key: &str, file: Option<&std::path::Path>) -> Result<
         .find(|p| !p.exists())
         .unwrap_or_else(|| ctx.profile.dir.join("recovery-key.txt"));
     recovery_key::save(&path, key)?;
-    ctx.out.note(&format!(
+    // Not silenced by -q: a script must learn that a secret was written.
+    eprintln!(
         "A new cross-signing identity was created; with no terminal to show it on, its recovery key \
-was saved in {} (mode 0600): move it somewhere safe (`mxcall logout` deletes it). {}",
+was saved in {} (mode 0600): move it somewhere safe. {}",
         path.display(),
         recovery_key::WHY
-    ));
+    );
     Ok(())
 }
 

@@ -17,7 +17,7 @@ pub async fn run(ctx: &Context, args: LogoutArgs) -> Result<u8> {
     let session = match profile.load_session() {
         Ok(s) => s,
         Err(Error::Auth { .. }) if args.force => {
-            profile.remove()?;
+            note_kept(&profile.remove()?);
             ctx.out.note("removed an unreadable session (--force)");
             return Ok(exit::OK);
         }
@@ -61,7 +61,7 @@ pub async fn run(ctx: &Context, args: LogoutArgs) -> Result<u8> {
             });
         }
     };
-    profile.remove()?;
+    note_kept(&profile.remove()?);
     let user = session.matrix.meta.user_id.as_str();
     ctx.out.result(
         &format!(
@@ -71,4 +71,15 @@ pub async fn run(ctx: &Context, args: LogoutArgs) -> Result<u8> {
         &json!({ "user_id": user, "profile": profile.name, "server": server_note }),
     );
     Ok(exit::OK)
+}
+
+/// A recovery key login saved in the profile may be the only copy: it survives the logout.
+fn note_kept(kept: &[std::path::PathBuf]) {
+    for path in kept {
+        // Not silenced by -q: this is about a secret the user must not lose.
+        eprintln!(
+            "mxcall: kept {}: it holds this account's recovery key; move it somewhere safe",
+            path.display()
+        );
+    }
 }

@@ -22,13 +22,14 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<u8> {
     let profile = &ctx.profile;
     let session = profile.load_session()?;
     // Read the key before any network: a bad input fails at once.
-    let key = if args.recovery_key_stdin {
-        Some(recovery_key::read(KeySource::Stdin)?)
+    let source = if args.recovery_key_stdin {
+        Some(KeySource::Stdin)
     } else if args.recovery_key {
-        Some(recovery_key::read(KeySource::Prompt)?)
+        Some(KeySource::Prompt)
     } else {
         None
     };
+    let key = source.map(recovery_key::read).transpose()?;
     let device = args
         .device
         .as_deref()
@@ -47,8 +48,32 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<u8> {
             crate::transport::sync::sync_now(&client)
                 .await
                 .map_err(|e| Error::from_sdk(&e, "sync failed", &profile.name, homeserver))?;
-            setup::recover(&client, &account, key).await?;
+            let mut key = key.clone();
+            let mut tries = 0;
+            loop {
+                match setup::recover(&client, &account, &key).await {
+                    Ok(()) => break,
+                    // At the prompt a typo gets another try.
+                    Err(Error::RecoveryKey(why))
+                        if source == Some(KeySource::Prompt) && tries < 2 =>
+                    {
+                        eprintln!("{why}; try again");
+                        tries += 1;
+                        key = recovery_key::read(KeySource::Prompt)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             "recovery_key"
+        }
+        None if crate::identity::is_cross_signed_locally(&client).await
+            && crate::identity::status(&client, &profile.name, homeserver)
+                .await?
+                .cross_signed =>
+        {
+            ctx.out
+                .note("this device is already cross-signed by its owner; nothing to verify");
+            "already"
         }
         None => {
             let confirm = if args.yes { Confirm::Yes } else { Confirm::Ask };
@@ -73,7 +98,13 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<u8> {
                 .into(),
         ));
     }
-    let mut value = json!({"verified": true, "method": method, "device_id": session.matrix.meta.device_id.as_str()});
+    let mut value = json!({
+        "verified": true,
+        "method": method,
+        "user_id": session.matrix.meta.user_id.as_str(),
+        "device_id": session.matrix.meta.device_id.as_str(),
+        "profile": profile.name,
+    });
     if let (serde_json::Value::Object(v), serde_json::Value::Object(t)) =
         (&mut value, status.to_json())
     {
@@ -82,7 +113,7 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<u8> {
     ctx.out.result(
         &format!(
             "this device is now cross-signed by its owner\n{}",
-            status.describe()
+            status.describe(&crate::error::profile_flag(&profile.name))
         ),
         &value,
     );

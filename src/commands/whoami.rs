@@ -42,8 +42,9 @@ pub async fn run(ctx: &Context) -> Result<u8> {
     }
     ctx.out.result(
         &format!(
-            "{stored_user}\ndevice id: {device}\nhomeserver: {homeserver}\n{}",
-            trust.describe()
+            "{stored_user}\nprofile: {}\ndevice id: {device}\nhomeserver: {homeserver}\n{}",
+            profile.name,
+            trust.describe(&crate::error::profile_flag(&profile.name))
         ),
         &value,
     );

@@ -42,14 +42,17 @@ impl TrustStatus {
         })
     }
 
-    /// One line for people.
-    pub fn describe(&self) -> String {
+    /// Lines for people; `profile_flag` is ` --profile NAME` or empty (see `error::profile_flag`).
+    pub fn describe(&self, profile_flag: &str) -> String {
         let signed = if self.cross_signed {
-            "cross-signed by its owner (Element users can read its calls)"
+            "cross-signed by its owner (Element users can read its calls)".to_owned()
         } else if self.identity {
-            "NOT cross-signed: run `mxcall verify` (Element users cannot read its calls)"
+            format!(
+                "NOT cross-signed: run `mxcall{profile_flag} verify` (Element users cannot read its calls)"
+            )
         } else {
             "NOT cross-signed: the account has no cross-signing identity yet (log in again to create one)"
+                .to_owned()
         };
         format!(
             "device: {signed}\nkey backup: {}\nrecovery: {}",
@@ -112,6 +115,7 @@ pub async fn is_cross_signed_locally(client: &Client) -> bool {
 }
 
 /// The warning `call`/`answer`/`watch` print when this device is not cross-signed.
+/// `profile_flag` as for [`TrustStatus::describe`].
 pub fn untrusted_warning(profile_flag: &str) -> String {
     format!(
         "mxcall: warning: this device is not cross-signed by its owner, so Element users cannot \

@@ -88,7 +88,7 @@ pub fn save(path: &Path, key: &str) -> Result<()> {
 /// Why a user should keep the key: said wherever the key is handed out.
 pub const WHY: &str = "Keep it safe: it is what makes a new device of this account (mxcall or \
 Element) trusted — `mxcall login --recovery-key-stdin` or `mxcall verify --recovery-key` — and it \
-restores the encrypted-message backup. It is shown only this once.";
+restores the encrypted-message backup.";
 
 #[cfg(test)]
 mod tests {

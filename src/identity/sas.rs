@@ -55,12 +55,20 @@ pub async fn verify(
         .ok_or_else(|| Error::Other("no session".into()))?
         .to_owned();
 
-    // Requests other sessions send us while we wait.
+    let own_device = client
+        .device_id()
+        .ok_or_else(|| Error::Other("no session".into()))?
+        .to_owned();
+    // Requests other sessions send us while we wait (not the echo of our own request, which
+    // the server also delivers to this device).
     let (incoming_tx, mut incoming_rx) = mpsc::unbounded_channel();
     let handle = client.add_event_handler(move |ev: ToDeviceKeyVerificationRequestEvent| {
         let tx = incoming_tx.clone();
+        let from_us = ev.content.from_device == own_device;
         async move {
-            let _ = tx.send((ev.sender, ev.content.transaction_id.to_string()));
+            if !from_us {
+                let _ = tx.send((ev.sender, ev.content.transaction_id.to_string()));
+            }
         }
     });
     let syncing = tokio::spawn(keep_syncing(client.clone()));
@@ -68,6 +76,13 @@ pub async fn verify(
         crate::transport::sync::sync_now(client)
             .await
             .map_err(|e| Error::other("sync failed", crate::error::root_cause(&e)))?;
+        if device.is_none() && !has_other_devices(client, &own).await? {
+            return Err(Error::Other(
+                "your account has no other session to compare emoji with; use `mxcall verify \
+                 --recovery-key`, or sign in to Element first"
+                    .into(),
+            ));
+        }
         let mut request = send_request(client, &own, device.as_ref()).await?;
         out.note("verification request sent: accept it in your other session (Element: the \"Verify\" prompt)…");
         loop {
@@ -119,6 +134,20 @@ pub async fn verify(
             timeout.as_secs()
         ))),
     }
+}
+
+/// Whether the account has a device besides this one (fresh from the server).
+async fn has_other_devices(client: &Client, own: &OwnedUserId) -> Result<bool> {
+    let enc = client.encryption();
+    enc.request_user_identity(own)
+        .await
+        .map_err(|e| Error::other("cannot query your devices", crate::error::root_cause(&e)))?;
+    let devices = enc
+        .get_user_devices(own)
+        .await
+        .map_err(|e| Error::other("cannot read your devices", crate::error::root_cause(&e)))?;
+    let ours = client.device_id();
+    Ok(devices.devices().any(|d| Some(d.device_id()) != ours))
 }
 
 async fn keep_syncing(client: Client) {

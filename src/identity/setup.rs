@@ -160,7 +160,7 @@ fn recovery_error(e: &RecoveryError, account: &Account<'_>) -> Error {
 fn secret_storage_error(e: &SecretStorageError, account: &Account<'_>) -> Error {
     match e {
         SecretStorageError::SecretStorageKey(_) => Error::RecoveryKey(
-            "wrong recovery key: it does not open this account's secret storage".into(),
+            "wrong recovery key (or a typo): it does not open this account's secret storage".into(),
         ),
         SecretStorageError::Sdk(s) => Error::from_sdk(
             s,
