@@ -1,0 +1,10 @@
+//! Unit tests of the MatrixRTC machine on a virtual clock: one file per group of rules.
+
+pub(super) mod harness;
+
+mod failures;
+mod incoming;
+mod parse;
+mod security;
+mod timing;
+mod two_peers;
