@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing (system packages, Synapse, Chromium and the js peer
-# for the interop tests unless MXCALL_SKIP_INTEROP=1), starts a throw-away
+# for the interop tests unless MXCALL_SKIP_INTEROP=1, the LiveKit SFU for tests/livekit_sfu.rs
+# unless MXCALL_SKIP_LIVEKIT=1 — a cold build takes about 5 minutes), starts a throw-away
 # Synapse on 127.0.0.1, runs every test against it, and stops it again. Extra arguments go to
 # `cargo test` (e.g. `scripts/test.sh --test login`).
 set -euo pipefail
@@ -9,6 +10,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 if [ "${MXCALL_SKIP_INTEROP:-}" != 1 ]; then
     scripts/install-interop.sh
+fi
+if [ "${MXCALL_SKIP_LIVEKIT:-}" != 1 ]; then
+    scripts/livekit.sh install
 fi
 scripts/synapse.sh install
 hs_dir=$(mktemp -d "${TMPDIR:-/tmp}/mxcall-hs.XXXXXX")

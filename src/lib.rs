@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod homeserver;
 pub mod identity;
+pub mod livekit;
 pub mod matrixrtc;
 pub mod media;
 pub mod output;

@@ -8,6 +8,8 @@
 //!
 //! ```text
 //! MediaSession::new(MediaConfig, source, sink) -> (MediaSession, Receiver<MediaEvent>)
+//!   or send_only(MediaConfig, source) / receive_only(MediaConfig, sink): one direction, for an
+//!   SFU's publisher and subscriber connections (`livekit`); track_id() names the sent track
 //!   caller:  create_offer() -> SDP            callee: accept_offer(SDP) -> answer SDP
 //!            accept_answer(SDP)
 //!   both:    add_remote_candidate(Some(c)) ... add_remote_candidate(None)   // None = end of candidates

@@ -43,6 +43,7 @@ pub struct MediaSession {
     pc: Arc<dyn PeerConnection>,
     shared: Arc<Shared>,
     stream_id: String,
+    track_id: Option<String>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     playout: Mutex<Option<JoinHandle<()>>>,
 }
@@ -64,6 +65,9 @@ struct Shared {
     /// Microseconds; `u64::MAX` until measured.
     rtt_us: AtomicU64,
     receiving: AtomicBool,
+    /// Whether remote audio is played (false for a send-only session: nothing would drain the
+    /// jitter buffer).
+    plays: bool,
 }
 
 impl Shared {
@@ -123,7 +127,7 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        if track.kind().await != RtpCodecKind::Audio {
+        if !self.shared.plays || track.kind().await != RtpCodecKind::Audio {
             return;
         }
         if self.shared.receiving.swap(true, Ordering::AcqRel) {
@@ -142,8 +146,34 @@ impl MediaSession {
         source: Box<dyn AudioSource>,
         sink: Box<dyn AudioSink>,
     ) -> Result<(Self, mpsc::Receiver<MediaEvent>), MediaError> {
-        let encoder = OpusEncoder::new()?;
-        let decoder = OpusDecoder::new()?;
+        Self::build(cfg, Some(source), Some(sink)).await
+    }
+
+    /// A session that only sends: one audio track fed by `source`, nothing played. For an SFU's
+    /// publisher connection, which carries our track up and never brings audio down.
+    pub async fn send_only(
+        cfg: MediaConfig,
+        source: Box<dyn AudioSource>,
+    ) -> Result<(Self, mpsc::Receiver<MediaEvent>), MediaError> {
+        Self::build(cfg, Some(source), None).await
+    }
+
+    /// A session that only receives: no local track; the first remote audio track the peer
+    /// offers is played into `sink`. For an SFU's subscriber connection, where the server offers.
+    pub async fn receive_only(
+        cfg: MediaConfig,
+        sink: Box<dyn AudioSink>,
+    ) -> Result<(Self, mpsc::Receiver<MediaEvent>), MediaError> {
+        Self::build(cfg, None, Some(sink)).await
+    }
+
+    async fn build(
+        cfg: MediaConfig,
+        source: Option<Box<dyn AudioSource>>,
+        sink: Option<Box<dyn AudioSink>>,
+    ) -> Result<(Self, mpsc::Receiver<MediaEvent>), MediaError> {
+        let encoder = source.is_some().then(OpusEncoder::new).transpose()?;
+        let decoder = sink.is_some().then(OpusDecoder::new).transpose()?;
 
         let mut media = MediaEngine::default();
         media
@@ -185,6 +215,7 @@ impl MediaSession {
             frames_played: AtomicU64::new(0),
             rtt_us: AtomicU64::new(u64::MAX),
             receiving: AtomicBool::new(false),
+            plays: sink.is_some(),
         });
 
         let addrs: Vec<String> = cfg
@@ -206,56 +237,72 @@ impl MediaSession {
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
 
         let stream_id = cfg.stream_id.clone().unwrap_or_else(|| random_id(16));
-        let track_id = random_id(16);
-        let ssrc = random_u64() as u32;
-        let track = Arc::new(
-            TrackLocalStaticSample::new(
-                Instant::now(),
-                MediaStreamTrack::new(
-                    stream_id.clone(),
-                    track_id,
-                    "audio".to_owned(),
-                    RtpCodecKind::Audio,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
+        let mut tasks = Vec::with_capacity(2);
+        let mut track_id = None;
+        if let (Some(source), Some(encoder)) = (source, encoder) {
+            let id = random_id(16);
+            let ssrc = random_u64() as u32;
+            let track = Arc::new(
+                TrackLocalStaticSample::new(
+                    Instant::now(),
+                    MediaStreamTrack::new(
+                        stream_id.clone(),
+                        id.clone(),
+                        "audio".to_owned(),
+                        RtpCodecKind::Audio,
+                        vec![RTCRtpEncodingParameters {
+                            rtp_coding_parameters: RTCRtpCodingParameters {
+                                ssrc: Some(ssrc),
+                                ..Default::default()
+                            },
+                            codec: opus_codec(),
                             ..Default::default()
-                        },
-                        codec: opus_codec(),
-                        ..Default::default()
-                    }],
-                ),
-            )
-            .map_err(|e| MediaError::webrtc("creating the audio track", e))?,
-        );
-        let sender = pc
-            .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
-            .await
-            .map_err(|e| MediaError::webrtc("adding the audio track", e))?;
-
-        let send = tokio::spawn(send_loop(
-            SendPath {
-                source,
-                encoder,
-                track,
-                sender,
-                ssrc,
-            },
-            shared.clone(),
-        ));
-        let playout = tokio::spawn(playout_loop(sink, decoder, shared.clone()));
-        let rtt = tokio::spawn(rtt_loop(Arc::downgrade(&pc), shared.clone()));
+                        }],
+                    ),
+                )
+                .map_err(|e| MediaError::webrtc("creating the audio track", e))?,
+            );
+            let sender = pc
+                .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+                .await
+                .map_err(|e| MediaError::webrtc("adding the audio track", e))?;
+            tasks.push(tokio::spawn(send_loop(
+                SendPath {
+                    source,
+                    encoder,
+                    track,
+                    sender,
+                    ssrc,
+                },
+                shared.clone(),
+            )));
+            track_id = Some(id);
+        }
+        let playout = match (sink, decoder) {
+            (Some(sink), Some(decoder)) => {
+                Some(tokio::spawn(playout_loop(sink, decoder, shared.clone())))
+            }
+            _ => None,
+        };
+        tasks.push(tokio::spawn(rtt_loop(Arc::downgrade(&pc), shared.clone())));
 
         Ok((
             MediaSession {
                 pc,
                 shared,
                 stream_id,
-                tasks: Mutex::new(vec![send, rtt]),
-                playout: Mutex::new(Some(playout)),
+                track_id,
+                tasks: Mutex::new(tasks),
+                playout: Mutex::new(playout),
             },
             events_rx,
         ))
+    }
+
+    /// The id of our audio track (`a=msid:<stream-id> <track-id>`), which an SFU matches with
+    /// the track announced in its signalling; `None` for a receive-only session.
+    pub fn track_id(&self) -> Option<&str> {
+        self.track_id.as_deref()
     }
 
     /// The media stream id our track belongs to (`a=msid:<stream-id> <track-id>`), for the

@@ -1,0 +1,456 @@
+//! [`SfuSession`]: one participant in a LiveKit room — the signalling WebSocket and the two
+//! peer connections it negotiates, run by one task.
+//!
+//! The rules, in the order a session meets them (client-sdk-js `RTCEngine.ts`, rust-sdks
+//! `livekit/src/rtc_engine/rtc_session.rs`):
+//! - The first response is `JoinResponse` (`SignalClient.ts` `connect`): our identity, who is
+//!   already there, ICE servers, ping interval and timeout.
+//! - Two peer connections (`PCTransportManager.ts`): the publisher (we offer, the SFU answers)
+//!   and the subscriber (the SFU offers, we answer; with `subscriber_primary` it does so right
+//!   after the join, with its data channels and then once more for every track it forwards).
+//! - Publishing (`LocalParticipant.ts` `publish`): `AddTrackRequest{cid}` → the SFU's
+//!   `TrackPublishedResponse{cid, track}` → an offer on the publisher connection carrying the
+//!   track whose msid track id is `cid`.
+//! - Trickle ICE both ways, `TrickleRequest{candidate_init: JSON, target}`; a candidate that
+//!   arrives before its connection has the remote description waits for it (`PCTransport.ts`
+//!   `pendingCandidates`).
+//! - Keep-alive (`SignalClient.ts` `startPingInterval`, `resetPingTimeout`): `PingReq` every
+//!   `ping_interval` s; no message at all for `ping_timeout` s means the SFU is gone.
+//! - `LeaveRequest` from the SFU ends the session; ours (`sendLeave`) says we go for good.
+//!   No resume or reconnect: a MatrixRTC call that loses its SFU ends (the caller decides).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use livekit_protocol as proto;
+use proto::signal_request::Message as Request;
+use proto::signal_response::Message as Response;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::SfuError;
+use super::join_url::join_url;
+use super::socket::SignalSocket;
+use super::wire::{self, PeerRole};
+use crate::audio::{AudioSink, AudioSource};
+use crate::media::{Candidate, IceServer, MediaConfig, MediaEvent, MediaSession, MediaStats};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// client-sdk-js waits 15 s for the join response (`SignalClient.ts` `connect` timeout).
+const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
+const EVENT_QUEUE: usize = 1024;
+
+/// What the SFU told us when we joined.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub room: String,
+    pub identity: String,
+    pub participant_sid: String,
+    /// Identities of the participants already in the room.
+    pub others: Vec<String>,
+    pub server_version: String,
+}
+
+/// What a session reports while it runs.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SfuEvent {
+    /// The SFU accepted our audio track; its offer follows on the publisher connection.
+    TrackPublished {
+        sid: String,
+    },
+    ParticipantJoined {
+        identity: String,
+    },
+    ParticipantLeft {
+        identity: String,
+    },
+    /// An event of one of the two media sessions (candidates are already sent).
+    Media {
+        role: PeerRole,
+        event: MediaEvent,
+    },
+    /// The signalling is over: the SFU sent `LeaveRequest`, closed the socket or went silent.
+    /// The media sessions keep running until [`SfuSession::leave`].
+    Ended {
+        reason: String,
+    },
+    /// Something failed, the session goes on (a bad remote description or candidate).
+    Error(SfuError),
+}
+
+/// Counters of both connections at the end.
+#[derive(Debug, Clone, Default)]
+pub struct SfuStats {
+    pub publisher: MediaStats,
+    pub subscriber: MediaStats,
+}
+
+/// One participant's session with a LiveKit SFU. See the module documentation.
+pub struct SfuSession {
+    joined: Joined,
+    leave: mpsc::Sender<oneshot::Sender<SfuStats>>,
+    task: JoinHandle<()>,
+}
+
+impl SfuSession {
+    /// Joins the room the `token` names at `sfu_url` (what the MatrixRTC JWT service hands
+    /// out), publishes `source` as our microphone and plays the first audio track the SFU
+    /// forwards into `sink`. Returns once the SFU accepted the join; everything after that is
+    /// reported as [`SfuEvent`]s.
+    pub async fn join(
+        sfu_url: &str,
+        token: &str,
+        media: MediaConfig,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+    ) -> Result<(Self, mpsc::Receiver<SfuEvent>), SfuError> {
+        let url = join_url(sfu_url, token)?;
+        let mut socket = SignalSocket::connect(&url, CONNECT_TIMEOUT).await?;
+        let join = match tokio::time::timeout(JOIN_TIMEOUT, socket.recv()).await {
+            Ok(Some(Ok(Response::Join(join)))) => join,
+            Ok(Some(Ok(Response::Leave(leave)))) => {
+                return Err(SfuError::Closed(format!(
+                    "sent leave ({}) instead of join",
+                    leave.reason().as_str_name()
+                )));
+            }
+            Ok(Some(Ok(other))) => {
+                return Err(SfuError::Protocol(format!(
+                    "'{}' before the join response",
+                    wire::response_name(&other)
+                )));
+            }
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(None) => return Err(SfuError::Closed("before the join response".to_owned())),
+            Err(_) => {
+                return Err(SfuError::Protocol(format!(
+                    "no join response within {} s",
+                    JOIN_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        let me = join.participant.clone().unwrap_or_default();
+        let joined = Joined {
+            room: join
+                .room
+                .as_ref()
+                .map(|r| r.name.clone())
+                .unwrap_or_default(),
+            identity: me.identity.clone(),
+            participant_sid: me.sid.clone(),
+            others: join
+                .other_participants
+                .iter()
+                .map(|p| p.identity.clone())
+                .collect(),
+            server_version: join.server_version.clone(),
+        };
+        tracing::debug!(
+            room = %joined.room,
+            identity = %joined.identity,
+            subscriber_primary = join.subscriber_primary,
+            "joined the LiveKit room"
+        );
+
+        let media = with_ice_servers(media, &join.ice_servers);
+        let (publisher, publisher_events) = MediaSession::send_only(media.clone(), source).await?;
+        let (subscriber, subscriber_events) = MediaSession::receive_only(media, sink).await?;
+        let cid = publisher.track_id().unwrap_or_default().to_owned();
+        socket.send(wire::add_audio_track(&cid)).await?;
+
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (leave_tx, leave_rx) = mpsc::channel(1);
+        let run = Run {
+            socket: Some(socket),
+            publisher,
+            subscriber,
+            events: events_tx,
+            own_sid: me.sid,
+            cid,
+            next_offer_id: 1,
+            described: [false, false],
+            early: Vec::new(),
+            others: join
+                .other_participants
+                .iter()
+                .map(|p| (p.sid.clone(), p.identity.clone()))
+                .collect(),
+            ping_interval: secs(join.ping_interval),
+            ping_timeout: secs(join.ping_timeout),
+            last_heard: Instant::now(),
+            rtt_ms: 0,
+        };
+        let task = tokio::spawn(run.run(publisher_events, subscriber_events, leave_rx));
+        Ok((
+            SfuSession {
+                joined,
+                leave: leave_tx,
+                task,
+            },
+            events_rx,
+        ))
+    }
+
+    pub fn joined(&self) -> &Joined {
+        &self.joined
+    }
+
+    /// Tells the SFU we leave, closes both connections (a WAV sink gets its final header) and
+    /// returns their counters.
+    pub async fn leave(self) -> SfuStats {
+        let (tx, rx) = oneshot::channel();
+        let stats = if self.leave.send(tx).await.is_ok() {
+            rx.await.unwrap_or_default()
+        } else {
+            SfuStats::default()
+        };
+        let _ = self.task.await;
+        stats
+    }
+}
+
+fn secs(s: i32) -> Option<Duration> {
+    (s > 0).then(|| Duration::from_secs(s as u64))
+}
+
+fn with_ice_servers(mut media: MediaConfig, servers: &[proto::IceServer]) -> MediaConfig {
+    media.ice_servers.extend(
+        servers
+            .iter()
+            .filter(|s| !s.urls.is_empty())
+            .map(|s| IceServer {
+                urls: s.urls.clone(),
+                username: (!s.username.is_empty()).then(|| s.username.clone()),
+                credential: (!s.credential.is_empty()).then(|| s.credential.clone()),
+            }),
+    );
+    media
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The session task's state.
+struct Run {
+    /// `None` once the signalling ended; the media runs on until `leave`.
+    socket: Option<SignalSocket>,
+    publisher: MediaSession,
+    subscriber: MediaSession,
+    events: mpsc::Sender<SfuEvent>,
+    own_sid: String,
+    /// Our track's client id (its msid track id).
+    cid: String,
+    next_offer_id: u32,
+    /// Whether each connection (publisher, subscriber) has its remote description.
+    described: [bool; 2],
+    /// Remote candidates that came before their connection's remote description.
+    early: Vec<(PeerRole, Option<Candidate>)>,
+    /// Other participants: sid → identity.
+    others: HashMap<String, String>,
+    ping_interval: Option<Duration>,
+    ping_timeout: Option<Duration>,
+    last_heard: Instant,
+    rtt_ms: i64,
+}
+
+impl Run {
+    async fn run(
+        mut self,
+        mut publisher_events: mpsc::Receiver<MediaEvent>,
+        mut subscriber_events: mpsc::Receiver<MediaEvent>,
+        mut leave: mpsc::Receiver<oneshot::Sender<SfuStats>>,
+    ) {
+        let mut ping =
+            tokio::time::interval(self.ping_interval.unwrap_or(Duration::from_secs(3600)));
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.tick().await;
+        let reply = loop {
+            tokio::select! {
+                reply = leave.recv() => break reply,
+                message = recv(&mut self.socket) => match message {
+                    Some(Ok(message)) => {
+                        self.last_heard = Instant::now();
+                        self.on_response(message).await;
+                    }
+                    Some(Err(e)) => self.end(e.to_string()).await,
+                    None => self.end("the SFU closed the signalling connection".to_owned()).await,
+                },
+                Some(event) = publisher_events.recv() => {
+                    self.on_media(PeerRole::Publisher, event).await;
+                }
+                Some(event) = subscriber_events.recv() => {
+                    self.on_media(PeerRole::Subscriber, event).await;
+                }
+                _ = ping.tick(), if self.socket.is_some() && self.ping_interval.is_some() => {
+                    self.keep_alive().await;
+                }
+            }
+        };
+        if let Some(mut socket) = self.socket.take() {
+            let _ = socket.send(wire::leave()).await;
+            socket.close().await;
+        }
+        let stats = SfuStats {
+            publisher: self.publisher.stats(),
+            subscriber: self.subscriber.stats(),
+        };
+        self.publisher.close().await;
+        self.subscriber.close().await;
+        if let Some(reply) = reply {
+            let _ = reply.send(stats);
+        }
+    }
+
+    fn emit(&self, event: SfuEvent) {
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(event) {
+            tracing::warn!(?event, "SFU event queue full; event dropped");
+        }
+    }
+
+    async fn send(&mut self, message: Request) {
+        let Some(socket) = self.socket.as_mut() else {
+            return;
+        };
+        if let Err(e) = socket.send(message).await {
+            self.end(e.to_string()).await;
+        }
+    }
+
+    async fn end(&mut self, reason: String) {
+        if let Some(mut socket) = self.socket.take() {
+            socket.close().await;
+            tracing::debug!(%reason, "LiveKit signalling ended");
+            self.emit(SfuEvent::Ended { reason });
+        }
+    }
+
+    async fn keep_alive(&mut self) {
+        if let Some(timeout) = self.ping_timeout
+            && self.last_heard.elapsed() > timeout
+        {
+            let reason = format!("no message from the SFU for {} s", timeout.as_secs());
+            self.end(reason).await;
+            return;
+        }
+        self.send(wire::ping(unix_ms(), self.rtt_ms)).await;
+    }
+
+    fn session(&self, role: PeerRole) -> &MediaSession {
+        match role {
+            PeerRole::Publisher => &self.publisher,
+            PeerRole::Subscriber => &self.subscriber,
+        }
+    }
+
+    async fn on_media(&mut self, role: PeerRole, event: MediaEvent) {
+        match event {
+            MediaEvent::LocalCandidate(c) => self.send(wire::trickle(role, &c)).await,
+            // client-sdk-js sends no end-of-candidates marker (`onicecandidate` with a null
+            // candidate is dropped); the SFU does not need one.
+            MediaEvent::GatheringComplete => {}
+            event => self.emit(SfuEvent::Media { role, event }),
+        }
+    }
+
+    async fn on_response(&mut self, message: Response) {
+        tracing::trace!(message = wire::response_name(&message), "LiveKit signal");
+        match message {
+            Response::Offer(offer) => match self.subscriber.accept_offer(&offer.sdp).await {
+                Ok(sdp) => {
+                    let answer = wire::description("answer", sdp, offer.id);
+                    self.send(Request::Answer(answer)).await;
+                    self.described_now(PeerRole::Subscriber).await;
+                }
+                Err(e) => self.emit(SfuEvent::Error(e.into())),
+            },
+            Response::Answer(answer) => match self.publisher.accept_answer(&answer.sdp).await {
+                Ok(()) => self.described_now(PeerRole::Publisher).await,
+                Err(e) => self.emit(SfuEvent::Error(e.into())),
+            },
+            Response::Trickle(trickle) => match wire::remote_candidate(&trickle) {
+                Ok((role, candidate)) if self.described[role as usize] => {
+                    self.add_candidate(role, candidate).await;
+                }
+                Ok(early) => self.early.push(early),
+                Err(e) => self.emit(SfuEvent::Error(e)),
+            },
+            Response::TrackPublished(published) if published.cid == self.cid => {
+                let sid = published.track.map(|t| t.sid).unwrap_or_default();
+                self.emit(SfuEvent::TrackPublished { sid });
+                match self.publisher.create_offer().await {
+                    Ok(sdp) => {
+                        let id = self.next_offer_id;
+                        self.next_offer_id += 1;
+                        self.send(Request::Offer(wire::description("offer", sdp, id)))
+                            .await;
+                    }
+                    Err(e) => self.emit(SfuEvent::Error(e.into())),
+                }
+            }
+            Response::Update(update) => self.on_participants(update.participants),
+            Response::Leave(leave) => {
+                let reason = format!(
+                    "the SFU asked us to leave ({})",
+                    leave.reason().as_str_name()
+                );
+                self.end(reason).await;
+            }
+            Response::PongResp(pong) => self.rtt_ms = unix_ms() - pong.last_ping_timestamp,
+            _ => {}
+        }
+    }
+
+    async fn described_now(&mut self, role: PeerRole) {
+        self.described[role as usize] = true;
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early)
+            .into_iter()
+            .partition(|(r, _)| *r == role);
+        self.early = later;
+        for (role, candidate) in now {
+            self.add_candidate(role, candidate).await;
+        }
+    }
+
+    async fn add_candidate(&self, role: PeerRole, candidate: Option<Candidate>) {
+        if let Err(e) = self.session(role).add_remote_candidate(candidate).await {
+            self.emit(SfuEvent::Error(e.into()));
+        }
+    }
+
+    /// `ParticipantUpdate` carries the full info of participants that changed
+    /// (`RTCEngine.ts` → `Room.ts` `handleParticipantUpdates`): a new sid joined, state
+    /// `DISCONNECTED` left.
+    fn on_participants(&mut self, participants: Vec<proto::ParticipantInfo>) {
+        for p in participants {
+            if p.sid == self.own_sid {
+                continue;
+            }
+            let gone = p.state() == proto::participant_info::State::Disconnected;
+            if gone {
+                if self.others.remove(&p.sid).is_some() {
+                    self.emit(SfuEvent::ParticipantLeft {
+                        identity: p.identity,
+                    });
+                }
+            } else if let Entry::Vacant(slot) = self.others.entry(p.sid) {
+                slot.insert(p.identity.clone());
+                self.emit(SfuEvent::ParticipantJoined {
+                    identity: p.identity,
+                });
+            }
+        }
+    }
+}
+
+/// The next response of the socket, or never once there is none.
+async fn recv(socket: &mut Option<SignalSocket>) -> Option<Result<Response, SfuError>> {
+    match socket {
+        Some(socket) => socket.recv().await,
+        None => std::future::pending().await,
+    }
+}
