@@ -78,21 +78,22 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
             };
             let mut outcome =
                 setup::after_login(&client, &account, &password, given_key.as_deref()).await?;
-            if let Outcome::NotVerified { recovery: true } = outcome {
+            if let Outcome::NotVerified { recovery: true } = outcome
+                && let Some(key) = ask_recovery_key(true)?
+            {
                 // At the prompt a typo gets another try; Enter skips.
-                let mut tries = 0;
-                while let Some(key) = ask_recovery_key(tries)? {
-                    match setup::recover(&client, &account, &key).await {
-                        Ok(()) => {
-                            outcome = Outcome::Recovered;
-                            break;
-                        }
-                        Err(Error::RecoveryKey(why)) if tries < 2 => {
-                            eprintln!("{why}; try again, or press Enter to skip");
-                            tries += 1;
-                        }
-                        Err(e) => return Err(e),
-                    }
+                let skipped = std::cell::Cell::new(false);
+                let again = |why: &str| {
+                    eprintln!("{why}; try again, or press Enter to skip");
+                    let next = ask_recovery_key(false)?;
+                    skipped.set(next.is_none());
+                    Ok(next)
+                };
+                match setup::recover(&client, &account, &key, again).await {
+                    Ok(()) => outcome = Outcome::Recovered,
+                    // Enter after a wrong key: the device stays unverified.
+                    Err(Error::RecoveryKey(_)) if skipped.get() => {}
+                    Err(e) => return Err(e),
                 }
             }
             let status = crate::identity::status(&client, &profile.name, &homeserver).await?;
@@ -155,11 +156,7 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
         }
     };
     let mut value = json!({ "user_id": user, "device_id": device, "homeserver": homeserver, "profile": profile.name, "identity": recovery });
-    if let (serde_json::Value::Object(v), serde_json::Value::Object(t)) =
-        (&mut value, status.to_json())
-    {
-        v.extend(t);
-    }
+    status.add_to(&mut value);
     ctx.out.result(
         &format!(
             "logged in as {user} (device {device}) on {homeserver}, profile '{}'\n{}",
@@ -173,11 +170,11 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
 
 /// The account has an identity and a recovery key could cross-sign this device: on a terminal,
 /// offer to type it now (Enter skips: `mxcall verify` later).
-fn ask_recovery_key(tries: u32) -> Result<Option<String>> {
+fn ask_recovery_key(first: bool) -> Result<Option<String>> {
     if !std::io::stdin().is_terminal() {
         return Ok(None);
     }
-    if tries == 0 {
+    if first {
         eprintln!(
             "This account already has a cross-signing identity (set up by Element or an earlier \
 mxcall login). Its recovery key makes this device trusted; press Enter to skip and run \

@@ -48,28 +48,20 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<u8> {
             crate::transport::sync::sync_now(&client)
                 .await
                 .map_err(|e| Error::from_sdk(&e, "sync failed", &profile.name, homeserver))?;
-            let mut key = key.clone();
-            let mut tries = 0;
-            loop {
-                match setup::recover(&client, &account, &key).await {
-                    Ok(()) => break,
-                    // At the prompt a typo gets another try.
-                    Err(Error::RecoveryKey(why))
-                        if source == Some(KeySource::Prompt) && tries < 2 =>
-                    {
-                        eprintln!("{why}; try again");
-                        tries += 1;
-                        key = recovery_key::read(KeySource::Prompt)?;
-                    }
-                    Err(e) => return Err(e),
+            // At the prompt a typo gets another try.
+            let again = |why: &str| {
+                if source != Some(KeySource::Prompt) {
+                    return Ok(None);
                 }
-            }
+                eprintln!("{why}; try again");
+                recovery_key::read(KeySource::Prompt).map(Some)
+            };
+            setup::recover(&client, &account, key, again).await?;
             "recovery_key"
         }
-        None if crate::identity::is_cross_signed_locally(&client).await
-            && crate::identity::status(&client, &profile.name, homeserver)
-                .await?
-                .cross_signed =>
+        None if crate::identity::status(&client, &profile.name, homeserver)
+            .await?
+            .cross_signed =>
         {
             ctx.out
                 .note("this device is already cross-signed by its owner; nothing to verify");
@@ -105,11 +97,7 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Result<u8> {
         "device_id": session.matrix.meta.device_id.as_str(),
         "profile": profile.name,
     });
-    if let (serde_json::Value::Object(v), serde_json::Value::Object(t)) =
-        (&mut value, status.to_json())
-    {
-        v.extend(t);
-    }
+    status.add_to(&mut value);
     ctx.out.result(
         &format!(
             "this device is now cross-signed by its owner\n{}",

@@ -35,11 +35,7 @@ pub async fn run(ctx: &Context) -> Result<u8> {
         "homeserver": homeserver,
         "profile": profile.name,
     });
-    if let (serde_json::Value::Object(v), serde_json::Value::Object(t)) =
-        (&mut value, trust.to_json())
-    {
-        v.extend(t);
-    }
+    trust.add_to(&mut value);
     ctx.out.result(
         &format!(
             "{stored_user}\nprofile: {}\ndevice id: {device}\nhomeserver: {homeserver}\n{}",

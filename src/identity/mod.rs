@@ -42,6 +42,13 @@ impl TrustStatus {
         })
     }
 
+    /// Adds the fields of [`TrustStatus::to_json`] to a command's JSON result object.
+    pub fn add_to(&self, result: &mut Value) {
+        if let (Value::Object(result), Value::Object(fields)) = (result, self.to_json()) {
+            result.extend(fields);
+        }
+    }
+
     /// Lines for people; `profile_flag` is ` --profile NAME` or empty (see `error::profile_flag`).
     pub fn describe(&self, profile_flag: &str) -> String {
         let signed = if self.cross_signed {

@@ -61,6 +61,11 @@ pub async fn after_login(
         .await
         .map_err(|e| sdk(&e, "cannot upload this device's keys"))?;
 
+    if let Some(key) = recovery_key {
+        recover(client, account, key, |_| Ok(None)).await?;
+        return Ok(Outcome::Recovered);
+    }
+
     let identity = enc
         .request_user_identity(account.user_id)
         .await
@@ -70,28 +75,6 @@ pub async fn after_login(
         .is_enabled()
         .await
         .map_err(|e| sdk(&e, "cannot read the account's secret storage"))?;
-
-    if let Some(key) = recovery_key {
-        if !has_secret_storage {
-            return Err(Error::RecoveryKey(
-                "this account has no secret storage, so a recovery key cannot be used; log in \
-                 without --recovery-key-stdin"
-                    .into(),
-            ));
-        }
-        enc.recovery()
-            .recover(key)
-            .await
-            .map_err(|e| recovery_error(&e, account))?;
-        if !super::is_cross_signed_locally(client).await {
-            return Err(Error::Other(
-                "the recovery key was accepted but secret storage holds no self-signing key to \
-                 sign this device with; verify it with `mxcall verify` instead"
-                    .into(),
-            ));
-        }
-        return Ok(Outcome::Recovered);
-    }
 
     if identity.is_some() {
         return Ok(Outcome::NotVerified {
@@ -121,9 +104,24 @@ pub async fn after_login(
     Ok(Outcome::Created { recovery_key })
 }
 
-/// Imports the cross-signing keys with a recovery key into a device that is already logged in
-/// (`mxcall verify --recovery-key`); same rules and errors as the login path.
-pub async fn recover(client: &Client, account: &Account<'_>, key: &str) -> Result<()> {
+/// How many more keys [`recover`] asks for after a wrong one (typed at a prompt).
+const RETRIES: u32 = 2;
+
+/// Imports the cross-signing keys from secret storage with the recovery key `key`; matrix-sdk
+/// then signs this device. For `login --recovery-key-stdin`, the login prompt, and `verify
+/// --recovery-key`. After a wrong key `again` gets the reason and is asked for another key
+/// (`Ok(None)`: give up with the error; at a prompt the user may type it again), up to
+/// [`RETRIES`] times.
+///
+/// Errors: [`Error::RecoveryKey`] for a wrong or malformed key or an account without secret
+/// storage; [`Error::Other`] when secret storage holds no self-signing key; server errors as
+/// [`Error::from_sdk`] classifies them.
+pub async fn recover(
+    client: &Client,
+    account: &Account<'_>,
+    key: &str,
+    mut again: impl FnMut(&str) -> Result<Option<String>>,
+) -> Result<()> {
     let enc = client.encryption();
     enc.wait_for_e2ee_initialization_tasks().await;
     let has_secret_storage = enc.secret_storage().is_enabled().await.map_err(|e| {
@@ -136,15 +134,40 @@ pub async fn recover(client: &Client, account: &Account<'_>, key: &str) -> Resul
     })?;
     if !has_secret_storage {
         return Err(Error::RecoveryKey(
-            "this account has no secret storage, so a recovery key cannot be used; verify with \
-             `mxcall verify` (emoji) instead"
+            "this account has no secret storage, so a recovery key cannot be used; verify this \
+             device with `mxcall verify` (emoji) instead"
                 .into(),
         ));
     }
-    enc.recovery()
-        .recover(key)
-        .await
-        .map_err(|e| recovery_error(&e, account))
+    let mut key = key.to_owned();
+    let mut tries = 0;
+    loop {
+        match enc.recovery().recover(&key).await {
+            Ok(()) => break,
+            Err(e) => {
+                let err = recovery_error(&e, account);
+                let Error::RecoveryKey(why) = &err else {
+                    return Err(err);
+                };
+                if tries >= RETRIES {
+                    return Err(err);
+                }
+                match again(why)? {
+                    Some(next) => key = next,
+                    None => return Err(err),
+                }
+                tries += 1;
+            }
+        }
+    }
+    if !super::is_cross_signed_locally(client).await {
+        return Err(Error::Other(
+            "the recovery key was accepted but secret storage holds no self-signing key to \
+             sign this device with; verify it with `mxcall verify` instead"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn recovery_error(e: &RecoveryError, account: &Account<'_>) -> Error {

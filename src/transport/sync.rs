@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use matrix_sdk::Client;
 use matrix_sdk::config::SyncSettings;
-use matrix_sdk::deserialized_responses::{TimelineEvent, TimelineEventKind};
+use matrix_sdk::deserialized_responses::TimelineEvent;
+use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
-use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use tokio::sync::mpsc;
 
 use super::undecryptable::{Pending, Undecryptable};
@@ -253,14 +253,4 @@ pub(super) fn room_event(room_id: &OwnedRoomId, ev: &TimelineEvent) -> Option<Ro
         tracing::debug!(%room_id, "ignored a malformed event");
     }
     event
-}
-
-/// Sender and event id of an undecryptable event, for the report.
-pub(super) fn utd_fields(ev: &TimelineEvent) -> Option<(OwnedUserId, Option<OwnedEventId>)> {
-    let TimelineEventKind::UnableToDecrypt { event, .. } = &ev.kind else {
-        return None;
-    };
-    let sender = event.get_field::<OwnedUserId>("sender").ok().flatten()?;
-    let event_id = event.get_field::<OwnedEventId>("event_id").ok().flatten();
-    Some((sender, event_id))
 }

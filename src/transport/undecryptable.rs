@@ -65,7 +65,7 @@ impl Pending {
         let TimelineEventKind::UnableToDecrypt { event, utd_info } = &ev.kind else {
             return None;
         };
-        let (sender, event_id) = super::sync::utd_fields(ev)?;
+        let (sender, event_id) = utd_fields(ev)?;
         let age = event
             .get_field::<serde_json::Value>("unsigned")
             .ok()
@@ -118,6 +118,16 @@ impl Pending {
         self.entries = kept;
         opened
     }
+}
+
+/// Sender and event id of an undecryptable event, for the report.
+fn utd_fields(ev: &TimelineEvent) -> Option<(OwnedUserId, Option<OwnedEventId>)> {
+    let TimelineEventKind::UnableToDecrypt { event, .. } = &ev.kind else {
+        return None;
+    };
+    let sender = event.get_field::<OwnedUserId>("sender").ok().flatten()?;
+    let event_id = event.get_field::<OwnedEventId>("event_id").ok().flatten();
+    Some((sender, event_id))
 }
 
 /// A short reason for a decryption failure, and whether it is this device's missing
