@@ -177,12 +177,31 @@ pub struct CallArgs {
     #[arg(value_name = "ROOM_ID|#alias|@user")]
     pub target: String,
 
-    /// Give up ringing after this many seconds (also the invite's lifetime)
+    /// Give up ringing after this many seconds (also the invite's lifetime; a MatrixRTC ring
+    /// lasts at most 90 s)
     #[arg(long, value_name = "SECS", default_value = "90", value_parser = parse_secs)]
     pub ring_timeout: std::time::Duration,
 
+    /// Which call protocol to use. auto: join the room's MatrixRTC session if the other member
+    /// is in one; else MatrixRTC (Element Call, Element X) when the homeserver advertises a
+    /// LiveKit transport; else legacy m.call.* (Element Web's 1:1 calls, Nheko, FluffyChat).
+    /// matrixrtc fails with exit 7 when the homeserver advertises no LiveKit transport.
+    #[arg(long, value_enum, default_value_t = Protocol::Auto)]
+    pub protocol: Protocol,
+
     #[command(flatten)]
     pub audio: AudioArgs,
+}
+
+/// The call protocol of `mxcall call --protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// MatrixRTC when the room has a session or the homeserver a LiveKit transport, else legacy
+    Auto,
+    /// Matrix VoIP 1:1 calls (`m.call.invite`…)
+    Legacy,
+    /// MatrixRTC with a LiveKit SFU, as Element Call and Element X
+    Matrixrtc,
 }
 
 #[derive(Debug, Args)]

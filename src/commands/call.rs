@@ -19,6 +19,7 @@ pub async fn call(ctx: &Context, args: CallArgs) -> Result<u8> {
         Mode::Call {
             target,
             ring_timeout: args.ring_timeout,
+            protocol: args.protocol,
         },
         opts,
     )

@@ -9,7 +9,7 @@ use super::{Engine, Mode, Room};
 use crate::error::{Error, Result, exit};
 use crate::signalling::{self, CallMachine, Command, Input, RingPolicy};
 use crate::transport::RoomEvent;
-use crate::transport::rooms;
+use crate::transport::{self, rooms};
 use crate::transport::send;
 use crate::transport::sync::SyncBatch;
 use crate::transport::undecryptable::Undecryptable;
@@ -21,9 +21,13 @@ impl Engine {
             Mode::Call {
                 target,
                 ring_timeout,
+                protocol,
             } => {
                 let call_room = rooms::resolve(&self.client, &target).await?;
                 let room_id = call_room.room.room_id().to_owned();
+                self.calling_rtc = self
+                    .choose_rtc(&call_room.room, &call_room.peer, protocol, ring_timeout)
+                    .await?;
                 self.add_room(
                     call_room.room,
                     call_room.peer.clone(),
@@ -46,17 +50,63 @@ impl Engine {
                 }
             }
             Mode::Answer { wait, .. } => {
+                self.rtc_service = transport::rtc::discover_service(&self.client).await;
                 self.wait_deadline = Some(self.started + wait);
                 if self.current.is_none() {
                     self.reporter.start_spinner("waiting for a call…".into());
                 }
             }
             Mode::Watch { .. } => {
+                self.rtc_service = transport::rtc::discover_service(&self.client).await;
                 self.reporter.note("watching for calls (Ctrl-C to stop)");
             }
             Mode::Decline { .. } => {}
         }
         Ok(())
+    }
+
+    /// `call --protocol`: whether this call goes over MatrixRTC (see `rtc`'s module docs for
+    /// the `auto` rule). Creates the room's MatrixRTC machine when it does.
+    ///
+    /// Errors: `--protocol matrixrtc` on a homeserver without a LiveKit service (exit 7).
+    async fn choose_rtc(
+        &mut self,
+        room: &matrix_sdk::Room,
+        peer: &OwnedUserId,
+        protocol: crate::cli::Protocol,
+        ring_timeout: Duration,
+    ) -> Result<bool> {
+        use crate::cli::Protocol;
+        if protocol == Protocol::Legacy {
+            return Ok(false);
+        }
+        self.rtc_service = transport::rtc::discover_service(&self.client).await;
+        self.add_rtc_room(room.clone(), peer.clone(), None, ring_timeout)
+            .await;
+        let active = self
+            .rtc_rooms
+            .get(room.room_id())
+            .is_some_and(|r| r.machine.session_active());
+        let rtc = active || self.rtc_service.is_some();
+        if !rtc {
+            self.rtc_rooms.remove(room.room_id());
+            if protocol == Protocol::Matrixrtc {
+                return Err(self.no_rtc_transport_error());
+            }
+            tracing::info!("no MatrixRTC transport: calling with legacy m.call.* events");
+        } else {
+            tracing::info!(active, "calling over MatrixRTC");
+        }
+        Ok(rtc)
+    }
+
+    /// Places this process's call with the protocol chosen at start.
+    pub(super) fn place_call(&mut self, room_id: &OwnedRoomId) -> Result<()> {
+        if self.calling_rtc {
+            self.place_rtc(room_id)
+        } else {
+            self.place(room_id)
+        }
     }
 
     pub(super) fn place(&mut self, room_id: &OwnedRoomId) -> Result<()> {
@@ -149,6 +199,15 @@ impl Engine {
         }
         let mut touched: Vec<OwnedRoomId> = Vec::new();
         for event in &batch.events {
+            if is_rtc_event(event) && !self.rtc_rooms.contains_key(&event.room_id) {
+                self.add_incoming_rtc_room(&event.room_id).await;
+            }
+            if self.rtc_rooms.contains_key(&event.room_id) {
+                self.feed_rtc_event(now, event);
+                if !touched.contains(&event.room_id) {
+                    touched.push(event.room_id.clone());
+                }
+            }
             if !self.rooms.contains_key(&event.room_id) {
                 if event.event_type != "m.call.invite" {
                     continue;
@@ -176,13 +235,14 @@ impl Engine {
         for room_id in &batch.left {
             if let Some(room) = self.rooms.get_mut(room_id) {
                 let _ = room.machine.handle_input(Input::PeerLeft { now });
-                touched.push(room_id.clone());
             }
+            touched.push(room_id.clone());
         }
         for room_id in touched {
             if let Some(room) = self.rooms.get_mut(&room_id) {
                 let _ = room.machine.handle_input(Input::BatchEnd { now });
             }
+            self.rtc_batch_end(now, &room_id, batch.left.contains(&room_id));
         }
         Ok(())
     }
@@ -201,7 +261,7 @@ impl Engine {
                     Some("join") if self.pending_place.as_ref() == Some(&event.room_id) => {
                         let room_id = event.room_id.clone();
                         self.reporter.stop_spinner();
-                        if let Err(e) = self.place(&room_id) {
+                        if let Err(e) = self.place_call(&room_id) {
                             self.reporter.note(&format!("mxcall: {e}"));
                             self.exit = Some(exit::OTHER);
                         }
@@ -218,6 +278,28 @@ impl Engine {
             content: &event.content,
             age: event.age,
         });
+    }
+
+    /// A MatrixRTC event in a room without a MatrixRTC machine: one is made if rings in that
+    /// room matter to this process (the same rule as legacy invites: a 1:1 room of interest).
+    async fn add_incoming_rtc_room(&mut self, room_id: &OwnedRoomId) {
+        let Some(policy) = self.incoming_policy(room_id) else {
+            return;
+        };
+        if matches!(self.mode, Mode::Decline { .. }) {
+            return;
+        }
+        let Some(room) = self.client.get_room(room_id) else {
+            return;
+        };
+        if !rooms::may_ring(&room) {
+            return;
+        }
+        let Ok((peer, _)) = rooms::peer_of(&room, &self.own_user).await else {
+            return;
+        };
+        self.add_rtc_room(room, peer, Some(policy), crate::matrixrtc::RING_LIFETIME)
+            .await;
     }
 
     /// Tells the user, once per room, sender and reason, that an event in a room whose calls matter here could
@@ -297,4 +379,11 @@ impl Engine {
             }
         }
     }
+}
+
+/// One of the MatrixRTC call events (membership, ring, decline).
+fn is_rtc_event(event: &RoomEvent) -> bool {
+    use crate::matrixrtc::{decline, membership, notification};
+    [membership::EVENT_TYPE, notification::EVENT_TYPE, decline::EVENT_TYPE]
+        .contains(&event.event_type.as_str())
 }

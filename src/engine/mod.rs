@@ -14,6 +14,8 @@ pub mod report;
 
 mod calls_media;
 mod incoming;
+mod rtc;
+mod rtc_media;
 mod user;
 
 use std::collections::HashMap;
@@ -46,6 +48,7 @@ pub enum Mode {
     Call {
         target: Target,
         ring_timeout: Duration,
+        protocol: crate::cli::Protocol,
     },
     /// Answer one incoming call (in `room`, or any) arriving within `wait`.
     Answer {
@@ -160,6 +163,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
 
     let (media_tx, media_rx) = mpsc::unbounded_channel();
     let (send_tx, send_rx) = mpsc::unbounded_channel();
+    let (rtc_tx, rtc_rx) = mpsc::unbounded_channel();
     let own_party = session.matrix.meta.device_id.to_string();
     let mut engine = Engine {
         client,
@@ -171,6 +175,11 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         opts: opts.clone(),
         rooms: HashMap::new(),
         calls: HashMap::new(),
+        rtc_rooms: HashMap::new(),
+        rtc_service: None,
+        calling_rtc: false,
+        rtc_tx,
+        rtc_rx,
         source: SharedSource::new(source),
         sink: SharedSink::new(sink),
         media_cfg: media_config(&opts.bind),
@@ -210,6 +219,14 @@ struct Engine {
     opts: CallOptions,
     rooms: HashMap<OwnedRoomId, Room>,
     calls: HashMap<String, Call>,
+    /// MatrixRTC calls: one machine (and SFU session) per room.
+    rtc_rooms: HashMap<OwnedRoomId, rtc::RtcRoom>,
+    /// Our homeserver's LiveKit service (MSC4143 discovery), if it has one.
+    rtc_service: Option<String>,
+    /// `call` goes over MatrixRTC (chosen at start by `--protocol`).
+    calling_rtc: bool,
+    rtc_tx: mpsc::UnboundedSender<rtc::RtcNews>,
+    rtc_rx: mpsc::UnboundedReceiver<rtc::RtcNews>,
     source: SharedSource,
     sink: SharedSink,
     media_cfg: MediaConfig,
@@ -263,7 +280,7 @@ impl Engine {
         self.start_mode().await?;
         self.on_batch(first).await?;
         if let Some(room_id) = self.place_after_first_batch.take() {
-            self.place(&room_id)?;
+            self.place_call(&room_id)?;
         }
         self.pump().await;
         if matches!(self.mode, Mode::Decline { .. }) {
@@ -286,6 +303,7 @@ impl Engine {
                 },
                 Some((call_id, event)) = self.media_rx.recv() => self.on_media_event(call_id, event),
                 Some((room_id, report)) = self.send_rx.recv() => self.on_send_report(room_id, report),
+                Some(news) = self.rtc_rx.recv() => self.on_rtc_news(news),
                 Some(incoming) = control_rx.recv() => self.on_control(incoming),
                 _ = sigint.recv() => self.on_interrupt(),
                 _ = sigterm.recv() => self.on_interrupt(),
@@ -297,7 +315,11 @@ impl Engine {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let machines = self.rooms.values().filter_map(|r| r.machine.poll_timeout());
+        let machines = self
+            .rooms
+            .values()
+            .filter_map(|r| r.machine.poll_timeout())
+            .chain(self.rtc_deadline());
         let own = [
             self.wait_deadline,
             self.duration_deadline,
@@ -339,12 +361,14 @@ impl Engine {
         let any_live = self
             .rooms
             .values()
-            .any(|r| r.machine.live_calls().next().is_some());
+            .any(|r| r.machine.live_calls().next().is_some())
+            || self.rtc_any_live();
         if !any_live {
             self.exit = Some(130);
             return;
         }
         self.reporter.note("hanging up…");
+        self.rtc_hangup_all();
         let now = Instant::now();
         for room in self.rooms.values_mut() {
             let ids: Vec<String> = room.machine.live_calls().map(str::to_owned).collect();
@@ -367,6 +391,7 @@ impl Engine {
                 let _ = room.machine.handle_input(Input::Timeout(now));
             }
         }
+        self.rtc_on_timeout(now);
         if self
             .interrupted_at
             .is_some_and(|t| now >= t + INTERRUPT_GRACE)
@@ -409,6 +434,9 @@ impl Engine {
                     self.execute(&room_id, output).await;
                 }
             }
+            if self.pump_rtc().await {
+                progressed = true;
+            }
             if !progressed {
                 break;
             }
@@ -437,6 +465,9 @@ impl Engine {
             if let Some(session) = call.session.take() {
                 session.close().await;
             }
+        }
+        for room in self.rtc_rooms.values_mut() {
+            room.media.leave().await;
         }
         if let Err(e) = self.sink.finish() {
             self.reporter.note(&format!("mxcall: {e}"));

@@ -3,9 +3,10 @@
 //! When stdout carries the call's audio (`--output raw:-`), JSON and the summary go to stderr
 //! instead, so that the audio stream stays clean.
 //!
-//! JSON event names (documented in the man page): `invite_sent`, `ringing`, `connecting`,
-//! `connected`, `media`, `hangup`, `ended`, `undecryptable`; each object has `event`, `ts` (Unix ms) and
-//! `room_id`/`call_id` where they apply.
+//! JSON event names (documented in the man page): `invite_sent`, `ringing`, `joined`
+//! (MatrixRTC: our membership is on the server), `connecting`, `connected`, `media`, `hangup`,
+//! `ended`, `undecryptable`; each object has `event`, `ts` (Unix ms) and
+//! `room_id`/`call_id`/`protocol` where they apply.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -107,8 +108,15 @@ impl Reporter {
     }
 }
 
+/// The fields of a legacy call's event (`"protocol": "legacy"`) plus `extra`.
 pub fn with_call(room_id: &str, call_id: &str, extra: Value) -> Value {
-    let mut base = json!({ "room_id": room_id, "call_id": call_id });
+    with_call_protocol(room_id, call_id, "legacy", extra)
+}
+
+/// The fields every call event has — `room_id`, `call_id`, `protocol` (`legacy` or
+/// `matrixrtc`) — plus `extra`.
+pub fn with_call_protocol(room_id: &str, call_id: &str, protocol: &str, extra: Value) -> Value {
+    let mut base = json!({ "room_id": room_id, "call_id": call_id, "protocol": protocol });
     if let (Value::Object(base_map), Value::Object(extra_map)) = (&mut base, extra) {
         base_map.extend(extra_map);
     }

@@ -7,7 +7,7 @@ use matrix_sdk::ruma::OwnedRoomId;
 use serde_json::json;
 
 use super::control::{Incoming, Reply, Request};
-use super::report::with_call;
+use super::report::{with_call, with_call_protocol};
 use super::{Engine, Mode};
 use crate::error::exit;
 use crate::signalling::{self, CallEvent, Command, Input, Party, RingPolicy};
@@ -50,6 +50,22 @@ impl Engine {
                 }
                 Err(e) => reply.error = Some(e.to_string()),
             }
+        }
+        if !reply.ok
+            && let Some(result) = self.rtc_hangup(room_id.as_deref(), call_id.as_deref())
+        {
+            reply = match result {
+                Ok(call_id) => Reply {
+                    ok: true,
+                    call_id: Some(call_id),
+                    error: None,
+                },
+                Err(e) => Reply {
+                    ok: false,
+                    call_id: None,
+                    error: Some(e),
+                },
+            };
         }
         let _ = incoming.reply.send(reply);
     }
@@ -128,6 +144,9 @@ impl Engine {
     }
 
     pub(super) fn hangup_current(&mut self, reason: Option<String>) {
+        if self.rtc_hangup_current() {
+            return;
+        }
         let Some(call_id) = self.current.clone() else {
             return;
         };
@@ -282,13 +301,33 @@ impl Engine {
             duration = call.connected_at.map(|t| t.elapsed()).unwrap_or_default();
             hangup = call.hangup;
         }
-        let is_current = self.current.as_deref() == Some(call_id.as_str());
+        self.report_end(
+            room_id, &call_id, "legacy", outcome, duration, stats, hangup, peer,
+        );
+    }
+
+    /// The end of a call of either protocol: the `ended` event, the summary line, and whether
+    /// (and with which code) the process ends.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn report_end(
+        &mut self,
+        room_id: &OwnedRoomId,
+        call_id: &str,
+        protocol: &str,
+        outcome: signalling::Outcome,
+        duration: Duration,
+        stats: Option<crate::media::MediaStats>,
+        hangup: Option<(String, Party)>,
+        peer: &str,
+    ) {
+        let is_current = self.current.as_deref() == Some(call_id);
         let code = outcome.exit_code();
         self.reporter.event(
             "ended",
-            with_call(
+            with_call_protocol(
                 room_id.as_str(),
-                &call_id,
+                call_id,
+                protocol,
                 json!({
                     "outcome": outcome.as_str(),
                     "duration_ms": duration.as_millis() as u64,
@@ -339,7 +378,7 @@ impl Engine {
 
 /// `watch --exec CMD`: runs CMD through the shell for an incoming call, not waiting for it.
 /// MXCALL_HOME is inherited, and MXCALL_PROFILE names this profile.
-fn spawn_exec(cmd: &str, profile: &str, room_id: &str, call_id: &str, caller: &str) {
+pub(super) fn spawn_exec(cmd: &str, profile: &str, room_id: &str, call_id: &str, caller: &str) {
     let child = tokio::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)

@@ -291,6 +291,13 @@ impl RtcCallMachine {
         }
     }
 
+    /// A valid membership of the other member is in the room's session as the machine last
+    /// judged it (at its latest input): [`Command::Call`] would join it without ringing.
+    pub fn session_active(&self) -> bool {
+        self.now
+            .is_some_and(|now| self.peer_members(now).next().is_some())
+    }
+
     /// No call, and nothing left to send: the process may exit.
     pub fn is_idle(&self) -> bool {
         matches!(self.state, State::Idle) && !self.own.running() && self.outbox.is_empty()

@@ -6,6 +6,7 @@
 
 pub mod history;
 pub mod rooms;
+pub mod rtc;
 pub mod send;
 pub mod store_claim;
 pub mod sync;
@@ -28,6 +29,9 @@ pub struct RoomEvent {
     pub state_key: Option<String>,
     /// `unsigned.age` when the server sent the batch: how old the event already was.
     pub age: Option<Duration>,
+    /// `origin_server_ts` (Unix ms; 0 when missing): MatrixRTC expiry and ring lifetimes
+    /// count from it.
+    pub origin_server_ts: u64,
 }
 
 impl RoomEvent {
@@ -58,6 +62,10 @@ impl RoomEvent {
                 .and_then(|s| s.as_str())
                 .map(str::to_owned),
             age,
+            origin_server_ts: json
+                .get("origin_server_ts")
+                .and_then(|t| t.as_u64())
+                .unwrap_or(0),
         })
     }
 

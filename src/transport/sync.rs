@@ -48,6 +48,9 @@ fn filter() -> FilterDefinition {
         "m.room.member".into(),
         "m.room.encrypted".into(),
         "m.room.join_rules".into(),
+        crate::matrixrtc::membership::EVENT_TYPE.into(),
+        crate::matrixrtc::notification::EVENT_TYPE.into(),
+        crate::matrixrtc::decline::EVENT_TYPE.into(),
     ]);
     timeline.limit = Some(50u32.into());
     let mut state = RoomEventFilter::empty();
@@ -56,6 +59,7 @@ fn filter() -> FilterDefinition {
         "m.room.join_rules".into(),
         "m.room.encryption".into(),
         "m.room.create".into(),
+        crate::matrixrtc::membership::EVENT_TYPE.into(),
     ]);
     let mut room = RoomFilter::empty();
     room.timeline = timeline;
@@ -68,7 +72,7 @@ fn filter() -> FilterDefinition {
     def
 }
 
-const FILTER_NAME: &str = "mxcall-calls-v1";
+const FILTER_NAME: &str = "mxcall-calls-v2";
 
 /// How long a sync waits for the crypto store's cross-process lock (another mxcall process of
 /// the profile may be in the middle of its own sync): backoff doubles from 10 ms up to this.
@@ -225,6 +229,13 @@ fn to_batch(
     let mut events = Vec::new();
     let mut undecryptable = Vec::new();
     for (room_id, update) in &response.rooms.joined {
+        // MatrixRTC memberships that changed outside the timeline (a gappy sync): before the
+        // timeline's events when they come before it, after them when they are the end state.
+        let (state_before, state_after) = match &update.state {
+            matrix_sdk::sync::State::Before(evs) => (rtc_state(room_id, evs), Vec::new()),
+            matrix_sdk::sync::State::After(evs) => (Vec::new(), rtc_state(room_id, evs)),
+        };
+        events.extend(state_before);
         for ev in &update.timeline.events {
             if let Some(utd) = pending.add(room_id, ev, now) {
                 undecryptable.push(utd);
@@ -234,6 +245,7 @@ fn to_batch(
                 events.push(event);
             }
         }
+        events.extend(state_after);
     }
     SyncBatch {
         received_at: Some(now),
@@ -253,4 +265,17 @@ pub(super) fn room_event(room_id: &OwnedRoomId, ev: &TimelineEvent) -> Option<Ro
         tracing::debug!(%room_id, "ignored a malformed event");
     }
     event
+}
+
+/// The MatrixRTC membership events among a sync response's state events.
+fn rtc_state(
+    room_id: &OwnedRoomId,
+    events: &[matrix_sdk::ruma::serde::Raw<matrix_sdk::ruma::events::AnySyncStateEvent>],
+) -> Vec<RoomEvent> {
+    events
+        .iter()
+        .filter_map(|raw| raw.deserialize_as::<serde_json::Value>().ok())
+        .filter_map(|json| RoomEvent::from_json(room_id, &json))
+        .filter(|e| e.event_type == crate::matrixrtc::membership::EVENT_TYPE && e.state_key.is_some())
+        .collect()
 }

@@ -1,0 +1,587 @@
+//! The engine's MatrixRTC side: one [`RtcCallMachine`] per room whose MatrixRTC calls matter
+//! here, its requests carried out by tasks (results come back as [`RtcNews`]), its events
+//! turned into the same JSON events and exit codes as legacy calls (with `"protocol":
+//! "matrixrtc"`), and the call's LiveKit session (`rtc_media`).
+//!
+//! Protocol choice for `call` (`--protocol auto`): the room's MatrixRTC session if the other
+//! member is in it; else MatrixRTC when the homeserver advertises a LiveKit service; else
+//! legacy. `answer` and `watch` ring on both kinds.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::report::with_call_protocol;
+use super::rtc_media::RtcMedia;
+use super::{Engine, Mode};
+use crate::livekit::{SfuEvent, SfuSession};
+use crate::matrixrtc::{
+    self, Command, Event, Input, Output, Phase, Request, RequestId, Response, RtcCallMachine,
+    SendError,
+};
+use crate::signalling::{Outcome, RingPolicy};
+use crate::transport::{self, RoomEvent};
+
+/// `"protocol"` of MatrixRTC calls' JSON events.
+pub const PROTOCOL: &str = "matrixrtc";
+
+/// How long after a MatrixRTC call ended the process waits for its leave to reach the server.
+const LEAVE_GRACE: Duration = Duration::from_secs(5);
+
+/// One room's MatrixRTC call.
+pub(super) struct RtcRoom {
+    pub machine: RtcCallMachine,
+    pub room: matrix_sdk::Room,
+    pub peer: OwnedUserId,
+    /// How an incoming ring is treated (`None`: this process places the call).
+    pub policy: Option<RingPolicy>,
+    /// The current call's id in JSON events: the ring notification's event id when we were
+    /// rung, our own id when we call.
+    pub call_id: Option<String>,
+    pub media: RtcMedia,
+    /// A device of the other member is in the call.
+    pub peer_joined: bool,
+    pub connected_at: Option<Instant>,
+    /// The call ended with this exit code; the process ends once the leave is sent.
+    pub exit_after_leave: Option<(u8, Instant)>,
+}
+
+/// What tasks report back to the run loop.
+pub(super) enum RtcNews {
+    /// The result of a machine request.
+    Sent {
+        room_id: OwnedRoomId,
+        id: RequestId,
+        result: Result<Response, SendError>,
+    },
+    /// The SFU session of the room's call is up (or could not be set up).
+    SfuJoined {
+        room_id: OwnedRoomId,
+        generation: u64,
+        result: Result<(SfuSession, mpsc::Receiver<SfuEvent>), String>,
+    },
+    /// An event of that session.
+    Sfu {
+        room_id: OwnedRoomId,
+        generation: u64,
+        event: SfuEvent,
+    },
+}
+
+pub(super) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Engine {
+    /// Creates the room's MatrixRTC machine (if it has none) and feeds it the room's current
+    /// memberships, so that a session that started before this process is known.
+    pub(super) async fn add_rtc_room(
+        &mut self,
+        room: matrix_sdk::Room,
+        peer: OwnedUserId,
+        policy: Option<RingPolicy>,
+        ring_lifetime: Duration,
+    ) {
+        let room_id = room.room_id().to_owned();
+        if self.rtc_rooms.contains_key(&room_id) {
+            return;
+        }
+        let current = match transport::rtc::current_memberships(&room).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::debug!(%room_id, "cannot read the room's call memberships: {e}");
+                Vec::new()
+            }
+        };
+        // Our membership goes to our homeserver's LiveKit service (multi_sfu); without one, to
+        // the other member's.
+        let service = self.rtc_service.clone().or_else(|| {
+            current.iter().find_map(|e| {
+                let m = matrixrtc::membership::parse(&e.sender, e.state_key.as_deref()?, &e.content)
+                    .ok()?;
+                (e.sender == peer)
+                    .then(|| m.transports.first().map(|t| t.livekit_service_url.clone()))
+                    .flatten()
+            })
+        });
+        let mut config = matrixrtc::Config::new(
+            self.own_user.clone(),
+            self.own_party.clone(),
+            peer.clone(),
+            room_id.as_str(),
+            service.unwrap_or_default(),
+        );
+        config.ring_lifetime = ring_lifetime;
+        let mut machine = RtcCallMachine::new(config);
+        for id in self.ended.ids() {
+            machine.remember_handled(id);
+        }
+        let now = Instant::now();
+        let now_ms = unix_ms();
+        for event in &current {
+            feed_remote(&mut machine, now, now_ms, event);
+        }
+        let _ = machine.handle_input(Input::BatchEnd { now, now_ms });
+        self.rtc_rooms.insert(
+            room_id,
+            RtcRoom {
+                machine,
+                room,
+                peer,
+                policy,
+                call_id: None,
+                media: RtcMedia::default(),
+                peer_joined: false,
+                connected_at: None,
+                exit_after_leave: None,
+            },
+        );
+    }
+
+    /// `call` over MatrixRTC: join the room's session (ringing the other member unless they
+    /// are already in it).
+    pub(super) fn place_rtc(&mut self, room_id: &OwnedRoomId) -> crate::error::Result<()> {
+        let call_id = matrix_sdk::ruma::VoipId::new().to_string();
+        let room = self
+            .rtc_rooms
+            .get_mut(room_id)
+            .ok_or_else(|| crate::error::Error::Other("no room".into()))?;
+        room.machine
+            .handle_input(Input::Command {
+                now: Instant::now(),
+                now_ms: unix_ms(),
+                command: Command::Call,
+            })
+            .map_err(|e| crate::error::Error::Other(format!("cannot place the call: {e}")))?;
+        room.call_id = Some(call_id.clone());
+        self.current = Some(call_id);
+        self.pending_place = None;
+        self.wait_deadline = None;
+        Ok(())
+    }
+
+    /// A sync event for the MatrixRTC machine of its room (if the room has one).
+    pub(super) fn feed_rtc_event(&mut self, now: Instant, event: &RoomEvent) {
+        if let Some(room) = self.rtc_rooms.get_mut(&event.room_id) {
+            if event.event_type == "m.room.member" {
+                let left = matches!(
+                    event.content.get("membership").and_then(Value::as_str),
+                    Some("leave" | "ban")
+                );
+                if left && event.state_key.as_deref() == Some(room.peer.as_str()) {
+                    let _ = room.machine.handle_input(Input::PeerLeftRoom {
+                        now,
+                        now_ms: unix_ms(),
+                    });
+                }
+                return;
+            }
+            feed_remote(&mut room.machine, now, unix_ms(), event);
+        }
+    }
+
+    pub(super) fn rtc_batch_end(&mut self, now: Instant, room_id: &OwnedRoomId, left: bool) {
+        if let Some(room) = self.rtc_rooms.get_mut(room_id) {
+            let now_ms = unix_ms();
+            if left {
+                let _ = room.machine.handle_input(Input::PeerLeftRoom { now, now_ms });
+            }
+            let _ = room.machine.handle_input(Input::BatchEnd { now, now_ms });
+        }
+    }
+
+    pub(super) fn rtc_deadline(&self) -> Option<Instant> {
+        let machines = self.rtc_rooms.values().filter_map(|r| r.machine.poll_timeout());
+        let leaves = self
+            .rtc_rooms
+            .values()
+            .filter_map(|r| r.exit_after_leave.map(|(_, at)| at + LEAVE_GRACE));
+        machines.chain(leaves).min()
+    }
+
+    pub(super) fn rtc_on_timeout(&mut self, now: Instant) {
+        let now_ms = unix_ms();
+        let mut exit = None;
+        for room in self.rtc_rooms.values_mut() {
+            if room.machine.poll_timeout().is_some_and(|t| t <= now) {
+                let _ = room.machine.handle_input(Input::Timeout { now, now_ms });
+            }
+            if let Some((code, at)) = room.exit_after_leave
+                && now >= at + LEAVE_GRACE
+            {
+                tracing::warn!("our MatrixRTC leave did not reach the server in time");
+                room.exit_after_leave = None;
+                exit = Some(code);
+            }
+        }
+        if exit.is_some() {
+            self.exit = exit;
+        }
+    }
+
+    /// Whether any MatrixRTC call is ringing or running.
+    pub(super) fn rtc_any_live(&self) -> bool {
+        self.rtc_rooms
+            .values()
+            .any(|r| matches!(r.machine.phase(), Phase::Ringing | Phase::InCall))
+    }
+
+    /// Ends every MatrixRTC call (Ctrl-C): leave, or decline a ring.
+    pub(super) fn rtc_hangup_all(&mut self) {
+        let (now, now_ms) = (Instant::now(), unix_ms());
+        for room in self.rtc_rooms.values_mut() {
+            if matches!(room.machine.phase(), Phase::Ringing | Phase::InCall) {
+                let _ = room.machine.handle_input(Input::Command {
+                    now,
+                    now_ms,
+                    command: Command::Hangup,
+                });
+            }
+        }
+    }
+
+    /// `mxcall hangup` through the control socket, or `--duration`: ends the MatrixRTC call in
+    /// `room_id` (or any) whose id is `call_id` (or any). Returns the call's id.
+    pub(super) fn rtc_hangup(
+        &mut self,
+        room_id: Option<&str>,
+        call_id: Option<&str>,
+    ) -> Option<Result<String, String>> {
+        let (now, now_ms) = (Instant::now(), unix_ms());
+        for (id, room) in self.rtc_rooms.iter_mut() {
+            if room_id.is_some_and(|r| r != id.as_str())
+                || !matches!(room.machine.phase(), Phase::Ringing | Phase::InCall)
+            {
+                continue;
+            }
+            let this = room.call_id.clone().unwrap_or_default();
+            if call_id.is_some_and(|c| c != this) {
+                continue;
+            }
+            return Some(
+                room.machine
+                    .handle_input(Input::Command {
+                        now,
+                        now_ms,
+                        command: Command::Hangup,
+                    })
+                    .map(|()| this)
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        None
+    }
+
+    pub(super) fn on_rtc_news(&mut self, news: RtcNews) {
+        match news {
+            RtcNews::Sent {
+                room_id,
+                id,
+                result,
+            } => {
+                if let Some(room) = self.rtc_rooms.get_mut(&room_id) {
+                    let _ = room.machine.handle_input(Input::SendResult {
+                        now: Instant::now(),
+                        now_ms: unix_ms(),
+                        id,
+                        result,
+                    });
+                }
+            }
+            RtcNews::SfuJoined {
+                room_id,
+                generation,
+                result,
+            } => self.on_sfu_joined(room_id, generation, result),
+            RtcNews::Sfu {
+                room_id,
+                generation,
+                event,
+            } => self.on_sfu_event(room_id, generation, event),
+        }
+    }
+
+    /// Drains every MatrixRTC machine's outputs and carries them out.
+    pub(super) async fn pump_rtc(&mut self) -> bool {
+        let mut progressed = false;
+        let room_ids: Vec<OwnedRoomId> = self.rtc_rooms.keys().cloned().collect();
+        for room_id in room_ids {
+            while let Some(output) = self
+                .rtc_rooms
+                .get_mut(&room_id)
+                .and_then(|r| r.machine.poll_output())
+            {
+                progressed = true;
+                match output {
+                    Output::Send { id, request } => self.rtc_send(&room_id, id, request),
+                    Output::Event(event) => self.on_rtc_event(&room_id, event).await,
+                }
+            }
+        }
+        progressed
+    }
+
+    /// Carries out a request in a task; its result comes back as [`RtcNews::Sent`].
+    fn rtc_send(&mut self, room_id: &OwnedRoomId, id: RequestId, request: Request) {
+        let Some(room) = self.rtc_rooms.get(room_id) else {
+            return;
+        };
+        let room = room.room.clone();
+        let tx = self.rtc_tx.clone();
+        let room_id = room_id.clone();
+        let is_restart = matches!(request, Request::RestartDelayed { .. });
+        tracing::debug!(?request, "MatrixRTC request");
+        self.send_tasks.push(tokio::spawn(async move {
+            let work = transport::rtc::execute(&room, request);
+            let result = if is_restart {
+                tokio::time::timeout(matrixrtc::DELAYED_LEAVE_RESTART_TIMEOUT, work)
+                    .await
+                    .unwrap_or(Err(SendError::LocalTimeout))
+            } else {
+                work.await
+            };
+            if let Err(e) = &result {
+                tracing::debug!("MatrixRTC request failed: {e}");
+            }
+            let _ = tx.send(RtcNews::Sent {
+                room_id,
+                id,
+                result,
+            });
+        }));
+    }
+
+    fn rtc_fields(&self, room_id: &OwnedRoomId, extra: Value) -> Value {
+        let call_id = self
+            .rtc_rooms
+            .get(room_id)
+            .and_then(|r| r.call_id.clone())
+            .unwrap_or_default();
+        with_call_protocol(room_id.as_str(), &call_id, PROTOCOL, extra)
+    }
+
+    async fn on_rtc_event(&mut self, room_id: &OwnedRoomId, event: Event) {
+        let peer = self
+            .rtc_rooms
+            .get(room_id)
+            .map(|r| r.peer.to_string())
+            .unwrap_or_default();
+        match event {
+            Event::SessionActive { member } => {
+                tracing::info!(%room_id, device = member.device_id, "the other member is in the room's MatrixRTC session");
+            }
+            Event::Ringing {
+                notification_id,
+                caller,
+                intent,
+            } => self.on_rtc_ringing(room_id, notification_id, caller, intent),
+            Event::Joined { event_id } => {
+                let fields = self.rtc_fields(room_id, json!({"membership_event_id": event_id}));
+                self.reporter.event("joined", fields, None);
+                self.start_rtc_media(room_id);
+            }
+            Event::RingSent { notification_id } => {
+                let fields = self.rtc_fields(
+                    room_id,
+                    json!({"callee": peer, "notification_id": notification_id}),
+                );
+                self.reporter.event("invite_sent", fields, None);
+                self.reporter.start_spinner(format!("ringing {peer}…"));
+            }
+            Event::PeerJoined { member } => {
+                let first = self
+                    .rtc_rooms
+                    .get_mut(room_id)
+                    .is_some_and(|r| !std::mem::replace(&mut r.peer_joined, true));
+                if first {
+                    self.reporter.stop_spinner();
+                    let fields = self.rtc_fields(room_id, json!({"device_id": member.device_id}));
+                    self.reporter
+                        .event("connecting", fields, Some(format!("connecting to {peer}…")));
+                }
+                self.maybe_rtc_connected(room_id);
+            }
+            Event::PeerLeft { device_id } => {
+                tracing::info!(%room_id, device_id, "the other member's device left the call");
+            }
+            Event::Warning(w) => self.reporter.note(&format!("mxcall: {w}")),
+            Event::Ended { outcome } => self.on_rtc_ended(room_id, outcome, &peer).await,
+            Event::Left => {
+                if let Some(room) = self.rtc_rooms.get_mut(room_id)
+                    && let Some((code, _)) = room.exit_after_leave.take()
+                {
+                    self.exit = Some(code);
+                }
+            }
+        }
+    }
+
+    fn on_rtc_ringing(
+        &mut self,
+        room_id: &OwnedRoomId,
+        notification_id: String,
+        caller: OwnedUserId,
+        intent: Option<String>,
+    ) {
+        let Some(room) = self.rtc_rooms.get_mut(room_id) else {
+            return;
+        };
+        room.call_id = Some(notification_id.clone());
+        let answering = room.policy == Some(RingPolicy::AutoAnswer) && self.current.is_none();
+        self.reporter.stop_spinner();
+        let fields = self.rtc_fields(
+            room_id,
+            json!({"caller": caller.as_str(), "intent": intent}),
+        );
+        self.reporter.event(
+            "ringing",
+            fields,
+            Some(format!(
+                "incoming MatrixRTC call from {caller} in {room_id}{}",
+                if answering { "; answering" } else { "" }
+            )),
+        );
+        if answering {
+            self.current = Some(notification_id.clone());
+            self.wait_deadline = None;
+            if let Some(room) = self.rtc_rooms.get_mut(room_id) {
+                let _ = room.machine.handle_input(Input::Command {
+                    now: Instant::now(),
+                    now_ms: unix_ms(),
+                    command: Command::Answer,
+                });
+            }
+        }
+        if let Mode::Watch {
+            exec: Some(cmd), ..
+        } = &self.mode
+        {
+            super::user::spawn_exec(
+                cmd,
+                &self.profile_name,
+                room_id.as_str(),
+                &notification_id,
+                caller.as_str(),
+            );
+        }
+    }
+
+    /// `connected` once our audio is on the SFU and the other member is in the call.
+    pub(super) fn maybe_rtc_connected(&mut self, room_id: &OwnedRoomId) {
+        let now = Instant::now();
+        let Some(room) = self.rtc_rooms.get_mut(room_id) else {
+            return;
+        };
+        if room.connected_at.is_some() || !room.peer_joined || !room.media.publishing() {
+            return;
+        }
+        room.connected_at = Some(now);
+        let call_id = room.call_id.clone();
+        let peer = room.peer.to_string();
+        let fields = self.rtc_fields(room_id, json!({}));
+        self.reporter
+            .event("connected", fields, Some(format!("connected with {peer}")));
+        if call_id.is_some()
+            && self.current == call_id
+            && let Some(d) = self.opts.duration
+        {
+            self.duration_deadline.get_or_insert(now + d);
+        }
+    }
+
+    async fn on_rtc_ended(&mut self, room_id: &OwnedRoomId, outcome: Outcome, peer: &str) {
+        let Some(room) = self.rtc_rooms.get_mut(room_id) else {
+            return;
+        };
+        let stats = room.media.leave().await;
+        let call_id = room.call_id.take().unwrap_or_default();
+        let duration = room
+            .connected_at
+            .take()
+            .map(|t| t.elapsed())
+            .unwrap_or_default();
+        room.peer_joined = false;
+        let owes_leave = !room.machine.is_idle();
+        self.ended.add(&call_id);
+        let stats = stats.map(|s| s.subscriber);
+        let before = self.exit;
+        self.report_end(
+            room_id,
+            &call_id,
+            PROTOCOL,
+            outcome,
+            duration,
+            stats,
+            None,
+            peer,
+        );
+        // Exit only once our leave is on the server: a killed or stale membership would keep
+        // the other side's call "active".
+        if owes_leave
+            && before.is_none()
+            && let Some(code) = self.exit.take()
+            && let Some(room) = self.rtc_rooms.get_mut(room_id)
+        {
+            room.exit_after_leave = Some((code, Instant::now()));
+        }
+    }
+
+    /// The process's own call ended by `--duration` or end of input.
+    pub(super) fn rtc_hangup_current(&mut self) -> bool {
+        let Some(current) = self.current.clone() else {
+            return false;
+        };
+        let (now, now_ms) = (Instant::now(), unix_ms());
+        for room in self.rtc_rooms.values_mut() {
+            if room.call_id.as_deref() == Some(current.as_str()) {
+                let _ = room.machine.handle_input(Input::Command {
+                    now,
+                    now_ms,
+                    command: Command::Hangup,
+                });
+                return true;
+            }
+        }
+        false
+    }
+
+    pub(super) fn rtc_media_failed(&mut self, room_id: &OwnedRoomId, reason: String) {
+        self.reporter.note(&format!("mxcall: {reason}"));
+        if let Some(room) = self.rtc_rooms.get_mut(room_id) {
+            let _ = room.machine.handle_input(Input::MediaFailed {
+                now: Instant::now(),
+                now_ms: unix_ms(),
+                reason,
+            });
+        }
+    }
+
+    /// Exit code for `call --protocol matrixrtc` without a LiveKit service.
+    pub(super) fn no_rtc_transport_error(&self) -> crate::error::Error {
+        crate::error::Error::Media(
+            "the homeserver advertises no MatrixRTC transport (no LiveKit service in \
+             /_matrix/client/unstable/org.matrix.msc4143/rtc/transports nor in .well-known \
+             org.matrix.msc4143.rtc_foci); Element X cannot be called through it — use \
+             --protocol legacy"
+                .into(),
+        )
+    }
+}
+
+fn feed_remote(machine: &mut RtcCallMachine, now: Instant, now_ms: u64, event: &RoomEvent) {
+    let event_id = event.event_id.as_ref().map(|e| e.as_str()).unwrap_or("");
+    let _ = machine.handle_input(Input::Remote {
+        now,
+        now_ms,
+        sender: &event.sender,
+        event_type: &event.event_type,
+        event_id,
+        state_key: event.state_key.as_deref(),
+        content: &event.content,
+        origin_server_ts: event.origin_server_ts,
+    });
+}
