@@ -904,3 +904,39 @@ fn raw_pcm_pipes_in_and_out_with_json_kept_off_the_audio() {
         stderr(&b_out)
     );
 }
+
+#[test]
+fn matrixrtc_without_a_livekit_transport_is_exit_7_and_auto_falls_back_to_legacy() {
+    // This test homeserver advertises no MatrixRTC transport (the MatrixRTC tests use one
+    // that does: tests/matrixrtc.rs).
+    let p = pair();
+    let started = Instant::now();
+    let out = p.home.run(&[
+        "--profile",
+        "a",
+        "call",
+        &p.room,
+        "--protocol",
+        "matrixrtc",
+        "--input",
+        "tone:440",
+        "--output",
+        "null",
+    ]);
+    let err = assert_fails_with(&out, 7);
+    assert!(
+        err.contains("no MatrixRTC transport") && err.contains("rtc_foci"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(call_events(&p.home, "a", &p.room).is_empty());
+    // `auto` (the default) calls with m.call.* instead.
+    let a = spawn(
+        &p.home,
+        &p.args("a", &["call", &p.room, "--ring-timeout", "2"], "tone:440", "a.wav"),
+    );
+    let a_out = wait(a, Duration::from_secs(30));
+    assert_eq!(code(&a_out), 6, "{}", stderr(&a_out));
+    assert_eq!(find_event(&events(&a_out), "invite_sent").unwrap()["protocol"], "legacy");
+    wait_for_event(&p.home, "b", &p.room, "m.call.invite");
+}

@@ -430,7 +430,8 @@ impl Engine {
         let Some(room) = self.rtc_rooms.get_mut(room_id) else {
             return;
         };
-        room.call_id = Some(notification_id.clone());
+        // A call we are placing keeps its id (our `call` answers a ring that was already there).
+        let call_id = room.call_id.get_or_insert(notification_id).clone();
         let answering = room.policy == Some(RingPolicy::AutoAnswer) && self.current.is_none();
         self.reporter.stop_spinner();
         let fields = self.rtc_fields(
@@ -446,7 +447,7 @@ impl Engine {
             )),
         );
         if answering {
-            self.current = Some(notification_id.clone());
+            self.current = Some(call_id.clone());
             self.wait_deadline = None;
             if let Some(room) = self.rtc_rooms.get_mut(room_id) {
                 let _ = room.machine.handle_input(Input::Command {
@@ -464,19 +465,20 @@ impl Engine {
                 cmd,
                 &self.profile_name,
                 room_id.as_str(),
-                &notification_id,
+                &call_id,
                 caller.as_str(),
             );
         }
     }
 
-    /// `connected` once our audio is on the SFU and the other member is in the call.
+    /// `connected` once our audio is on the SFU and the other member is in the call: their
+    /// membership is there and they are in the LiveKit room.
     pub(super) fn maybe_rtc_connected(&mut self, room_id: &OwnedRoomId) {
         let now = Instant::now();
         let Some(room) = self.rtc_rooms.get_mut(room_id) else {
             return;
         };
-        if room.connected_at.is_some() || !room.peer_joined || !room.media.publishing() {
+        if room.connected_at.is_some() || !room.peer_joined || !room.media.connected() {
             return;
         }
         room.connected_at = Some(now);

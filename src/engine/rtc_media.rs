@@ -20,11 +20,14 @@ pub(super) struct RtcMedia {
     session: Option<SfuSession>,
     /// The publisher connection (our audio to the SFU) is connected.
     publishing: bool,
+    /// The other participants in the LiveKit room (identities).
+    others: std::collections::HashSet<String>,
 }
 
 impl RtcMedia {
-    pub fn publishing(&self) -> bool {
-        self.publishing
+    /// Our audio reaches the SFU and someone else is in the LiveKit room.
+    pub fn connected(&self) -> bool {
+        self.publishing && !self.others.is_empty()
     }
 
     /// Leaves the SFU (if joined); the counters of both connections, merged: what we sent
@@ -33,6 +36,7 @@ impl RtcMedia {
         self.generation += 1;
         self.joining = false;
         self.publishing = false;
+        self.others.clear();
         let session = self.session.take()?;
         let mut stats = session.leave().await;
         stats.subscriber.packets_sent = stats.publisher.packets_sent;
@@ -114,6 +118,7 @@ impl Engine {
         match result {
             Ok((session, mut events)) => {
                 tracing::info!(identity = session.joined().identity, room = session.joined().room, "joined the LiveKit room");
+                room.media.others = session.joined().others.iter().cloned().collect();
                 room.media.session = Some(session);
                 let tx = self.rtc_tx.clone();
                 tokio::spawn(async move {
@@ -171,10 +176,13 @@ impl Engine {
             }
             SfuEvent::Error(e) => tracing::debug!("LiveKit: {e}"),
             SfuEvent::ParticipantJoined { identity } => {
-                tracing::debug!(identity, "LiveKit participant joined")
+                tracing::debug!(identity, "LiveKit participant joined");
+                room.media.others.insert(identity);
+                self.maybe_rtc_connected(&room_id);
             }
             SfuEvent::ParticipantLeft { identity } => {
-                tracing::debug!(identity, "LiveKit participant left")
+                tracing::debug!(identity, "LiveKit participant left");
+                room.media.others.remove(&identity);
             }
             _ => {}
         }

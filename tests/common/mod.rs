@@ -7,6 +7,7 @@
 
 pub mod audio;
 pub mod js;
+pub mod rtc;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -20,6 +21,13 @@ static OWN_HS_DIR: OnceLock<PathBuf> = OnceLock::new();
 
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Makes `url` the homeserver of this test binary (the MatrixRTC tests start their own, in
+/// Synapse's MatrixRTC configuration). Must come before the first [`hs`].
+pub fn use_hs(url: &str) {
+    let set = HS.get_or_init(|| url.to_owned());
+    assert_eq!(set, url, "the test binary already uses another homeserver");
 }
 
 /// The homeserver's base URL, e.g. `http://127.0.0.1:8448`.
