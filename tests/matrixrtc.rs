@@ -393,3 +393,28 @@ fn a_stale_ring_never_rings_and_a_live_one_does() {
     assert_eq!(rings[0]["protocol"], "matrixrtc");
     assert_eq!(rings[0]["caller"], p.a_user.as_str());
 }
+
+#[test]
+fn hangup_without_a_running_process_declines_a_matrixrtc_ring() {
+    let Some(p) = pair() else { return };
+    let a = spawn(
+        &p.home,
+        &p.args("a", &["call", &p.room, "--ring-timeout", "40"], "tone:440", "a.wav"),
+    );
+    p.wait_joined(&p.a_user, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    let out = p.home.run(&["--json", "--profile", "b", "hangup"]);
+    assert_success(&out);
+    let result: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(result["action"], "decline", "{result}");
+    assert_eq!(result["protocol"], "matrixrtc");
+    assert_eq!(result["caller"], p.a_user.as_str());
+    let started = Instant::now();
+    let a_out = wait(a, Duration::from_secs(30));
+    assert_eq!(code(&a_out), 5, "{}", stderr(&a_out));
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    p.assert_all_left();
+    // Nothing else rings: a second hangup finds no call.
+    let again = p.home.run(&["--profile", "b", "hangup"]);
+    assert_fails_with(&again, 1);
+}

@@ -286,9 +286,6 @@ impl Engine {
         let Some(policy) = self.incoming_policy(room_id) else {
             return;
         };
-        if matches!(self.mode, Mode::Decline { .. }) {
-            return;
-        }
         let Some(room) = self.client.get_room(room_id) else {
             return;
         };

@@ -32,6 +32,7 @@ use crate::commands::Context;
 use crate::error::{Error, Result, exit};
 use crate::media::{self, MediaConfig, MediaEvent, MediaSession};
 use crate::signalling::{CallMachine, Command, Input, Output, Party};
+use crate::matrixrtc as matrixrtc_request;
 use crate::transport::rooms::Target;
 use crate::transport::send::{CallSender, SendReport};
 use crate::transport::sync::SyncBatch;
@@ -177,6 +178,8 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         calls: HashMap::new(),
         rtc_rooms: HashMap::new(),
         rtc_service: None,
+        declined_rtc: None,
+        rtc_decline_request: None,
         calling_rtc: false,
         rtc_tx,
         rtc_rx,
@@ -223,6 +226,10 @@ struct Engine {
     rtc_rooms: HashMap<OwnedRoomId, rtc::RtcRoom>,
     /// Our homeserver's LiveKit service (MSC4143 discovery), if it has one.
     rtc_service: Option<String>,
+    /// `Mode::Decline`: the MatrixRTC ring being declined (room, notification id, caller),
+    /// and the request that sends the decline.
+    declined_rtc: Option<(OwnedRoomId, String, OwnedUserId)>,
+    rtc_decline_request: Option<(OwnedRoomId, matrixrtc_request::RequestId)>,
     /// `call` goes over MatrixRTC (chosen at start by `--protocol`).
     calling_rtc: bool,
     rtc_tx: mpsc::UnboundedSender<rtc::RtcNews>,
@@ -284,12 +291,15 @@ impl Engine {
         }
         self.pump().await;
         if matches!(self.mode, Mode::Decline { .. }) {
-            if self.declined.is_none() {
+            if self.declined.is_some() {
+                self.send_decline();
+            } else if self.declined_rtc.is_some() {
+                self.send_rtc_decline();
+            } else {
                 return Err(Error::Other(
                     "no call to hang up: no mxcall process runs one and nothing is ringing".into(),
                 ));
             }
-            self.send_decline();
             self.pump().await;
         }
 

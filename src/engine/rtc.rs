@@ -283,6 +283,9 @@ impl Engine {
                 id,
                 result,
             } => {
+                if self.rtc_decline_request.as_ref() == Some(&(room_id.clone(), id)) {
+                    self.on_rtc_decline_sent(&result);
+                }
                 if let Some(room) = self.rtc_rooms.get_mut(&room_id) {
                     let _ = room.machine.handle_input(Input::SendResult {
                         now: Instant::now(),
@@ -334,6 +337,9 @@ impl Engine {
         let tx = self.rtc_tx.clone();
         let room_id = room_id.clone();
         let is_restart = matches!(request, Request::RestartDelayed { .. });
+        if matches!(request, Request::SendDecline { .. }) && matches!(self.mode, Mode::Decline { .. }) {
+            self.rtc_decline_request = Some((room_id.clone(), id));
+        }
         tracing::debug!(?request, "MatrixRTC request");
         self.send_tasks.push(tokio::spawn(async move {
             let work = transport::rtc::execute(&room, request);
@@ -427,6 +433,13 @@ impl Engine {
         caller: OwnedUserId,
         intent: Option<String>,
     ) {
+        if let Mode::Decline { call_id: wanted, .. } = &self.mode {
+            // Rings ring in the order they happened: the last one chosen is the newest.
+            if wanted.as_ref().is_none_or(|w| *w == notification_id) {
+                self.declined_rtc = Some((room_id.clone(), notification_id, caller));
+            }
+            return;
+        }
         let Some(room) = self.rtc_rooms.get_mut(room_id) else {
             return;
         };
@@ -508,7 +521,9 @@ impl Engine {
             .unwrap_or_default();
         room.peer_joined = false;
         let owes_leave = !room.machine.is_idle();
-        self.ended.add(&call_id);
+        if !call_id.is_empty() {
+            self.ended.add(&call_id);
+        }
         let stats = stats.map(|s| s.subscriber);
         let before = self.exit;
         self.report_end(
@@ -559,6 +574,47 @@ impl Engine {
                 now_ms: unix_ms(),
                 reason,
             });
+        }
+    }
+
+    /// `Mode::Decline` (`mxcall hangup` with no process to ask): declines the chosen ring.
+    pub(super) fn send_rtc_decline(&mut self) {
+        let Some((room_id, _, _)) = &self.declined_rtc else {
+            return;
+        };
+        if let Some(room) = self.rtc_rooms.get_mut(room_id)
+            && let Err(e) = room.machine.handle_input(Input::Command {
+                now: Instant::now(),
+                now_ms: unix_ms(),
+                command: Command::Decline,
+            })
+        {
+            self.reporter.note(&format!("mxcall: cannot decline: {e}"));
+            self.exit = Some(crate::error::exit::OTHER);
+        }
+    }
+
+    /// `Mode::Decline`: done when the decline is on the server (or could not be sent; the
+    /// machine retries transient failures itself).
+    fn on_rtc_decline_sent(&mut self, result: &Result<Response, SendError>) {
+        let Some((room_id, notification_id, caller)) = self.declined_rtc.clone() else {
+            return;
+        };
+        match result {
+            Ok(_) => {
+                self.ended.add(&notification_id);
+                self.out.result(
+                    &format!("declined MatrixRTC call {notification_id} from {caller} in {room_id}"),
+                    &json!({"call_id": notification_id, "room_id": room_id, "caller": caller,
+                            "action": "decline", "protocol": PROTOCOL}),
+                );
+                self.exit = Some(crate::error::exit::OK);
+            }
+            Err(SendError::RateLimited { .. } | SendError::Transient(_) | SendError::LocalTimeout) => {}
+            Err(e) => {
+                self.reporter.note(&format!("mxcall: could not send the decline: {e}"));
+                self.exit = Some(crate::error::exit::OTHER);
+            }
         }
     }
 

@@ -1,5 +1,5 @@
-//! The recent call history of rooms as one batch: what `mxcall hangup` feeds the signalling
-//! machine when no running mxcall process holds the ringing call it should decline.
+//! The recent call history of rooms as one batch (legacy call events, MatrixRTC rings and
+//! declines): what `mxcall hangup` feeds the signalling machines when no running mxcall process holds the ringing call it should decline.
 //!
 //! A running process may have moved the stored sync token past the invite long ago, so the
 //! next `/sync` would not show it; `/messages` does. Events come through the profile's store,
@@ -49,7 +49,12 @@ pub async fn recent_batch(
         let mut options = MessagesOptions::backward();
         options.limit = UInt::from(HISTORY_LIMIT);
         let mut filter = RoomEventFilter::empty();
-        filter.types = Some(vec!["m.call.*".into(), "m.room.encrypted".into()]);
+        filter.types = Some(vec![
+            "m.call.*".into(),
+            crate::matrixrtc::notification::EVENT_TYPE.into(),
+            crate::matrixrtc::decline::EVENT_TYPE.into(),
+            "m.room.encrypted".into(),
+        ]);
         options.filter = filter;
         let messages = match room.messages(options).await {
             Ok(m) => m,
