@@ -15,6 +15,9 @@
 #   MXCALL_HS_RTC_SERVICE_URL  optional, the MatrixRTC authorisation service (lk-jwt-service) URL,
 #                          e.g. http://127.0.0.1:PORT from `scripts/livekit.sh free-port`; turns on
 #                          MatrixRTC (see below). Unset: none of it.
+#   MXCALL_HS_RTC_DISCOVERY   with the above: "both" (default) or "well-known": only the
+#                          .well-known key advertises the service (no MSC4143 endpoint), as many
+#                          deployments do.
 #
 # The server listens on 127.0.0.1 only, serves the client API only (no federation),
 # uses SQLite in DIR and has every rate limit raised far out of reach.
@@ -241,8 +244,12 @@ EOF
             printf '\n# MatrixRTC (MSC4143 transports, MSC4195 LiveKit focus).\n'
             printf 'tls_certificate_path: %s\n' "$(yq "$dir/tls.crt")"
             printf 'tls_private_key_path: %s\n' "$(yq "$dir/tls.key")"
-            printf 'experimental_features:\n  msc4143_enabled: true\n  msc4222_enabled: true\n'
-            printf 'matrix_rtc:\n  transports:\n    - %s\n' "$transport"
+            if [[ "${MXCALL_HS_RTC_DISCOVERY:-both}" == both ]]; then
+                printf 'experimental_features:\n  msc4143_enabled: true\n  msc4222_enabled: true\n'
+                printf 'matrix_rtc:\n  transports:\n    - %s\n' "$transport"
+            else
+                printf 'experimental_features:\n  msc4222_enabled: true\n'
+            fi
             printf 'extra_well_known_client_content:\n  org.matrix.msc4143.rtc_foci:\n    - %s\n' "$transport"
         fi
     } >"$dir/homeserver.yaml"

@@ -32,10 +32,17 @@ static DIR: OnceLock<PathBuf> = OnceLock::new();
 /// The MatrixRTC backend (started on first use), also made the binary's homeserver; `None`
 /// when MXCALL_SKIP_LIVEKIT=1.
 pub fn env() -> Option<&'static RtcEnv> {
-    ENV.get_or_init(start).as_ref()
+    ENV.get_or_init(|| start(false)).as_ref()
 }
 
-fn start() -> Option<RtcEnv> {
+/// As [`env`], but the homeserver advertises its LiveKit service only in
+/// `.well-known/matrix/client` (`org.matrix.msc4143.rtc_foci`), not through MSC4143's
+/// `rtc/transports` endpoint. One test binary uses one or the other.
+pub fn env_well_known_only() -> Option<&'static RtcEnv> {
+    ENV.get_or_init(|| start(true)).as_ref()
+}
+
+fn start(well_known_only: bool) -> Option<RtcEnv> {
     let bin_dir = std::env::var_os("MXCALL_GO_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".tmp/go-bin"));
@@ -61,7 +68,11 @@ fn start() -> Option<RtcEnv> {
     let hs = run(Command::new(script("synapse.sh"))
         .arg("start")
         .arg(dir.join("hs"))
-        .env("MXCALL_HS_RTC_SERVICE_URL", &service_url));
+        .env("MXCALL_HS_RTC_SERVICE_URL", &service_url)
+        .env(
+            "MXCALL_HS_RTC_DISCOVERY",
+            if well_known_only { "well-known" } else { "both" },
+        ));
     DIR.set(dir.clone()).unwrap();
     extern "C" fn stop() {
         if let Some(dir) = DIR.get() {
