@@ -36,7 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('whoami', 'whoami', [CompletionResultType]::ParameterValue, 'Show who the profile is logged in as, after checking the token with the server, and whether this device is cross-signed (trusted by Element) and backs up its keys')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Make this device trusted: emoji verification with another session of your account, or the account''s recovery key')
             [CompletionResult]::new('call', 'call', [CompletionResultType]::ParameterValue, 'Place a call and run it until either side hangs up')
-            [CompletionResult]::new('answer', 'answer', [CompletionResultType]::ParameterValue, 'Answer an incoming call (waiting for one if none is ringing)')
+            [CompletionResult]::new('answer', 'answer', [CompletionResultType]::ParameterValue, 'Answer an incoming call (waiting for one if none is ringing): legacy or MatrixRTC')
             [CompletionResult]::new('hangup', 'hangup', [CompletionResultType]::ParameterValue, 'Hang up a call running in another mxcall process, or decline a ringing call')
             [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Report incoming calls as they happen; optionally answer them or run a command for each')
             [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List the audio devices usable with --input/--output device:NAME')
@@ -106,7 +106,8 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             break
         }
         'mxcall;call' {
-            [CompletionResult]::new('--ring-timeout', '--ring-timeout', [CompletionResultType]::ParameterName, 'Give up ringing after this many seconds (also the invite''s lifetime)')
+            [CompletionResult]::new('--ring-timeout', '--ring-timeout', [CompletionResultType]::ParameterName, 'Give up ringing after this many seconds (also the invite''s lifetime; a MatrixRTC ring lasts at most 90 s)')
+            [CompletionResult]::new('--protocol', '--protocol', [CompletionResultType]::ParameterName, 'Which call protocol to use. auto: join the room''s MatrixRTC session if the other member is in one; else MatrixRTC (Element Call, Element X) when the homeserver advertises a LiveKit transport; else legacy m.call.* (Element Web''s 1:1 calls, Nheko, FluffyChat). matrixrtc fails with exit 7 when the homeserver advertises no LiveKit transport')
             [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null')
             [CompletionResult]::new('--record', '--record', [CompletionResultType]::ParameterName, 'Also record the received audio to this WAV file (48 kHz mono)')
@@ -119,8 +120,8 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break

@@ -110,7 +110,7 @@ _mxcall() {
             return 0
             ;;
         mxcall__subcmd__call)
-            opts="-v -q -h -V --ring-timeout --input --output --record --duration --hangup-after-input --media-addr --profile --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --ring-timeout --protocol --input --output --record --duration --hangup-after-input --media-addr --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -118,6 +118,10 @@ _mxcall() {
             case "${prev}" in
                 --ring-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --protocol)
+                    COMPREPLY=($(compgen -W "auto legacy matrixrtc" -- "${cur}"))
                     return 0
                     ;;
                 --input)

@@ -33,7 +33,7 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand whoami 'Show who the profile is logged in as, after checking the token with the server, and whether this device is cross-signed (trusted by Element) and backs up its keys'
             cand verify 'Make this device trusted: emoji verification with another session of your account, or the account''s recovery key'
             cand call 'Place a call and run it until either side hangs up'
-            cand answer 'Answer an incoming call (waiting for one if none is ringing)'
+            cand answer 'Answer an incoming call (waiting for one if none is ringing): legacy or MatrixRTC'
             cand hangup 'Hang up a call running in another mxcall process, or decline a ringing call'
             cand watch 'Report incoming calls as they happen; optionally answer them or run a command for each'
             cand devices 'List the audio devices usable with --input/--output device:NAME'
@@ -98,7 +98,8 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand --version 'Print version'
         }
         &'mxcall;call'= {
-            cand --ring-timeout 'Give up ringing after this many seconds (also the invite''s lifetime)'
+            cand --ring-timeout 'Give up ringing after this many seconds (also the invite''s lifetime; a MatrixRTC ring lasts at most 90 s)'
+            cand --protocol 'Which call protocol to use. auto: join the room''s MatrixRTC session if the other member is in one; else MatrixRTC (Element Call, Element X) when the homeserver advertises a LiveKit transport; else legacy m.call.* (Element Web''s 1:1 calls, Nheko, FluffyChat). matrixrtc fails with exit 7 when the homeserver advertises no LiveKit transport'
             cand --input 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null'
             cand --output 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null'
             cand --record 'Also record the received audio to this WAV file (48 kHz mono)'
@@ -111,8 +112,8 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand --verbose 'More detail on stderr (repeat for more)'
             cand -q 'Print nothing but errors'
             cand --quiet 'Print nothing but errors'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }

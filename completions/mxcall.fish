@@ -35,7 +35,7 @@ complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "logout" -d 'Log out: 
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "whoami" -d 'Show who the profile is logged in as, after checking the token with the server, and whether this device is cross-signed (trusted by Element) and backs up its keys'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "verify" -d 'Make this device trusted: emoji verification with another session of your account, or the account\'s recovery key'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "call" -d 'Place a call and run it until either side hangs up'
-complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "answer" -d 'Answer an incoming call (waiting for one if none is ringing)'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "answer" -d 'Answer an incoming call (waiting for one if none is ringing): legacy or MatrixRTC'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "hangup" -d 'Hang up a call running in another mxcall process, or decline a ringing call'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "watch" -d 'Report incoming calls as they happen; optionally answer them or run a command for each'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "devices" -d 'List the audio devices usable with --input/--output device:NAME'
@@ -74,7 +74,10 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s v -l verbose -d
 complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s q -l quiet -d 'Print nothing but errors'
 complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mxcall -n "__fish_mxcall_using_subcommand verify" -s V -l version -d 'Print version'
-complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l ring-timeout -d 'Give up ringing after this many seconds (also the invite\'s lifetime)' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l ring-timeout -d 'Give up ringing after this many seconds (also the invite\'s lifetime; a MatrixRTC ring lasts at most 90 s)' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l protocol -d 'Which call protocol to use. auto: join the room\'s MatrixRTC session if the other member is in one; else MatrixRTC (Element Call, Element X) when the homeserver advertises a LiveKit transport; else legacy m.call.* (Element Web\'s 1:1 calls, Nheko, FluffyChat). matrixrtc fails with exit 7 when the homeserver advertises no LiveKit transport' -r -f -a "auto\t'MatrixRTC when the room has a session or the homeserver a LiveKit transport, else legacy'
+legacy\t'Matrix VoIP 1:1 calls (`m.call.invite`…)'
+matrixrtc\t'MatrixRTC with a LiveKit SFU, as Element Call and Element X'"
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l output -d 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
@@ -85,7 +88,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l hangup-after-inpu
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l json -d 'Print machine-readable JSON on stdout'
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s q -l quiet -d 'Print nothing but errors'
-complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s h -l help -d 'Print help'
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s V -l version -d 'Print version'
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l wait -d 'Wait this long for a call to arrive; exit 6 if none does' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r

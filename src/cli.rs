@@ -17,7 +17,8 @@ macro_rules! exit_codes_table {
   4  homeserver unreachable or answering garbage
   5  the call was declined (reject / busy)
   6  nobody answered (ring timeout, invite expired) / nothing to answer within --wait
-  7  media failed (ICE failure, audio device or file unusable)
+  7  media failed (ICE failure, LiveKit SFU unreachable, audio device or file unusable;
+     --protocol matrixrtc on a homeserver without a MatrixRTC transport)
   8  the call was answered elsewhere or replaced"
     };
 }
@@ -34,11 +35,14 @@ macro_rules! environment_table {
 
 macro_rules! json_events_table {
     () => {
-        "JSON EVENTS (--json; one object per line on stdout, each with \"event\" and \"ts\" in Unix ms):
-  invite_sent  our invite went out {room_id, call_id, callee}
+        "JSON EVENTS (--json; one object per line on stdout, each with \"event\" and \"ts\" in Unix ms;
+call events also carry \"protocol\": \"legacy\" (m.call.*) or \"matrixrtc\"):
+  joined       MatrixRTC: our call membership is in the room {room_id, call_id, membership_event_id}
+  invite_sent  our invite (MatrixRTC: ring notification) went out {room_id, call_id, callee}
   ringing      an incoming call rings {room_id, call_id, caller}
   connecting   the call was answered; media is being set up {room_id, call_id}
-  connected    media flows {room_id, call_id}
+  connected    media flows (MatrixRTC: our audio is on the SFU and the other member is
+               in the call) {room_id, call_id}
   media        the first audio from the other side was decoded {room_id, call_id}
   hangup       the call was hung up {room_id, call_id, reason, by: local|remote}
   ended        the call is over {room_id, call_id, outcome, duration_ms, exit_code, stats}
@@ -62,7 +66,8 @@ const AFTER_HELP: &str = concat!(
     name = "mxcall",
     version,
     about = "Place and answer Matrix voice calls from the command line",
-    long_about = "mxcall places and answers Matrix 1:1 voice calls (m.call.* events, WebRTC audio) \
+    long_about = "mxcall places and answers Matrix 1:1 voice calls — MatrixRTC (Element Call, \
+Element X; LiveKit SFU) and legacy m.call.* (Element Web, Nheko, FluffyChat), WebRTC audio — \
 from a terminal, a script or a test rig. Each invocation runs to completion and exits with a code \
 that tells a script what happened.",
     after_long_help = AFTER_HELP,
@@ -132,8 +137,22 @@ or nothing happens within --timeout."
     )]
     Verify(VerifyArgs),
     /// Place a call and run it until either side hangs up
+    #[command(
+        long_about = "Place a call and run it until either side hangs up.\n\n\
+Two protocols: MatrixRTC (Element Call; the only one Element X rings on, and Element Web's \
+default where the homeserver advertises LiveKit) and legacy 1:1 calls (m.call.*; Element Web, \
+Nheko, FluffyChat). With --protocol auto (the default) mxcall joins the room's MatrixRTC session \
+if the other member is in one; otherwise it uses MatrixRTC when the homeserver advertises a \
+LiveKit transport (MSC4143 rtc/transports, or org.matrix.msc4143.rtc_foci in \
+.well-known/matrix/client), else legacy. A MatrixRTC call writes our call membership \
+(org.matrix.msc3401.call.member, withdrawn by a delayed leave within seconds if mxcall is \
+killed), rings the other member with an org.matrix.msc4075.rtc.notification (at most 90 s), and \
+carries the audio through the homeserver's LiveKit SFU; it ends when the other member leaves.\n\n\
+To reach someone on Element X: make sure your homeserver advertises a LiveKit service (Element X \
+needs one too) and call their DM: mxcall call @them:example.org."
+    )]
     Call(CallArgs),
-    /// Answer an incoming call (waiting for one if none is ringing)
+    /// Answer an incoming call (waiting for one if none is ringing): legacy or MatrixRTC
     Answer(AnswerArgs),
     /// Hang up a call running in another mxcall process, or decline a ringing call
     Hangup(HangupArgs),
