@@ -142,8 +142,8 @@ or nothing happens within --timeout."
 Two protocols: MatrixRTC (Element Call; the only one Element X rings on, and Element Web's \
 default where the homeserver advertises LiveKit) and legacy 1:1 calls (m.call.*; Element Web, \
 Nheko, FluffyChat). With --protocol auto (the default) mxcall joins the room's MatrixRTC session \
-if the other member is in one; otherwise it uses MatrixRTC when the homeserver advertises a \
-LiveKit transport (MSC4143 rtc/transports, or org.matrix.msc4143.rtc_foci in \
+if the other member is in one; otherwise, in an unencrypted room, it uses MatrixRTC when the \
+homeserver advertises a LiveKit transport (MSC4143 rtc/transports, or org.matrix.msc4143.rtc_foci in \
 .well-known/matrix/client), else legacy. A MatrixRTC call writes our call membership \
 (org.matrix.msc3401.call.member, withdrawn by a delayed leave within seconds if mxcall is \
 killed), rings the other member with an org.matrix.msc4075.rtc.notification (at most 90 s), and \
@@ -202,8 +202,9 @@ pub struct CallArgs {
     pub ring_timeout: std::time::Duration,
 
     /// Which call protocol to use. auto: join the room's MatrixRTC session if the other member
-    /// is in one; else MatrixRTC (Element Call, Element X) when the homeserver advertises a
-    /// LiveKit transport; else legacy m.call.* (Element Web's 1:1 calls, Nheko, FluffyChat).
+    /// is in one; else, in an unencrypted room, MatrixRTC (Element Call, Element X) when the
+    /// homeserver advertises a LiveKit transport; else legacy m.call.* (Element Web's 1:1 calls,
+    /// Nheko, FluffyChat). (MatrixRTC media is not end-to-end encrypted yet.)
     /// matrixrtc fails with exit 7 when the homeserver advertises no LiveKit transport.
     #[arg(long, value_enum, default_value_t = Protocol::Auto)]
     pub protocol: Protocol,

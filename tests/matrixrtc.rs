@@ -418,3 +418,17 @@ fn hangup_without_a_running_process_declines_a_matrixrtc_ring() {
     let again = p.home.run(&["--profile", "b", "hangup"]);
     assert_fails_with(&again, 1);
 }
+
+#[test]
+fn auto_calls_an_encrypted_dm_with_legacy_events_until_matrixrtc_media_is_encrypted() {
+    let Some(p) = pair() else { return };
+    let room = encrypted_dm(&p.home, "a", "b", &p.b_user);
+    let a = spawn(
+        &p.home,
+        &p.args("a", &["call", &room, "--ring-timeout", "2"], "tone:440", "a.wav"),
+    );
+    let a_out = wait(a, Duration::from_secs(30));
+    assert_eq!(code(&a_out), 6, "{}", stderr(&a_out));
+    let ae = events(&a_out);
+    assert_eq!(find_event(&ae, "invite_sent").unwrap()["protocol"], "legacy", "{ae:?}");
+}

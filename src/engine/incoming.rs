@@ -87,13 +87,27 @@ impl Engine {
             .rtc_rooms
             .get(room.room_id())
             .is_some_and(|r| r.machine.session_active());
-        let rtc = active || self.rtc_service.is_some();
+        // Until MatrixRTC media is end-to-end encrypted here (Element Call encrypts every frame
+        // in encrypted rooms and could not play ours), `auto` starts MatrixRTC calls only in
+        // unencrypted rooms; an encrypted DM gets a legacy call, which Element Web answers.
+        let encrypted = room
+            .latest_encryption_state()
+            .await
+            .map(|s| s.is_encrypted())
+            .unwrap_or(true);
+        let rtc = active || (self.rtc_service.is_some() && !(encrypted && protocol == Protocol::Auto));
+        if encrypted && rtc {
+            self.reporter.note(
+                "mxcall: warning: MatrixRTC media is not end-to-end encrypted yet; Element Call \
+                 participants of this encrypted room may not hear this call",
+            );
+        }
         if !rtc {
             self.rtc_rooms.remove(room.room_id());
             if protocol == Protocol::Matrixrtc {
                 return Err(self.no_rtc_transport_error());
             }
-            tracing::info!("no MatrixRTC transport: calling with legacy m.call.* events");
+            tracing::info!(encrypted, "calling with legacy m.call.* events");
         } else {
             tracing::info!(active, "calling over MatrixRTC");
         }
