@@ -23,7 +23,20 @@ else
 fi
 
 cd tests/interop
-if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then
+# Current: npm's record of the install is newer than the lock file (git gives a changed lock file a
+# new mtime), and every dependency of package.json is installed at its pinned version (a copied or
+# restored tree may keep an old node_modules with new mtimes).
+pinned_installed() {
+    node -e '
+        const fs = require("fs");
+        const deps = JSON.parse(fs.readFileSync("package.json", "utf8")).dependencies ?? {};
+        for (const [name, want] of Object.entries(deps)) {
+            let have;
+            try { have = JSON.parse(fs.readFileSync(`node_modules/${name}/package.json`, "utf8")).version; } catch {}
+            if (have !== want) { console.error(`install-interop: ${name} ${have ?? "missing"}, package.json pins ${want}`); process.exit(1); }
+        }'
+}
+if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ] && pinned_installed; then
     echo "install-interop: tests/interop/node_modules is current" >&2
 else
     echo "install-interop: npm ci in tests/interop (node $(node --version), npm $(npm --version))" >&2

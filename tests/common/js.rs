@@ -1,5 +1,7 @@
 //! The other party of the interop tests: matrix-js-sdk (Element's engine) in Debian's headless
-//! Chromium, driven by `tests/interop/peer.mjs`, whose page events arrive as JSON lines.
+//! Chromium, driven by `tests/interop/peer.mjs` (legacy 1:1 calls, MatrixCall) or
+//! `tests/interop/rtc-peer.mjs` (MatrixRTC calls as Element Call: a MatrixRTC session and
+//! livekit-client), whose page events arrive as JSON lines.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -33,6 +35,9 @@ pub fn interop() -> bool {
         }
         if !peer_dir().join("node_modules/matrix-js-sdk").exists() {
             return Err(format!("tests/interop/node_modules is missing: {hint}"));
+        }
+        if !peer_dir().join("node_modules/livekit-client").exists() {
+            return Err(format!("tests/interop/node_modules is not current: {hint}"));
         }
         let out = Command::new("node")
             .arg("build.mjs")
@@ -70,7 +75,8 @@ pub struct JsAccount {
     pub device: String,
 }
 
-/// One running `node peer.mjs`: its JSON events arrive on a channel as it prints them.
+/// One running `node peer.mjs` (or `rtc-peer.mjs`): its JSON events arrive on a channel as it
+/// prints them.
 pub struct JsPeer {
     child: Option<Child>,
     rx: Receiver<Value>,
@@ -92,13 +98,42 @@ impl JsPeer {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> JsPeer {
+        Self::spawn("peer.mjs", hs(), acct, mode, tone, extra, env)
+    }
+
+    /// The Element Call engine (`rtc-peer.mjs`) on the homeserver `hs` in MatrixRTC mode
+    /// (`scripts/synapse.sh` with `MXCALL_HS_RTC_SERVICE_URL`, `scripts/livekit.sh` beside it):
+    /// `mode` is call, answer, decline, join or ignore; `extra` takes `--room ROOM` (or
+    /// `--auto-join`), `--expect HZ`, `--hangup-after S`, `--answer-after S`, `--ring-lifetime S`,
+    /// `--jwt legacy|matrix2|both`, `--timeout S` (see the top of rtc-peer.mjs, and
+    /// docs/matrixrtc-test-setup.md for its events). The room must let both users send
+    /// `org.matrix.msc3401.call.member` state events.
+    pub fn start_rtc(
+        hs: &str,
+        acct: &JsAccount,
+        mode: &str,
+        tone: &Path,
+        extra: &[&str],
+    ) -> JsPeer {
+        Self::spawn("rtc-peer.mjs", hs, acct, mode, tone, extra, &[])
+    }
+
+    fn spawn(
+        script: &str,
+        hs: &str,
+        acct: &JsAccount,
+        mode: &str,
+        tone: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> JsPeer {
         let mut cmd = Command::new("node");
         cmd.envs(env.iter().copied());
         cmd.current_dir(peer_dir())
-            .arg("peer.mjs")
+            .arg(script)
             .args([
                 "--hs",
-                hs(),
+                hs,
                 "--user",
                 &acct.user,
                 "--token",
@@ -115,7 +150,9 @@ impl JsPeer {
         if std::env::var_os("MXCALL_INTEROP_VERBOSE").is_some() {
             cmd.arg("--verbose");
         }
-        let mut child = cmd.spawn().expect("run node tests/interop/peer.mjs");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("run node tests/interop/{script}: {e}"));
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -232,7 +269,8 @@ impl JsPeer {
         }
     }
 
-    /// Ends the driver: SIGTERM makes it close Chromium (the page sends nothing more).
+    /// Ends the driver: SIGTERM makes it close Chromium (the page sends nothing more; rtc-peer.mjs
+    /// first leaves the MatrixRTC session and the SFU, within 6 s).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SAFETY: plain kill(2) of our own child.

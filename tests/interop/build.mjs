@@ -1,5 +1,7 @@
-// Bundles src/page.js (with matrix-js-sdk) into dist/page.js. Run by the tests and the benchmark
-// before the first peer starts; dist/ is not committed.
+// Bundles the pages into dist/: src/page.js (matrix-js-sdk's MatrixCall, for peer.mjs) into
+// dist/page.js behind dist/index.html, and src/rtc-page.js (a MatrixRTC session with livekit-client,
+// as Element Call, for rtc-peer.mjs) into dist/rtc-page.js behind dist/rtc.html. Run by the tests
+// and the benchmark before the first peer starts; dist/ is not committed.
 //
 // matrix-js-sdk's Rust crypto is @matrix-org/matrix-sdk-crypto-wasm. Its browser entry (index.mjs)
 // fetches its .wasm at run time from `new URL("./pkg/matrix_sdk_crypto_wasm_bg.wasm",
@@ -14,12 +16,12 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 mkdirSync(join(here, "dist/pkg"), { recursive: true });
 const { metafile } = await esbuild.build({
-    entryPoints: [join(here, "src/page.js")],
+    entryPoints: [join(here, "src/page.js"), join(here, "src/rtc-page.js")],
     bundle: true,
     format: "esm",
     platform: "browser",
     target: "chrome120",
-    outfile: join(here, "dist/page.js"),
+    outdir: join(here, "dist"),
     logLevel: "warning",
     metafile: true,
     define: { "process.env.NODE_ENV": '"production"' },
@@ -29,3 +31,4 @@ if (!glue) throw new Error("build.mjs: the bundle has no @matrix-org/matrix-sdk-
 const WASM = "pkg/matrix_sdk_crypto_wasm_bg.wasm";
 copyFileSync(join(dirname(glue), WASM), join(here, "dist", WASM));
 copyFileSync(join(here, "src/page.html"), join(here, "dist/index.html"));
+copyFileSync(join(here, "src/rtc-page.html"), join(here, "dist/rtc.html"));

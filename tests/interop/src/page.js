@@ -44,6 +44,7 @@ import {
     VerifierEvent,
     decodeRecoveryKey,
 } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { Ear } from "./ear.js";
 
 const q = new URLSearchParams(location.search);
 const num = (name) => (q.has(name) ? Number(q.get(name)) : undefined);
@@ -81,88 +82,6 @@ function report(event, fields = {}) {
 window.addEventListener("error", (e) => report("error", { message: String(e.message) }));
 window.addEventListener("unhandledrejection", (e) => report("error", { message: String(e.reason?.stack || e.reason) }));
 
-// ---- What we hear: WebAudio analysers on the remote stream -----------------------------------
-const TICK_MS = 20;
-const LOUD_RMS = 0.01; // -40 dBFS, as tests/common's tone_coverage
-
-class Ear {
-    constructor(stream) {
-        // Chromium feeds a remote WebRTC stream to WebAudio only while a media element plays it.
-        this.element = new Audio();
-        this.element.muted = true;
-        this.element.srcObject = stream;
-        this.element.play().catch((e) => report("error", { message: "audio element: " + e }));
-        this.ctx = new AudioContext();
-        this.ctx.resume();
-        const source = this.ctx.createMediaStreamSource(stream);
-        this.small = this.ctx.createAnalyser(); // per-tick: level and peak (23 Hz bins)
-        this.small.fftSize = 2048;
-        this.small.smoothingTimeConstant = 0;
-        this.big = this.ctx.createAnalyser(); // now and then: the frequency to a fraction of a Hz
-        this.big.fftSize = 32768;
-        this.big.smoothingTimeConstant = 0;
-        source.connect(this.small);
-        source.connect(this.big);
-        this.time = new Float32Array(this.small.fftSize);
-        this.freqSmall = new Float32Array(this.small.frequencyBinCount);
-        this.freqBig = new Float32Array(this.big.frequencyBinCount);
-        this.ticks = []; // {loud, peak}
-        this.precise = []; // peak frequencies from the big analyser
-        this.firstAudio = undefined;
-        this.n = 0;
-        this.timer = setInterval(() => this.tick(), TICK_MS);
-    }
-
-    peak(analyser, data) {
-        analyser.getFloatFrequencyData(data);
-        const binHz = this.ctx.sampleRate / analyser.fftSize;
-        const lo = Math.floor(100 / binHz), hi = Math.ceil(4000 / binHz);
-        let best = lo;
-        for (let i = lo; i <= hi; i++) if (data[i] > data[best]) best = i;
-        // Parabolic interpolation on the dB values around the peak.
-        const a = data[best - 1], b = data[best], c = data[best + 1];
-        const d = a - 2 * b + c;
-        const shift = d !== 0 && Number.isFinite(d) ? (0.5 * (a - c)) / d : 0;
-        return (best + Math.max(-0.5, Math.min(0.5, shift))) * binHz;
-    }
-
-    tick() {
-        this.small.getFloatTimeDomainData(this.time);
-        let sum = 0;
-        for (const s of this.time) sum += s * s;
-        const rms = Math.sqrt(sum / this.time.length);
-        const loud = rms > LOUD_RMS;
-        if (loud && this.firstAudio === undefined) {
-            this.firstAudio = Date.now();
-            report("first_audio", { rms: Number(rms.toFixed(4)) });
-        }
-        const peak = this.peak(this.small, this.freqSmall);
-        if (this.firstAudio !== undefined) this.ticks.push({ loud, peak });
-        // The big window spans 0.68 s: take it once every 0.5 s while it is loud.
-        if (loud && ++this.n % 25 === 0) this.precise.push(this.peak(this.big, this.freqBig));
-    }
-
-    summary() {
-        clearInterval(this.timer);
-        const sorted = [...this.precise].sort((x, y) => x - y);
-        const dominant = sorted.length ? sorted[Math.floor(sorted.length / 2)] : undefined;
-        const target = opts.expect ?? dominant;
-        // Leave out the last 250 ms: the call may end in the middle of them.
-        const body = this.ticks.slice(0, Math.max(0, this.ticks.length - 250 / TICK_MS));
-        const tol = this.ctx.sampleRate / this.small.fftSize; // one bin
-        const good = body.filter((t) => t.loud && target !== undefined && Math.abs(t.peak - target) <= tol).length;
-        const loudTicks = body.filter((t) => t.loud).length;
-        this.element.srcObject = null;
-        this.ctx.close();
-        return {
-            dominant_hz: dominant === undefined ? null : Number(dominant.toFixed(1)),
-            tone_share: body.length ? Number((good / body.length).toFixed(3)) : 0,
-            loud_share: body.length ? Number((loudTicks / body.length).toFixed(3)) : 0,
-            heard_ms: body.length * TICK_MS,
-        };
-    }
-}
-
 // ---- The call -------------------------------------------------------------------------------
 let current = null; // the one call this page is about
 let ear = null;
@@ -185,7 +104,7 @@ function watchCall(call) {
         const stream = call.remoteUsermediaStream;
         if (!ear && stream && stream.getAudioTracks().length) {
             report("remote_stream", { call_id: call.callId, stream_id: stream.id });
-            ear = new Ear(stream);
+            ear = new Ear(stream, { expect: opts.expect, report });
         }
     });
     call.on(CallEvent.Error, (err) => report("error", { call_id: call.callId, code: err.code, message: err.message }));
