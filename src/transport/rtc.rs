@@ -207,10 +207,13 @@ impl std::fmt::Debug for SfuCredentials {
 
 /// Buys LiveKit credentials for the call in `room_id` from the LiveKit service at
 /// `service_url`, as Element Call does (`openIDSFU.ts`): a Matrix OpenID token
-/// (`POST /user/{userId}/openid/request_token`), then `POST {service}/get_token` with
-/// `{room_id, slot_id, openid_token, member: {id, claimed_user_id, claimed_device_id}}`, or —
-/// when the service is older and answers 404 — `POST {service}/sfu/get` with
-/// `{room, openid_token, device_id}`. Both answer `{url, jwt}`.
+/// (`POST /user/{userId}/openid/request_token`), then `POST {service}/sfu/get` with
+/// `{room, openid_token, device_id}` — what Element Call's default ("compatibility") mode uses
+/// for the SFU it publishes to: the LiveKit identity it gives, `@user:hs:DEVICE`, is the one
+/// other clients derive from our membership and match our audio track to us by — or, when the
+/// service has no such endpoint (404/405), `POST {service}/get_token` with
+/// `{room_id, slot_id, openid_token, member: {id, claimed_user_id, claimed_device_id}}`
+/// (Element Call's `matrix_2_0` mode; hashed identity). Both answer `{url, jwt}`.
 ///
 /// Errors: one line naming the step and the service's answer (never the tokens).
 pub async fn sfu_credentials(
@@ -249,11 +252,11 @@ pub async fn sfu_credentials(
         "openid_token": openid_token,
         "member": {"id": member_id, "claimed_user_id": user, "claimed_device_id": device},
     });
-    let response = post(&http, &format!("{base}/get_token"), &modern).await?;
-    let response = if response.status() == reqwest::StatusCode::NOT_FOUND {
-        tracing::debug!("the LiveKit service has no /get_token; using /sfu/get");
-        let legacy = json!({"room": room_id, "openid_token": openid_token, "device_id": device});
-        post(&http, &format!("{base}/sfu/get"), &legacy).await?
+    let legacy = json!({"room": room_id, "openid_token": openid_token, "device_id": device});
+    let response = post(&http, &format!("{base}/sfu/get"), &legacy).await?;
+    let response = if matches!(response.status().as_u16(), 404 | 405) {
+        tracing::debug!("the LiveKit service has no /sfu/get; using /get_token");
+        post(&http, &format!("{base}/get_token"), &modern).await?
     } else {
         response
     };
