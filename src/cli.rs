@@ -137,8 +137,7 @@ or nothing happens within --timeout."
     )]
     Verify(VerifyArgs),
     /// Place a call and run it until either side hangs up
-    #[command(
-        long_about = "Place a call and run it until either side hangs up.\n\n\
+    #[command(long_about = "Place a call and run it until either side hangs up.\n\n\
 Two protocols: MatrixRTC (Element Call; the only one Element X rings on, and Element Web's \
 default where the homeserver advertises LiveKit) and legacy 1:1 calls (m.call.*; Element Web, \
 Nheko, FluffyChat). With --protocol auto (the default) mxcall joins the room's MatrixRTC session \
@@ -149,8 +148,7 @@ homeserver advertises a LiveKit transport (MSC4143 rtc/transports, or org.matrix
 killed), rings the other member with an org.matrix.msc4075.rtc.notification (at most 90 s), and \
 carries the audio through the homeserver's LiveKit SFU; it ends when the other member leaves.\n\n\
 To reach someone on Element X: make sure your homeserver advertises a LiveKit service (Element X \
-needs one too) and call their DM: mxcall call @them:example.org."
-    )]
+needs one too) and call their DM: mxcall call @them:example.org.")]
     Call(CallArgs),
     /// Answer an incoming call (waiting for one if none is ringing): legacy or MatrixRTC
     Answer(AnswerArgs),

@@ -928,15 +928,27 @@ fn matrixrtc_without_a_livekit_transport_is_exit_7_and_auto_falls_back_to_legacy
         err.contains("no MatrixRTC transport") && err.contains("rtc_foci"),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(call_events(&p.home, "a", &p.room).is_empty());
     // `auto` (the default) calls with m.call.* instead.
     let a = spawn(
         &p.home,
-        &p.args("a", &["call", &p.room, "--ring-timeout", "2"], "tone:440", "a.wav"),
+        &p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "2"],
+            "tone:440",
+            "a.wav",
+        ),
     );
     let a_out = wait(a, Duration::from_secs(30));
     assert_eq!(code(&a_out), 6, "{}", stderr(&a_out));
-    assert_eq!(find_event(&events(&a_out), "invite_sent").unwrap()["protocol"], "legacy");
+    assert_eq!(
+        find_event(&events(&a_out), "invite_sent").unwrap()["protocol"],
+        "legacy"
+    );
     wait_for_event(&p.home, "b", &p.room, "m.call.invite");
 }

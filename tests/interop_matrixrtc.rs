@@ -75,7 +75,14 @@ impl Rig {
     /// The Element Call engine in `mode`, its microphone playing 880 Hz, expecting mxcall's
     /// 440 Hz; returns once it has synced.
     fn js(&self, mode: &str, extra: &[&str]) -> JsPeer {
-        let mut args = vec!["--room", self.room.as_str(), "--expect", "440", "--timeout", "150"];
+        let mut args = vec![
+            "--room",
+            self.room.as_str(),
+            "--expect",
+            "440",
+            "--timeout",
+            "150",
+        ];
         args.extend_from_slice(extra);
         let mut js = JsPeer::start_rtc(&self.hs, &self.js, mode, &self.path("tone880.wav"), &args);
         js.wait_for("ready", Duration::from_secs(60));
@@ -128,7 +135,10 @@ fn assert_mx_events(events: &[Value], names: &[&str]) {
 fn mxcall_rings_element_call_which_joins_and_hears_it_and_mxcalls_hangup_ends_it() {
     let Some(r) = rig() else { return };
     let mut js = r.js("answer", &[]);
-    let mx = spawn(&r.home, &r.mx(&["call", &r.room, "--duration", "5"], "mx.wav"));
+    let mx = spawn(
+        &r.home,
+        &r.mx(&["call", &r.room, "--duration", "5"], "mx.wav"),
+    );
     let ring = js.wait_for("ring", Duration::from_secs(30));
     assert_eq!(ring["sender"], r.m_user.as_str());
     assert_eq!(ring["notification_type"], "ring");
@@ -136,7 +146,10 @@ fn mxcall_rings_element_call_which_joins_and_hears_it_and_mxcalls_hangup_ends_it
     assert_eq!(code(&mx_out), 0, "{}\n{}", stderr(&mx_out), js.context());
     let js_events = js.finish(Duration::from_secs(30));
     let mx_events = events(&mx_out);
-    assert_mx_events(&mx_events, &["joined", "invite_sent", "connected", "media", "ended"]);
+    assert_mx_events(
+        &mx_events,
+        &["joined", "invite_sent", "connected", "media", "ended"],
+    );
     assert_eq!(event(&mx_events, "ended")["outcome"], "completed");
     // Element Call saw our membership, matched our LiveKit identity to it, heard our tone.
     let member = event(&js_events, "member_joined");
@@ -177,9 +190,15 @@ fn element_call_rings_mxcall_answer_which_joins_with_audio_both_ways() {
     let js_events = js.finish(Duration::from_secs(30));
     assert_eq!(code(&mx_out), 0, "{}\n{}", stderr(&mx_out), js.context());
     let mx_events = events(&mx_out);
-    assert_mx_events(&mx_events, &["ringing", "joined", "connected", "media", "ended"]);
+    assert_mx_events(
+        &mx_events,
+        &["ringing", "joined", "connected", "media", "ended"],
+    );
     assert_eq!(event(&mx_events, "ringing")["caller"], r.js.user.as_str());
-    assert_eq!(event(&js_events, "member_joined")["user"], r.m_user.as_str());
+    assert_eq!(
+        event(&js_events, "member_joined")["user"],
+        r.m_user.as_str()
+    );
     assert_eq!(event(&js_events, "connected")["identity_matched"], true);
     assert_js_heard(&js_events, 440.0);
     assert_tone(&r.path("mx.wav"), 880.0);
@@ -204,12 +223,19 @@ fn element_call_rings_mxcall_watch_answer_which_joins_with_audio_both_ways() {
 fn element_call_declines_mxcalls_ring_and_mxcall_exits_5() {
     let Some(r) = rig() else { return };
     let mut js = r.js("decline", &["--answer-after", "1"]);
-    let mx = spawn(&r.home, &r.mx(&["call", &r.room, "--ring-timeout", "60"], "mx.wav"));
+    let mx = spawn(
+        &r.home,
+        &r.mx(&["call", &r.room, "--ring-timeout", "60"], "mx.wav"),
+    );
     js.wait_for("declined_sent", Duration::from_secs(40));
     let declined = Instant::now();
     let mx_out = wait(mx, Duration::from_secs(30));
     assert_eq!(code(&mx_out), 5, "{}\n{}", stderr(&mx_out), js.context());
-    assert!(declined.elapsed() < Duration::from_secs(10), "{:?}", declined.elapsed());
+    assert!(
+        declined.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        declined.elapsed()
+    );
     assert_eq!(event(&events(&mx_out), "ended")["outcome"], "declined");
     js.finish(Duration::from_secs(30));
     assert!(!r.m_joined(), "mxcall's membership is still set");
@@ -247,7 +273,11 @@ fn a_killed_mxcall_leaves_element_calls_session_through_its_delayed_leave() {
         |e| e["user"] == r.m_user.as_str(),
         Duration::from_secs(20),
     );
-    assert!(killed.elapsed() < Duration::from_secs(15), "member_left after {:?}: {left}", killed.elapsed());
+    assert!(
+        killed.elapsed() < Duration::from_secs(15),
+        "member_left after {:?}: {left}",
+        killed.elapsed()
+    );
     let js_events = js.finish(Duration::from_secs(30));
     assert_eq!(event(&js_events, "ended")["reason"], "remote_left");
     assert!(!r.m_joined(), "mxcall's membership is still set");
@@ -264,7 +294,10 @@ fn mxcall_call_joins_an_element_call_session_already_going_on_without_ringing() 
     assert_eq!(code(&mx_out), 0, "{}\n{}", stderr(&mx_out), js.context());
     let mx_events = events(&mx_out);
     assert_mx_events(&mx_events, &["joined", "connected", "ended"]);
-    assert!(find_event(&mx_events, "invite_sent").is_none(), "mxcall rang: {mx_events:?}");
+    assert!(
+        find_event(&mx_events, "invite_sent").is_none(),
+        "mxcall rang: {mx_events:?}"
+    );
     assert!(find_event(&js_events, "ring").is_none(), "{js_events:?}");
     assert_js_heard(&js_events, 440.0);
     assert_tone(&r.path("mx.wav"), 880.0);

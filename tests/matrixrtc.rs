@@ -77,7 +77,12 @@ impl Pair {
             .unwrap()
             .iter()
             .filter(|e| e["type"] == MEMBER)
-            .map(|e| (e["state_key"].as_str().unwrap().to_owned(), e["content"].clone()))
+            .map(|e| {
+                (
+                    e["state_key"].as_str().unwrap().to_owned(),
+                    e["content"].clone(),
+                )
+            })
             .collect()
     }
 
@@ -85,7 +90,9 @@ impl Pair {
     fn joined(&self, user: &str) -> Vec<Value> {
         self.memberships()
             .into_iter()
-            .filter(|(k, c)| k.starts_with(&format!("_{user}_")) && c.as_object().is_some_and(|o| !o.is_empty()))
+            .filter(|(k, c)| {
+                k.starts_with(&format!("_{user}_")) && c.as_object().is_some_and(|o| !o.is_empty())
+            })
             .map(|(_, c)| c)
             .collect()
     }
@@ -127,7 +134,12 @@ fn mxcall_calls_mxcall_over_matrixrtc_with_audio_both_ways_and_both_leave() {
     // `auto`: the homeserver advertises a LiveKit service, so the call is MatrixRTC.
     let a = spawn(
         &p.home,
-        &p.args("a", &["call", &p.room, "--duration", "4"], "tone:440", "a.wav"),
+        &p.args(
+            "a",
+            &["call", &p.room, "--duration", "4"],
+            "tone:440",
+            "a.wav",
+        ),
     );
     let a_out = wait(a, Duration::from_secs(60));
     let b_out = wait(b, Duration::from_secs(30));
@@ -135,14 +147,23 @@ fn mxcall_calls_mxcall_over_matrixrtc_with_audio_both_ways_and_both_leave() {
     assert_eq!(code(&b_out), 0, "{}", stderr(&b_out));
     let (ae, be) = (events(&a_out), events(&b_out));
     for name in ["joined", "invite_sent", "connected", "media", "ended"] {
-        assert!(find_event(&ae, name).is_some(), "caller: no {name} in {ae:?}");
+        assert!(
+            find_event(&ae, name).is_some(),
+            "caller: no {name} in {ae:?}"
+        );
     }
     for name in ["ringing", "joined", "connected", "media", "ended"] {
-        assert!(find_event(&be, name).is_some(), "callee: no {name} in {be:?}");
+        assert!(
+            find_event(&be, name).is_some(),
+            "callee: no {name} in {be:?}"
+        );
     }
     assert!(protocol_of(&ae).iter().all(|p| *p == "matrixrtc"), "{ae:?}");
     assert!(protocol_of(&be).iter().all(|p| *p == "matrixrtc"), "{be:?}");
-    assert_eq!(find_event(&be, "ringing").unwrap()["caller"], p.a_user.as_str());
+    assert_eq!(
+        find_event(&be, "ringing").unwrap()["caller"],
+        p.a_user.as_str()
+    );
     assert_eq!(find_event(&ae, "ended").unwrap()["outcome"], "completed");
     // The caller's hangup (`--duration`) ended the callee's call: 1:1 semantics.
     assert_eq!(find_event(&be, "ended").unwrap()["outcome"], "completed");
@@ -160,16 +181,27 @@ fn the_membership_is_what_element_call_writes_and_rings_with_a_notification() {
     let env = rtc::env().unwrap();
     let a = spawn(
         &p.home,
-        &p.args("a", &["call", &p.room, "--ring-timeout", "20"], "tone:440", "a.wav"),
+        &p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "20"],
+            "tone:440",
+            "a.wav",
+        ),
     );
     let m = p.wait_joined(&p.a_user, Duration::from_secs(30));
-    let device = p.home.session("a")["device_id"].as_str().unwrap().to_owned();
+    let device = p.home.session("a")["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(m["application"], "m.call");
     assert_eq!(m["call_id"], "");
     assert_eq!(m["scope"], "m.room");
     assert_eq!(m["device_id"], device.as_str());
     assert_eq!(m["m.call.intent"], "audio");
-    assert_eq!(m["focus_active"], json!({"type": "livekit", "focus_selection": "multi_sfu"}));
+    assert_eq!(
+        m["focus_active"],
+        json!({"type": "livekit", "focus_selection": "multi_sfu"})
+    );
     assert_eq!(
         m["foci_preferred"],
         json!([{"type": "livekit", "livekit_service_url": env.service_url, "livekit_alias": p.room}])
@@ -191,7 +223,10 @@ fn the_membership_is_what_element_call_writes_and_rings_with_a_notification() {
         if let Some(e) = v["chunk"].as_array().and_then(|c| c.first()).cloned() {
             break e;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "no ring notification");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no ring notification"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     let c = &ring["content"];
@@ -204,7 +239,10 @@ fn the_membership_is_what_element_call_writes_and_rings_with_a_notification() {
     unsafe { libc::kill(a.id() as i32, libc::SIGINT) };
     let a_out = wait(a, Duration::from_secs(20));
     assert_eq!(code(&a_out), 0, "{}", stderr(&a_out));
-    assert_eq!(find_event(&events(&a_out), "ended").unwrap()["outcome"], "completed");
+    assert_eq!(
+        find_event(&events(&a_out), "ended").unwrap()["outcome"],
+        "completed"
+    );
     p.assert_all_left();
 }
 
@@ -228,12 +266,21 @@ fn declining_a_matrixrtc_ring_ends_the_call_with_exit_5_within_seconds() {
     std::thread::sleep(Duration::from_secs(2));
     let a = spawn(
         &p.home,
-        &p.args("a", &["call", &p.room, "--ring-timeout", "40"], "tone:440", "a.wav"),
+        &p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "40"],
+            "tone:440",
+            "a.wav",
+        ),
     );
     let started = Instant::now();
     let a_out = wait(a, Duration::from_secs(40));
     assert_eq!(code(&a_out), 5, "{}", stderr(&a_out));
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
     let ae = events(&a_out);
     assert_eq!(find_event(&ae, "ended").unwrap()["outcome"], "declined");
     let b_out = wait(b, Duration::from_secs(20));
@@ -252,7 +299,10 @@ fn declining_a_matrixrtc_ring_ends_the_call_with_exit_5_within_seconds() {
     );
     let decline = &v["chunk"][0];
     assert_eq!(decline["sender"], p.b_user.as_str());
-    assert_eq!(decline["content"]["m.relates_to"]["rel_type"], "m.reference");
+    assert_eq!(
+        decline["content"]["m.relates_to"]["rel_type"],
+        "m.reference"
+    );
     assert!(p.joined(&p.b_user).is_empty(), "the callee joined");
     p.assert_all_left();
 }
@@ -262,16 +312,39 @@ fn nobody_answers_exit_6_and_the_membership_is_withdrawn() {
     let Some(p) = pair() else { return };
     let a = spawn(
         &p.home,
-        &p.args("a", &["call", &p.room, "--ring-timeout", "3"], "tone:440", "a.wav"),
+        &p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "3"],
+            "tone:440",
+            "a.wav",
+        ),
     );
     let a_out = wait(a, Duration::from_secs(30));
     assert_eq!(code(&a_out), 6, "{}", stderr(&a_out));
-    assert_eq!(find_event(&events(&a_out), "ended").unwrap()["outcome"], "no_answer");
+    assert_eq!(
+        find_event(&events(&a_out), "ended").unwrap()["outcome"],
+        "no_answer"
+    );
     p.assert_all_left();
     // The ring is over: an `answer` started now finds nothing to answer.
-    let b = p.home.run(&["--json", "--profile", "b", "answer", "--wait", "3", "--output", "null", "--input", "tone:880"]);
+    let b = p.home.run(&[
+        "--json",
+        "--profile",
+        "b",
+        "answer",
+        "--wait",
+        "3",
+        "--output",
+        "null",
+        "--input",
+        "tone:880",
+    ]);
     assert_eq!(code(&b), 6, "{}", stderr(&b));
-    assert!(find_event(&events(&b), "ringing").is_none(), "{}", stdout(&b));
+    assert!(
+        find_event(&events(&b), "ringing").is_none(),
+        "{}",
+        stdout(&b)
+    );
 }
 
 #[test]
@@ -281,7 +354,10 @@ fn a_killed_caller_leaves_through_its_delayed_event_and_the_call_ends() {
         &p.home,
         &p.args("b", &["answer", "--wait", "60"], "tone:880", "b.wav"),
     );
-    let a = spawn(&p.home, &p.args("a", &["call", &p.room], "tone:440", "a.wav"));
+    let a = spawn(
+        &p.home,
+        &p.args("a", &["call", &p.room], "tone:440", "a.wav"),
+    );
     p.wait_joined(&p.b_user, Duration::from_secs(40));
     std::thread::sleep(Duration::from_secs(2));
     let killed = Instant::now();
@@ -292,11 +368,18 @@ fn a_killed_caller_leaves_through_its_delayed_event_and_the_call_ends() {
         if p.joined(&p.a_user).is_empty() {
             break;
         }
-        assert!(killed.elapsed() < Duration::from_secs(15), "A's membership outlived it");
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "A's membership outlived it"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     let b_out = wait(b, Duration::from_secs(30));
-    assert!(killed.elapsed() < Duration::from_secs(20), "B's call outlived A by {:?}", killed.elapsed());
+    assert!(
+        killed.elapsed() < Duration::from_secs(20),
+        "B's call outlived A by {:?}",
+        killed.elapsed()
+    );
     assert_eq!(code(&b_out), 0, "{}", stderr(&b_out));
     let be = events(&b_out);
     assert!(find_event(&be, "connected").is_some(), "{be:?}");
@@ -310,14 +393,24 @@ fn calling_while_the_other_members_ring_is_live_answers_it() {
     // B calls (and rings A)…
     let b = spawn(
         &p.home,
-        &p.args("b", &["call", &p.room, "--duration", "8"], "tone:880", "b.wav"),
+        &p.args(
+            "b",
+            &["call", &p.room, "--duration", "8"],
+            "tone:880",
+            "b.wav",
+        ),
     );
     p.wait_joined(&p.b_user, Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(1));
     // …and A, instead of `answer`, calls the room too: it joins B's session, no second ring.
     let a = spawn(
         &p.home,
-        &p.args("a", &["call", &p.room, "--duration", "4"], "tone:440", "a.wav"),
+        &p.args(
+            "a",
+            &["call", &p.room, "--duration", "4"],
+            "tone:440",
+            "a.wav",
+        ),
     );
     let a_out = wait(a, Duration::from_secs(40));
     let b_out = wait(b, Duration::from_secs(40));
@@ -339,7 +432,11 @@ fn ring_from_a(p: &Pair, sender_ts_ago: Duration, lifetime: Duration) -> String 
     let service = &rtc::env().unwrap().service_url;
     let membership = api(
         "PUT",
-        &format!("/rooms/{}/state/{MEMBER}/{}", urlencode(&p.room), urlencode(&key)),
+        &format!(
+            "/rooms/{}/state/{MEMBER}/{}",
+            urlencode(&p.room),
+            urlencode(&key)
+        ),
         &token(&p.home, "a"),
         Some(json!({
             "application": "m.call", "call_id": "", "scope": "m.room", "device_id": device,
@@ -377,7 +474,15 @@ fn ring_from_a(p: &Pair, sender_ts_ago: Duration, lifetime: Duration) -> String 
 #[test]
 fn a_stale_ring_never_rings_and_a_live_one_does() {
     let Some(p) = pair() else { return };
-    let watch = spawn(&p.home, &["--json".into(), "--profile".into(), "b".into(), "watch".into()]);
+    let watch = spawn(
+        &p.home,
+        &[
+            "--json".into(),
+            "--profile".into(),
+            "b".into(),
+            "watch".into(),
+        ],
+    );
     std::thread::sleep(Duration::from_secs(3));
     // Sent 15 s ago (within the 20 s clock skew MSC4075 allows) with a 10 s lifetime: over.
     let stale = ring_from_a(&p, Duration::from_secs(15), Duration::from_secs(10));
@@ -387,9 +492,16 @@ fn a_stale_ring_never_rings_and_a_live_one_does() {
     std::thread::sleep(Duration::from_secs(3));
     unsafe { libc::kill(watch.id() as i32, libc::SIGINT) };
     let out = wait(watch, Duration::from_secs(20));
-    let rings: Vec<Value> = events(&out).into_iter().filter(|e| e["event"] == "ringing").collect();
+    let rings: Vec<Value> = events(&out)
+        .into_iter()
+        .filter(|e| e["event"] == "ringing")
+        .collect();
     assert_eq!(rings.len(), 1, "{}\n{}", stdout(&out), stderr(&out));
-    assert_eq!(rings[0]["call_id"], live.as_str(), "stale ring {stale} rang");
+    assert_eq!(
+        rings[0]["call_id"],
+        live.as_str(),
+        "stale ring {stale} rang"
+    );
     assert_eq!(rings[0]["protocol"], "matrixrtc");
     assert_eq!(rings[0]["caller"], p.a_user.as_str());
 }
@@ -399,7 +511,12 @@ fn hangup_without_a_running_process_declines_a_matrixrtc_ring() {
     let Some(p) = pair() else { return };
     let a = spawn(
         &p.home,
-        &p.args("a", &["call", &p.room, "--ring-timeout", "40"], "tone:440", "a.wav"),
+        &p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "40"],
+            "tone:440",
+            "a.wav",
+        ),
     );
     p.wait_joined(&p.a_user, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(500));
@@ -412,7 +529,11 @@ fn hangup_without_a_running_process_declines_a_matrixrtc_ring() {
     let started = Instant::now();
     let a_out = wait(a, Duration::from_secs(30));
     assert_eq!(code(&a_out), 5, "{}", stderr(&a_out));
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     p.assert_all_left();
     // Nothing else rings: a second hangup finds no call.
     let again = p.home.run(&["--profile", "b", "hangup"]);
@@ -425,10 +546,19 @@ fn auto_calls_an_encrypted_dm_with_legacy_events_until_matrixrtc_media_is_encryp
     let room = encrypted_dm(&p.home, "a", "b", &p.b_user);
     let a = spawn(
         &p.home,
-        &p.args("a", &["call", &room, "--ring-timeout", "2"], "tone:440", "a.wav"),
+        &p.args(
+            "a",
+            &["call", &room, "--ring-timeout", "2"],
+            "tone:440",
+            "a.wav",
+        ),
     );
     let a_out = wait(a, Duration::from_secs(30));
     assert_eq!(code(&a_out), 6, "{}", stderr(&a_out));
     let ae = events(&a_out);
-    assert_eq!(find_event(&ae, "invite_sent").unwrap()["protocol"], "legacy", "{ae:?}");
+    assert_eq!(
+        find_event(&ae, "invite_sent").unwrap()["protocol"],
+        "legacy",
+        "{ae:?}"
+    );
 }

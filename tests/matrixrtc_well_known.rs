@@ -12,7 +12,9 @@ use serde_json::json;
 
 #[test]
 fn the_well_known_rtc_foci_alone_is_enough_for_a_matrixrtc_call() {
-    let Some(env) = rtc::env_well_known_only() else { return };
+    let Some(env) = rtc::env_well_known_only() else {
+        return;
+    };
     let home = Home::new();
     let (a_user, apw) = register("a");
     let (b_user, bpw) = register("b");
@@ -21,7 +23,10 @@ fn the_well_known_rtc_foci_alone_is_enough_for_a_matrixrtc_call() {
     // The endpoint is not there; the .well-known key is.
     let status = block_on(async {
         reqwest::Client::new()
-            .get(format!("{}/_matrix/client/unstable/org.matrix.msc4143/rtc/transports", env.hs))
+            .get(format!(
+                "{}/_matrix/client/unstable/org.matrix.msc4143/rtc/transports",
+                env.hs
+            ))
             .bearer_auth(token(&home, "a"))
             .send()
             .await
@@ -59,8 +64,19 @@ fn the_well_known_rtc_foci_alone_is_enough_for_a_matrixrtc_call() {
         v.extend(call_flags(input, &dir.path().join(rec)));
         v
     };
-    let b = spawn(&home, &args("b", &["answer", "--wait", "60"], "tone:880", "b.wav"));
-    let a = spawn(&home, &args("a", &["call", &room, "--duration", "3"], "tone:440", "a.wav"));
+    let b = spawn(
+        &home,
+        &args("b", &["answer", "--wait", "60"], "tone:880", "b.wav"),
+    );
+    let a = spawn(
+        &home,
+        &args(
+            "a",
+            &["call", &room, "--duration", "3"],
+            "tone:440",
+            "a.wav",
+        ),
+    );
     let a_out = wait(a, Duration::from_secs(60));
     let b_out = wait(b, Duration::from_secs(30));
     assert_eq!(code(&a_out), 0, "{}", stderr(&a_out));

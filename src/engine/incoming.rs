@@ -9,10 +9,10 @@ use super::{Engine, Mode, Room};
 use crate::error::{Error, Result, exit};
 use crate::signalling::{self, CallMachine, Command, Input, RingPolicy};
 use crate::transport::RoomEvent;
-use crate::transport::{self, rooms};
 use crate::transport::send;
 use crate::transport::sync::SyncBatch;
 use crate::transport::undecryptable::Undecryptable;
+use crate::transport::{self, rooms};
 use serde_json::json;
 
 impl Engine {
@@ -95,7 +95,8 @@ impl Engine {
             .await
             .map(|s| s.is_encrypted())
             .unwrap_or(true);
-        let rtc = active || (self.rtc_service.is_some() && !(encrypted && protocol == Protocol::Auto));
+        let rtc =
+            active || (self.rtc_service.is_some() && !(encrypted && protocol == Protocol::Auto));
         if encrypted && rtc {
             self.reporter.note(
                 "mxcall: warning: MatrixRTC media is not end-to-end encrypted yet; Element Call \
@@ -395,6 +396,10 @@ impl Engine {
 /// One of the MatrixRTC call events (membership, ring, decline).
 fn is_rtc_event(event: &RoomEvent) -> bool {
     use crate::matrixrtc::{decline, membership, notification};
-    [membership::EVENT_TYPE, notification::EVENT_TYPE, decline::EVENT_TYPE]
-        .contains(&event.event_type.as_str())
+    [
+        membership::EVENT_TYPE,
+        notification::EVENT_TYPE,
+        decline::EVENT_TYPE,
+    ]
+    .contains(&event.event_type.as_str())
 }

@@ -101,8 +101,9 @@ impl Engine {
         // the other member's.
         let service = self.rtc_service.clone().or_else(|| {
             current.iter().find_map(|e| {
-                let m = matrixrtc::membership::parse(&e.sender, e.state_key.as_deref()?, &e.content)
-                    .ok()?;
+                let m =
+                    matrixrtc::membership::parse(&e.sender, e.state_key.as_deref()?, &e.content)
+                        .ok()?;
                 (e.sender == peer)
                     .then(|| m.transports.first().map(|t| t.livekit_service_url.clone()))
                     .flatten()
@@ -188,14 +189,19 @@ impl Engine {
         if let Some(room) = self.rtc_rooms.get_mut(room_id) {
             let now_ms = unix_ms();
             if left {
-                let _ = room.machine.handle_input(Input::PeerLeftRoom { now, now_ms });
+                let _ = room
+                    .machine
+                    .handle_input(Input::PeerLeftRoom { now, now_ms });
             }
             let _ = room.machine.handle_input(Input::BatchEnd { now, now_ms });
         }
     }
 
     pub(super) fn rtc_deadline(&self) -> Option<Instant> {
-        let machines = self.rtc_rooms.values().filter_map(|r| r.machine.poll_timeout());
+        let machines = self
+            .rtc_rooms
+            .values()
+            .filter_map(|r| r.machine.poll_timeout());
         let leaves = self
             .rtc_rooms
             .values()
@@ -337,7 +343,9 @@ impl Engine {
         let tx = self.rtc_tx.clone();
         let room_id = room_id.clone();
         let is_restart = matches!(request, Request::RestartDelayed { .. });
-        if matches!(request, Request::SendDecline { .. }) && matches!(self.mode, Mode::Decline { .. }) {
+        if matches!(request, Request::SendDecline { .. })
+            && matches!(self.mode, Mode::Decline { .. })
+        {
             self.rtc_decline_request = Some((room_id.clone(), id));
         }
         tracing::debug!(?request, "MatrixRTC request");
@@ -406,8 +414,11 @@ impl Engine {
                 if first {
                     self.reporter.stop_spinner();
                     let fields = self.rtc_fields(room_id, json!({"device_id": member.device_id}));
-                    self.reporter
-                        .event("connecting", fields, Some(format!("connecting to {peer}…")));
+                    self.reporter.event(
+                        "connecting",
+                        fields,
+                        Some(format!("connecting to {peer}…")),
+                    );
                 }
                 self.maybe_rtc_connected(room_id);
             }
@@ -433,7 +444,10 @@ impl Engine {
         caller: OwnedUserId,
         intent: Option<String>,
     ) {
-        if let Mode::Decline { call_id: wanted, .. } = &self.mode {
+        if let Mode::Decline {
+            call_id: wanted, ..
+        } = &self.mode
+        {
             // Rings ring in the order they happened: the last one chosen is the newest.
             if wanted.as_ref().is_none_or(|w| *w == notification_id) {
                 self.declined_rtc = Some((room_id.clone(), notification_id, caller));
@@ -527,14 +541,7 @@ impl Engine {
         let stats = stats.map(|s| s.subscriber);
         let before = self.exit;
         self.report_end(
-            room_id,
-            &call_id,
-            PROTOCOL,
-            outcome,
-            duration,
-            stats,
-            None,
-            peer,
+            room_id, &call_id, PROTOCOL, outcome, duration, stats, None, peer,
         );
         // Exit only once our leave is on the server: a killed or stale membership would keep
         // the other side's call "active".
@@ -604,15 +611,20 @@ impl Engine {
             Ok(_) => {
                 self.ended.add(&notification_id);
                 self.out.result(
-                    &format!("declined MatrixRTC call {notification_id} from {caller} in {room_id}"),
+                    &format!(
+                        "declined MatrixRTC call {notification_id} from {caller} in {room_id}"
+                    ),
                     &json!({"call_id": notification_id, "room_id": room_id, "caller": caller,
                             "action": "decline", "protocol": PROTOCOL}),
                 );
                 self.exit = Some(crate::error::exit::OK);
             }
-            Err(SendError::RateLimited { .. } | SendError::Transient(_) | SendError::LocalTimeout) => {}
+            Err(
+                SendError::RateLimited { .. } | SendError::Transient(_) | SendError::LocalTimeout,
+            ) => {}
             Err(e) => {
-                self.reporter.note(&format!("mxcall: could not send the decline: {e}"));
+                self.reporter
+                    .note(&format!("mxcall: could not send the decline: {e}"));
                 self.exit = Some(crate::error::exit::OTHER);
             }
         }

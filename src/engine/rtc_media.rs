@@ -117,7 +117,11 @@ impl Engine {
         room.media.joining = false;
         match result {
             Ok((session, mut events)) => {
-                tracing::info!(identity = session.joined().identity, room = session.joined().room, "joined the LiveKit room");
+                tracing::info!(
+                    identity = session.joined().identity,
+                    room = session.joined().room,
+                    "joined the LiveKit room"
+                );
                 room.media.others = session.joined().others.iter().cloned().collect();
                 room.media.session = Some(session);
                 let tx = self.rtc_tx.clone();
@@ -152,7 +156,10 @@ impl Engine {
                     self.maybe_rtc_connected(&room_id);
                 }
                 (_, MediaEvent::Connection(media::ConnState::Failed)) => {
-                    self.rtc_media_failed(&room_id, format!("the {role:?} connection to the LiveKit SFU failed"));
+                    self.rtc_media_failed(
+                        &room_id,
+                        format!("the {role:?} connection to the LiveKit SFU failed"),
+                    );
                 }
                 (PeerRole::Subscriber, MediaEvent::FirstAudio) => {
                     let fields = super::report::with_call_protocol(
@@ -163,16 +170,17 @@ impl Engine {
                     );
                     self.reporter.event("media", fields, None);
                 }
-                (_, MediaEvent::InputEnded) => {
-                    if self.opts.hangup_after_input {
-                        self.rtc_hangup_current();
-                    }
+                (_, MediaEvent::InputEnded) if self.opts.hangup_after_input => {
+                    self.rtc_hangup_current();
                 }
                 (_, MediaEvent::Error(e)) => self.reporter.note(&format!("mxcall: {e}")),
                 _ => {}
             },
             SfuEvent::Ended { reason } => {
-                self.rtc_media_failed(&room_id, format!("the LiveKit SFU ended the session: {reason}"));
+                self.rtc_media_failed(
+                    &room_id,
+                    format!("the LiveKit SFU ended the session: {reason}"),
+                );
             }
             SfuEvent::Error(e) => tracing::debug!("LiveKit: {e}"),
             SfuEvent::ParticipantJoined { identity } => {

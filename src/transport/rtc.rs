@@ -57,10 +57,7 @@ pub async fn discover_service(client: &Client) -> Option<String> {
             url
         }
         Err(e) => {
-            tracing::debug!(
-                "no .well-known rtc_foci: {}",
-                crate::error::root_cause(&e)
-            );
+            tracing::debug!("no .well-known rtc_foci: {}", crate::error::root_cause(&e));
             None
         }
     }
@@ -222,19 +219,14 @@ pub async fn sfu_credentials(
     room_id: &str,
     member_id: &str,
 ) -> Result<SfuCredentials, String> {
-    let user = client
-        .user_id()
-        .ok_or("not logged in")?
-        .to_string();
-    let device = client
-        .device_id()
-        .ok_or("not logged in")?
-        .to_string();
-    let openid = client
-        .account()
-        .request_openid_token()
-        .await
-        .map_err(|e| format!("cannot get an OpenID token: {}", crate::error::root_cause(&e)))?;
+    let user = client.user_id().ok_or("not logged in")?.to_string();
+    let device = client.device_id().ok_or("not logged in")?.to_string();
+    let openid = client.account().request_openid_token().await.map_err(|e| {
+        format!(
+            "cannot get an OpenID token: {}",
+            crate::error::root_cause(&e)
+        )
+    })?;
     let openid_token = json!({
         "access_token": openid.access_token,
         "token_type": "Bearer",
@@ -286,7 +278,11 @@ pub async fn sfu_credentials(
     }
 }
 
-async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<reqwest::Response, String> {
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    body: &Value,
+) -> Result<reqwest::Response, String> {
     http.post(url)
         .json(body)
         .send()

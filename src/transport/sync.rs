@@ -276,6 +276,8 @@ fn rtc_state(
         .iter()
         .filter_map(|raw| raw.deserialize_as::<serde_json::Value>().ok())
         .filter_map(|json| RoomEvent::from_json(room_id, &json))
-        .filter(|e| e.event_type == crate::matrixrtc::membership::EVENT_TYPE && e.state_key.is_some())
+        .filter(|e| {
+            e.event_type == crate::matrixrtc::membership::EVENT_TYPE && e.state_key.is_some()
+        })
         .collect()
 }

@@ -48,8 +48,11 @@ fn start(well_known_only: bool) -> Option<RtcEnv> {
         .unwrap_or_else(|| repo().join(".tmp/go-bin"));
     let have_sfu = std::fs::read_dir(&bin_dir)
         .map(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with("livekit-server-"))
+            d.flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("livekit-server-")
+            })
         })
         .unwrap_or(false);
     if !have_sfu {
@@ -57,7 +60,10 @@ fn start(well_known_only: bool) -> Option<RtcEnv> {
             eprintln!("MXCALL_SKIP_LIVEKIT=1: MatrixRTC tests skipped");
             return None;
         }
-        panic!("no livekit-server in {}: run scripts/livekit.sh install", bin_dir.display());
+        panic!(
+            "no livekit-server in {}: run scripts/livekit.sh install",
+            bin_dir.display()
+        );
     }
     let dir = std::env::temp_dir().join(format!("mxcall-test-rtc-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -71,14 +77,24 @@ fn start(well_known_only: bool) -> Option<RtcEnv> {
         .env("MXCALL_HS_RTC_SERVICE_URL", &service_url)
         .env(
             "MXCALL_HS_RTC_DISCOVERY",
-            if well_known_only { "well-known" } else { "both" },
+            if well_known_only {
+                "well-known"
+            } else {
+                "both"
+            },
         ));
     DIR.set(dir.clone()).unwrap();
     extern "C" fn stop() {
         if let Some(dir) = DIR.get() {
             let script = |name: &str| repo().join("scripts").join(name);
-            let _ = Command::new(script("livekit.sh")).arg("stop").arg(dir.join("lk")).output();
-            let _ = Command::new(script("synapse.sh")).arg("stop").arg(dir.join("hs")).output();
+            let _ = Command::new(script("livekit.sh"))
+                .arg("stop")
+                .arg(dir.join("lk"))
+                .output();
+            let _ = Command::new(script("synapse.sh"))
+                .arg("stop")
+                .arg(dir.join("hs"))
+                .output();
             let _ = std::fs::remove_dir_all(dir);
         }
     }
