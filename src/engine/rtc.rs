@@ -162,6 +162,9 @@ impl Engine {
         self.current = Some(call_id);
         self.pending_place = None;
         self.wait_deadline = None;
+        // The SFU is joined while the membership goes out (as Element Call connects to LiveKit
+        // while js-sdk sends the membership): the other member's audio flows the moment they join.
+        self.start_rtc_media(room_id);
         Ok(())
     }
 
@@ -476,12 +479,17 @@ impl Engine {
         if answering {
             self.current = Some(call_id.clone());
             self.wait_deadline = None;
-            if let Some(room) = self.rtc_rooms.get_mut(room_id) {
-                let _ = room.machine.handle_input(Input::Command {
-                    now: Instant::now(),
-                    now_ms: unix_ms(),
-                    command: Command::Answer,
-                });
+            if let Some(room) = self.rtc_rooms.get_mut(room_id)
+                && room
+                    .machine
+                    .handle_input(Input::Command {
+                        now: Instant::now(),
+                        now_ms: unix_ms(),
+                        command: Command::Answer,
+                    })
+                    .is_ok()
+            {
+                self.start_rtc_media(room_id);
             }
         }
         if let Mode::Watch {

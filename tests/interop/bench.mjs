@@ -2,10 +2,15 @@
 // End-to-end benchmark (run through scripts/bench-interop.sh): N calls each of js↔js, mxcall→js
 // and mxcall↔mxcall through one Synapse, interleaved, and a table of medians with ratios to js↔js.
 //
-//   node bench.mjs --hs URL --mxcall BIN [--calls N] [--duration S] [--json]
+//   node bench.mjs --hs URL --mxcall BIN [--calls N] [--duration S] [--rtc] [--json]
+//
+// --rtc: MatrixRTC calls (the homeserver must be in its MatrixRTC configuration, with LiveKit):
+// js is Element Call's engine (rtc-peer.mjs: matrix-js-sdk's MatrixRTC session + livekit-client)
+// and mxcall calls with --protocol matrixrtc. Without it: legacy calls (peer.mjs, MatrixCall).
 //
 // Per call, on the caller's side: place → connected and place → first remote audio ("place" is
-// placeVoiceCall() for js, the process start for `mxcall call`); CPU seconds per call-minute of
+// placeVoiceCall() for legacy js, the call to joinRTCSession for MatrixRTC js, the process start
+// for `mxcall call`: what a user of each waits for); CPU seconds per call-minute of
 // every process of both sides (the Chromium trees, not the node drivers; the mxcall processes)
 // between the caller's "connected" and its hangup; peak RSS of each side (sum over its processes,
 // sampled every 250 ms;
@@ -25,10 +30,12 @@ const { values: a } = parseArgs({
         mxcall: { type: "string" },
         calls: { type: "string", default: "3" },
         duration: { type: "string", default: "10" },
+        rtc: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
     },
 });
 const N = Number(a.calls);
+const RTC = a.rtc;
 const D = Number(a.duration);
 const note = (m) => process.stderr.write(`bench: ${m}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -164,7 +171,9 @@ async function account(prefix) {
 }
 
 async function room(x, y) {
-    const { room_id } = await api("POST", "/createRoom", x.token, { preset: "private_chat", invite: [y.user], is_direct: true });
+    // MatrixRTC: a DM as Element makes one (both may send call memberships).
+    const preset = RTC ? "trusted_private_chat" : "private_chat";
+    const { room_id } = await api("POST", "/createRoom", x.token, { preset, invite: [y.user], is_direct: true });
     await api("POST", `/join/${encodeURIComponent(room_id)}`, y.token, {});
     return room_id;
 }
@@ -180,7 +189,7 @@ function mxLogin(home, profile, acct) {
 }
 
 const jsPeer = (acct, args) =>
-    run("node", [join(here, "peer.mjs"), "--hs", a.hs, "--user", acct.user, "--token", acct.token, "--device", acct.device, "--timeout", String(D + 90), ...args]);
+    run("node", [join(here, RTC ? "rtc-peer.mjs" : "peer.mjs"), "--hs", a.hs, "--user", acct.user, "--token", acct.token, "--device", acct.device, "--timeout", String(D + 90), ...args]);
 
 const mx = (home, args) =>
     run(a.mxcall, ["--json", ...args, "--output", "null", "--media-addr", "127.0.0.1"], { env: { ...process.env, MXCALL_HOME: home } });
@@ -201,7 +210,7 @@ async function oneCall(kind) {
             calleeSide = new Side("mx", callee);
             await sleep(1500);
         } else {
-            callee = jsPeer(y, ["--mode", "answer", "--tone-hz", "880", "--expect", "440"]);
+            callee = jsPeer(y, ["--mode", "answer", "--tone-hz", "880", "--expect", "440", ...(RTC ? ["--room", roomId] : [])]);
             calleeSide = new Side("js", callee);
             await waitEvent(callee, "ready");
         }
@@ -209,18 +218,22 @@ async function oneCall(kind) {
         if (kind === "js-js") {
             caller = jsPeer(x, ["--mode", "call", "--room", roomId, "--hangup-after", String(D), "--tone-hz", "440", "--expect", "880"]);
             callerSide = new Side("js", caller);
-            place = (await waitEvent(caller, "place")).ts;
+            place = (await waitEvent(caller, RTC ? "rtc_join" : "place")).ts;
         } else {
             await mxLogin(home, "a", x);
-            caller = mx(home, ["--profile", "a", "call", roomId, "--duration", String(D), "--input", "tone:440"]);
+            const protocol = ["--protocol", RTC ? "matrixrtc" : "legacy"];
+            caller = mx(home, ["--profile", "a", "call", roomId, "--duration", String(D), "--input", "tone:440", ...protocol]);
             callerSide = new Side("mx", caller);
             place = caller.startedAt;
         }
         const connected = await waitEvent(caller, "connected");
-        const invited = caller.events.find((e) => e.event === "invite_sent");
+        const invited = caller.events.find((e) => e.event === (kind === "js-js" && RTC ? "ring_sent" : "invite_sent"));
         const cpu0 = callerSide.cpu() + calleeSide.cpu();
         const heard = await waitEvent(caller, kind === "js-js" ? "first_audio" : "media");
-        await waitEvent(caller, "hangup", (D + 30) * 1000);
+        // The caller's own hangup (after D s connected): legacy js and mxcall say "hangup" (a
+        // MatrixRTC mxcall call just ends), MatrixRTC js "left".
+        const end = RTC ? (kind === "js-js" ? "left" : "ended") : "hangup";
+        await waitEvent(caller, end, (D + 30) * 1000);
         const cpu1 = callerSide.cpu() + calleeSide.cpu();
         const hungUp = Date.now();
         callerSide.sample();
@@ -252,7 +265,9 @@ async function oneCall(kind) {
 // ---- The run and the table ----------------------------------------------------------------------
 
 const kinds = ["js-js", "mx-js", "mx-mx"];
-const label = { "js-js": "js↔js", "mx-js": "mxcall→js", "mx-mx": "mxcall↔mxcall" };
+const label = RTC
+    ? { "js-js": "EC↔EC", "mx-js": "mxcall→EC", "mx-mx": "mxcall↔mxcall" }
+    : { "js-js": "js↔js", "mx-js": "mxcall→js", "mx-mx": "mxcall↔mxcall" };
 const results = [];
 for (let i = 1; i <= N; i++) {
     for (const kind of kinds) {
@@ -288,11 +303,15 @@ for (const k of kinds) {
     for (const [m] of metrics) med[k][m] = median(results.filter((r) => r.kind === k).map((r) => r[m]));
 }
 if (a.json) {
-    process.stdout.write(JSON.stringify({ calls: N, duration_s: D, medians: med, runs: results }) + "\n");
+    process.stdout.write(JSON.stringify({ protocol: RTC ? "matrixrtc" : "legacy", calls: N, duration_s: D, medians: med, runs: results }) + "\n");
 } else {
     const w0 = 36, w = 22;
     const lines = [];
-    lines.push(`medians of ${N} call(s) each, ${D} s connected; (×) = ratio to js↔js`);
+    lines.push(
+        RTC
+            ? `MatrixRTC (LiveKit SFU; EC = Element Call's engine: matrix-js-sdk MatrixRTC + livekit-client): medians of ${N} call(s) each, ${D} s connected; (×) = ratio to EC↔EC`
+            : `legacy m.call.* (js = matrix-js-sdk MatrixCall): medians of ${N} call(s) each, ${D} s connected; (×) = ratio to js↔js`,
+    );
     lines.push("".padEnd(w0) + kinds.map((k) => label[k].padStart(w)).join(""));
     for (const [m, title, digits] of metrics) {
         const base = med["js-js"][m];
