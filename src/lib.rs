@@ -7,6 +7,7 @@ pub mod audio;
 pub mod cli;
 pub mod commands;
 pub mod docs;
+pub mod e2ee;
 pub mod engine;
 pub mod error;
 pub mod homeserver;
