@@ -33,16 +33,7 @@ fn pair() -> Option<Pair> {
     let (b_user, bpw) = register("b");
     home.login("a", &a_user, &apw);
     home.login("b", &b_user, &bpw);
-    let room = api(
-        "POST",
-        "/createRoom",
-        &token(&home, "a"),
-        Some(json!({"preset": "trusted_private_chat", "invite": [b_user], "is_direct": true})),
-    )["room_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    join(&home, "b", &room);
+    let room = dm(&home, "a", "b", &b_user);
     Some(Pair {
         home,
         a_user,
@@ -95,6 +86,22 @@ impl Pair {
             })
             .map(|(_, c)| c)
             .collect()
+    }
+
+    /// The newest event of `event_type` in the room's timeline, if any.
+    fn newest(&self, event_type: &str) -> Option<Value> {
+        let filter = json!({"types": [event_type]}).to_string();
+        let v = api(
+            "GET",
+            &format!(
+                "/rooms/{}/messages?dir=b&limit=20&filter={}",
+                urlencode(&self.room),
+                urlencode(&filter)
+            ),
+            &token(&self.home, "a"),
+            None,
+        );
+        v["chunk"].as_array().and_then(|c| c.first()).cloned()
     }
 
     fn wait_joined(&self, user: &str, limit: Duration) -> Value {
@@ -210,17 +217,8 @@ fn the_membership_is_what_element_call_writes_and_rings_with_a_notification() {
     // The ring: a notification relating to that membership, naming the callee.
     let start = Instant::now();
     let ring = loop {
-        let v = api(
-            "GET",
-            &format!(
-                "/rooms/{}/messages?dir=b&limit=20&filter={}",
-                urlencode(&p.room),
-                urlencode(r#"{"types":["org.matrix.msc4075.rtc.notification"]}"#)
-            ),
-            &token(&p.home, "b"),
-            None,
-        );
-        if let Some(e) = v["chunk"].as_array().and_then(|c| c.first()).cloned() {
+        let v = p.newest("org.matrix.msc4075.rtc.notification");
+        if let Some(e) = v {
             break e;
         }
         assert!(
@@ -287,17 +285,10 @@ fn declining_a_matrixrtc_ring_ends_the_call_with_exit_5_within_seconds() {
     let be = events(&b_out);
     assert_eq!(find_event(&be, "ringing").unwrap()["protocol"], "matrixrtc");
     // The decline is an MSC4310 event from B relating to A's ring.
-    let v = api(
-        "GET",
-        &format!(
-            "/rooms/{}/messages?dir=b&limit=20&filter={}",
-            urlencode(&p.room),
-            urlencode(r#"{"types":["org.matrix.msc4310.rtc.decline"]}"#)
-        ),
-        &token(&p.home, "a"),
-        None,
-    );
-    let decline = &v["chunk"][0];
+    let decline = p
+        .newest("org.matrix.msc4310.rtc.decline")
+        .expect("no decline in the room");
+    let decline = &decline;
     assert_eq!(decline["sender"], p.b_user.as_str());
     assert_eq!(
         decline["content"]["m.relates_to"]["rel_type"],

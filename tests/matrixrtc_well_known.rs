@@ -8,7 +8,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use serde_json::json;
 
 #[test]
 fn the_well_known_rtc_foci_alone_is_enough_for_a_matrixrtc_call() {
@@ -47,16 +46,7 @@ fn the_well_known_rtc_foci_alone_is_enough_for_a_matrixrtc_call() {
         env.service_url.as_str()
     );
 
-    let room = api(
-        "POST",
-        "/createRoom",
-        &token(&home, "a"),
-        Some(json!({"preset": "trusted_private_chat", "invite": [b_user], "is_direct": true})),
-    )["room_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    join(&home, "b", &room);
+    let room = dm(&home, "a", "b", &b_user);
     let dir = tempfile::tempdir().unwrap();
     let args = |profile: &str, cmd: &[&str], input: &str, rec: &str| {
         let mut v: Vec<String> = vec!["--json".into(), "--profile".into(), profile.into()];

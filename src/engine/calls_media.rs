@@ -135,6 +135,7 @@ impl Engine {
         room_id: &OwnedRoomId,
         call_id: &str,
     ) -> std::result::Result<&MediaSession, media::MediaError> {
+        let media_cfg = self.media_config();
         let call = self
             .calls
             .entry(call_id.to_owned())
@@ -146,14 +147,7 @@ impl Engine {
                 hangup: None,
             });
         if call.session.is_none() {
-            let mut cfg = self.media_cfg.clone();
-            if let Some(turn) = self.turn.borrow().as_ref() {
-                cfg.ice_servers = vec![media::IceServer {
-                    urls: turn.uris.clone(),
-                    username: Some(turn.username.clone()),
-                    credential: Some(turn.password.clone()),
-                }];
-            }
+            let mut cfg = media_cfg;
             cfg.stream_id = Some(self.stream_id.clone());
             let (session, mut events) = MediaSession::new(
                 cfg,
@@ -173,5 +167,21 @@ impl Engine {
             call.session = Some(session);
         }
         Ok(call.session.as_ref().expect("session just created"))
+    }
+}
+
+impl Engine {
+    /// The media configuration for a new session: the process's, with the homeserver's TURN
+    /// servers as they are now (refreshed in the background before they expire).
+    pub(super) fn media_config(&self) -> media::MediaConfig {
+        let mut cfg = self.media_cfg.clone();
+        if let Some(turn) = self.turn.borrow().as_ref() {
+            cfg.ice_servers = vec![media::IceServer {
+                urls: turn.uris.clone(),
+                username: Some(turn.username.clone()),
+                credential: Some(turn.password.clone()),
+            }];
+        }
+        cfg
     }
 }

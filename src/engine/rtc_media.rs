@@ -48,6 +48,7 @@ impl RtcMedia {
 impl Engine {
     /// Joins the room's call on our LiveKit SFU (in a task), unless already joined or joining.
     pub(super) fn start_rtc_media(&mut self, room_id: &OwnedRoomId) {
+        let media_cfg = self.media_config();
         let Some(room) = self.rtc_rooms.get_mut(room_id) else {
             return;
         };
@@ -60,14 +61,6 @@ impl Engine {
         let config = room.machine.config().clone();
         let member_id = format!("{}:{}", config.own_user, config.own_device);
         let client = self.client.clone();
-        let mut media_cfg = self.media_cfg.clone();
-        if let Some(turn) = self.turn.borrow().as_ref() {
-            media_cfg.ice_servers = vec![media::IceServer {
-                urls: turn.uris.clone(),
-                username: Some(turn.username.clone()),
-                credential: Some(turn.password.clone()),
-            }];
-        }
         let source = Box::new(self.source.clone());
         let sink = Box::new(self.sink.clone());
         let tx = self.rtc_tx.clone();

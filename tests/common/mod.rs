@@ -517,17 +517,38 @@ pub fn wait_for_call_event_as(
     }
 }
 
-/// An end-to-end-encrypted direct room created by profile `a` as Element creates DMs
-/// (`trusted_private_chat`, `m.room.encryption` in the initial state), with `b` joined.
+/// A DM as Element makes one (`trusted_private_chat`: both members may send state such as
+/// MatrixRTC call memberships), created by `a` with `b` joined, unencrypted.
+pub fn dm(home: &Home, a: &str, b: &str, b_user: &str) -> String {
+    create_dm(home, a, b, b_user, serde_json::json!([]))
+}
+
+/// As [`dm`], end-to-end encrypted (`m.room.encryption` in the initial state).
 pub fn encrypted_dm(home: &Home, a: &str, b: &str, b_user: &str) -> String {
+    create_dm(
+        home,
+        a,
+        b,
+        b_user,
+        serde_json::json!([{"type": "m.room.encryption", "state_key": "",
+                            "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]),
+    )
+}
+
+fn create_dm(
+    home: &Home,
+    a: &str,
+    b: &str,
+    b_user: &str,
+    initial_state: serde_json::Value,
+) -> String {
     let room = api(
         "POST",
         "/createRoom",
         &token(home, a),
         Some(serde_json::json!({
             "preset": "trusted_private_chat", "invite": [b_user], "is_direct": true,
-            "initial_state": [{"type": "m.room.encryption", "state_key": "",
-                               "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
+            "initial_state": initial_state,
         })),
     )["room_id"]
         .as_str()
