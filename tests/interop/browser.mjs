@@ -40,6 +40,7 @@ export function toneWav(dir, hz) {
  *   exposed    more functions for the page ({name: fn}), e.g. mxpeerSecrets
  *   shutdown   async (page) => …, run when the driver ends early (timeout, SIGTERM, SIGINT, a fatal
  *              error) before the browser closes: a chance to leave a call cleanly
+ * Resolves with the playwright page once it is loaded (the process exits when the page is done).
  */
 export async function runPage(options) {
     const { name, html, script, query, tone, toneHz, chromium: executablePath, timeout, verbose } = options;
@@ -135,4 +136,5 @@ export async function runPage(options) {
     });
     out("browser", { launch_ms: Date.now() - started, driver_pid: process.pid });
     await page.goto(`http://127.0.0.1:${port}/${html}?${query}`);
+    return page;
 }

@@ -8,6 +8,10 @@
 // import.meta.url)`; esbuild keeps import.meta.url in the ESM bundle, so that is
 // pkg/matrix_sdk_crypto_wasm_bg.wasm next to dist/page.js, where we copy the very .wasm of the
 // bundled glue code (the two must come from the same package version).
+//
+// rtc-page.js's E2EE (--e2ee) needs livekit-client's E2EE worker: its `livekit-client/e2ee-worker`
+// export (the ES module Element Call bundles with Vite's `?worker&inline`), copied as is to
+// dist/e2ee-worker.js and started as a module worker.
 import * as esbuild from "esbuild";
 import { mkdirSync, copyFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -32,3 +36,4 @@ const WASM = "pkg/matrix_sdk_crypto_wasm_bg.wasm";
 copyFileSync(join(dirname(glue), WASM), join(here, "dist", WASM));
 copyFileSync(join(here, "src/page.html"), join(here, "dist/index.html"));
 copyFileSync(join(here, "src/rtc-page.html"), join(here, "dist/rtc.html"));
+copyFileSync(fileURLToPath(import.meta.resolve("livekit-client/e2ee-worker")), join(here, "dist/e2ee-worker.js"));

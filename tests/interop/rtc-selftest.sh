@@ -11,6 +11,16 @@
 #   4. ignore: alice rings with --ring-lifetime 4, bob --mode ignore: the ring times out on both sides.
 # The membership, ring and decline events as Synapse serves them (/messages) are kept in
 # DIR/wire-*.json and checked for Element Call's shape.
+# With RTC_SELFTEST_E2EE=1 (=only: these alone), Element Call's media E2EE (--e2ee, --e2ee-keyless):
+#   5. keyless control: in an unencrypted room alice joins (440 Hz), bob's listener (--mode listen
+#      --e2ee-keyless, no membership) hears the tone and its frame tap finds no E2EE trailers;
+#   6. e2ee: alice --create-dm bob --mode call --e2ee (Rust crypto, an encrypted DM), bob --auto-join
+#      --mode answer --e2ee: keys go to-device Olm-encrypted (m.room.encrypted) and arrive with the
+#      hash they were sent with, both publish E2EE tracks and hear each other decrypted; then a
+#      keyless listener (bob's third device, no membership, no keys) gets frames that all carry the
+#      E2EE trailer and hears no tone; then bob's second device joins with --e2ee (hears alice) and
+#      leaves: alice rotates her key (a new index for those left, not sent to the leaver) and the
+#      call goes on; SIGUSR1 hangs alice up.
 #   tests/interop/rtc-selftest.sh [DIR]   (default DIR: a fresh mktemp dir; removed when it passes)
 # Needs: scripts/synapse.sh install, scripts/livekit.sh install, scripts/install-interop.sh.
 # MXCALL_SELFTEST_VERBOSE=1 prints the peers' events and the wire events as they are checked.
@@ -143,6 +153,8 @@ wire() {
     api "$ADMIN_A" GET "/rooms/$(urlq "$1")/messages?dir=b&limit=100" >"$2"
 }
 
+PASSED=0
+if [[ "${RTC_SELFTEST_E2EE:-}" != only ]]; then # scenarios 1-4 (not indented)
 # ---- 1. call / answer, audio both ways, hangup ends both -----------------------------------------
 t=$(ms)
 ROOM1="$(room call-answer)"
@@ -247,8 +259,139 @@ say "ignore: both ended in $(($(ms) - t)) ms"
 check alice4 "one('ring_sent')['content']['lifetime'] == 4000 and one('ended')['reason'] == 'ring_timeout'"
 check bob4 "one('ring')['lifetime'] == 4000 and one('ended')['reason'] in ('ring_timeout', 'caller_left') and 'rtc_join' not in ev"
 
+PASSED=4
+fi # scenarios 1-4
+
+if [[ -n "${RTC_SELFTEST_E2EE:-}" ]]; then
+# ---- 5. keyless control: a listener on an unencrypted call hears it, its frames have no trailer ----
+t=$(ms)
+ROOM5="$(room keyless-control)"
+peer alice5 alice ALICE5 --room "$ROOM5" --mode join --tone-hz 440 --timeout 90
+wait_event alice5 published 60
+peer bobL5 bob BOBL5 --room "$ROOM5" --mode listen --e2ee-keyless --expect 440 --hangup-after 4 --timeout 60
+finish bobL5 60
+kill -USR1 "${pid_of[alice5]}"
+finish alice5 30
+say "keyless control: both ended in $(($(ms) - t)) ms"
+check bobL5 "'rtc_join' not in ev and 'published' not in ev and one('connected')['user'].startswith('@alice:')"
+check bobL5 "one('track_subscribed')['encrypted'] is False and one('ended')['reason'] == 'hangup'"
+check bobL5 "abs(one('heard')['dominant_hz'] - 440) <= 3 and one('heard')['tone_share'] >= 0.8"
+check bobL5 "one('heard')['frames'] >= 100 and one('heard')['e2ee_trailer_share'] < 0.05"
+check alice5 "one('ended')['reason'] == 'hangup'"
+heard="$(grep '"event":"heard"' "$DIR/bobL5.jsonl")"
+say "  bobL5 heard $(jpath "$heard" '"%s Hz, tone_share %s, %s frames, e2ee_trailer_share %s" % (j["dominant_hz"], j["tone_share"], j["frames"], j["e2ee_trailer_share"])')"
+
+# ---- 6. e2ee: an encrypted DM, keys to-device, audio both ways, a keyless listener, rotation -------
+t=$(ms)
+peer bob6 bob BOB6 --auto-join --mode answer --e2ee --tone-hz 880 --expect 440 --timeout 180
+peer alice6 alice ALICE6 --create-dm "$BOB" --mode call --e2ee --tone-hz 440 --expect 880 --timeout 180
+wait_event alice6 connected 90
+wait_event bob6 connected 60
+ROOM6="$(jpath "$(grep -m1 '"event":"room"' "$DIR/alice6.jsonl")" 'j["room_id"]')"
+say "e2ee: connected in $(($(ms) - t)) ms (room $ROOM6)"
+# The SFU's view: bob's third device, no membership, no keys.
+peer bobL6 bob BOBL6 --room "$ROOM6" --mode listen --e2ee-keyless --expect 440 --hangup-after 5 --timeout 60
+finish bobL6 60
+# A third member with keys: bob's second device joins, hears alice, leaves: the others rotate.
+peer bob6b bob BOB6B --room "$ROOM6" --mode join --e2ee --tone-hz 660 --expect 440 --hangup-after 5 --timeout 90
+finish bob6b 90
+# Alice's new key is used 1 s after it went out (js-sdk's useKeyDelay): some audio under it.
+sleep 5
+kill -USR1 "${pid_of[alice6]}"
+finish alice6 30
+finish bob6 30
+say "e2ee: all ended in $(($(ms) - t)) ms"
+for who in alice6:bob:880 bob6:alice:440; do
+    IFS=: read -r name other theirs <<<"$who"
+    check "$name" "one('e2ee_enabled') and one('published')['encrypted'] is True"
+    check "$name" "any(e['identity'].startswith('@$other:') and e['encrypted'] for e in ev['track_subscribed'])"
+    check "$name" "[h for h in ev['heard'] if (h['user'] or '').startswith('@$other:') and h['device'] in ('ALICE6', 'BOB6') and abs(h['dominant_hz'] - $theirs) <= 3 and h['tone_share'] >= 0.7 and h['encrypted'] and h['decrypted']]"
+    heard="$(grep '"event":"heard"' "$DIR/$name.jsonl" | grep -E "\"device\":\"(ALICE6|BOB6)\"" | head -1)"
+    say "  $name heard $(jpath "$heard" '"%s Hz, tone_share %s, decrypted %s, key indexes %s, %s decryption errors" % (j["dominant_hz"], j["tone_share"], j["decrypted"], j["key_indexes"], j["decryption_errors"])')"
+done
+check bob6 "one('ended')['reason'] == 'remote_left' and one('joined')['room_id'] == '$ROOM6'"
+check alice6 "one('ended')['reason'] == 'hangup' and one('room')['room_id'] == '$ROOM6'"
+check bob6b "any((h['user'] or '').startswith('@alice:') and abs(h['dominant_hz'] - 440) <= 3 and h['tone_share'] >= 0.5 and h['decrypted'] for h in ev['heard'])"
+check bob6b "one('ended')['reason'] == 'hangup'"
+check bobL6 "'e2ee_key_received' not in ev and 'rtc_join' not in ev and one('ended')['reason'] == 'hangup'"
+# What went where: keys Olm-encrypted, received as sent, rotated when bob's second device left.
+python3 - "$DIR" "$(verbose && echo 1)" <<'EOF' || fail "e2ee keys and the keyless listener (DIR/*6*.jsonl)"
+import json, sys
+d, show = sys.argv[1], sys.argv[2] == "1"
+def load(name):
+    out = []
+    for line in open("%s/%s.jsonl" % (d, name)):
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+def evs(events, name):
+    return [e for e in events if e["event"] == name]
+alice, bob, bob2, listener = load("alice6"), load("bob6"), load("bob6b"), load("bobL6")
+peers = (("alice", alice), ("bob", bob), ("bob2", bob2))
+sent = {name: evs(e, "e2ee_key_sent") for name, e in peers}
+recv = {name: evs(e, "e2ee_key_received") for name, e in peers}
+for who, s in sent.items():
+    assert s, "%s sent no key" % who
+    for e in s:
+        assert e["wire_type"] == "m.room.encrypted" and e["algorithm"] == "m.olm.v1.curve25519-aes-sha2", e
+        assert e["key_len"] == 16 and sorted(map(str, e["to"])) == sorted(map(str, e["encrypted_for"])), e
+        c = e["content"]
+        assert c["session"] == {"call_id": "", "application": "m.call", "scope": "m.room"} and c["member"]["claimed_device_id"], c
+for who, r in recv.items():
+    assert r, "%s received no key" % who
+    for e in r:
+        assert e["olm"] and e["key_len"] == 16 and e["used"], e
+        assert e["sender_device"] == e["device"], e
+# Every key that arrived is one that was sent (same sender device, index and hash).
+sent_keys = {(e["content"]["member"]["claimed_device_id"], e["index"], e["key_hash"]) for s in sent.values() for e in s}
+for who, r in recv.items():
+    for e in r:
+        assert (e["device"], e["index"], e["key_hash"]) in sent_keys, ("received a key nobody sent", who, e)
+# The listener: every frame of every track E2EE, no tone.
+heard = evs(listener, "heard")
+assert len(heard) >= 2, heard
+for h in heard:
+    assert h["encrypted"] is True and h["decrypted"] is False, h
+    assert h["frames"] >= 100 and h["e2ee_trailer_share"] >= 0.98, h
+    assert h["tone_share"] <= 0.1, h
+    assert h["dominant_hz"] is None or min(abs(h["dominant_hz"] - f) for f in (440, 880)) > 5, h
+# Rotation: alice's key went to bob's second device, and when it left a new key (a new index and
+# hash) went to those left (BOB6), not to it. (js-sdk also rotates as a member itself leaves: alice
+# sends one more key to BOB6 as she hangs up, bob6b sent one to the others as it left.)
+a = sent["alice"]
+to_b2 = [e for e in a if any(t["device"] == "BOB6B" for t in e["to"])]
+assert to_b2, ("alice never sent her key to BOB6B", a)
+last_b2 = max(a.index(e) for e in to_b2)
+after = a[last_b2 + 1:]
+assert after and [t["device"] for t in after[0]["to"]] == ["BOB6"], ("no rotation after BOB6B left", a)
+rotated = after[0]
+assert rotated["index"] not in {e["index"] for e in to_b2}, ("the key after the leave has an index BOB6B had", a)
+assert rotated["key_hash"] not in {e["key_hash"] for e in to_b2}, ("the key after the leave is one BOB6B had", a)
+# Bob got it and gave it to livekit for alice's identity; alice took it for her own media.
+alice_keys = [e for e in evs(bob, "e2ee_key_set") if e["user"].startswith("@alice:")]
+assert (rotated["index"], rotated["key_hash"]) in {(e["index"], e["key_hash"]) for e in alice_keys}, (
+    "bob never used alice's rotated key", alice_keys)
+own = [e for e in evs(alice, "e2ee_key_set") if e["own"]]
+assert (rotated["index"], rotated["key_hash"]) in {(e["index"], e["key_hash"]) for e in own}, ("alice never used it", own)
+print("rtc-peer-selftest:   alice's keys sent (index, to): %s; BOB6B had %s; bob6 set alice's %s" % (
+    [(e["index"], [t["device"] for t in e["to"]]) for e in a], sorted({e["index"] for e in to_b2}),
+    sorted({e["index"] for e in alice_keys})), file=sys.stderr)
+for h in heard:
+    print("rtc-peer-selftest:   listener heard %s: %s frames, trailer share %s, key indexes %s, %s Hz, tone_share %s, loud_share %s" % (
+        h["identity"], h["frames"], h["e2ee_trailer_share"], h["key_indexes_seen"], h["dominant_hz"], h["tone_share"],
+        h["loud_share"]), file=sys.stderr)
+if show:
+    print(json.dumps(recv["bob"][0]), file=sys.stderr)
+    print(json.dumps(sent["alice"][0]), file=sys.stderr)
+EOF
+say "  e2ee: keys to-device as m.room.encrypted (Olm), received as sent, rotated on leave; the keyless listener got E2EE frames only and no tone"
+PASSED=$((PASSED + 2))
+fi
+
 "$LK" stop "$DIR/lk" >/dev/null
 "$SYN" stop "$DIR/hs" >/dev/null
 trap - EXIT
 [[ -z "$OWN_DIR" ]] || rm -rf "$DIR"
-say "4 passed, 0 failed in $(($(ms) - T0)) ms"
+say "$PASSED passed, 0 failed in $(($(ms) - T0)) ms"

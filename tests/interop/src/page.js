@@ -33,17 +33,14 @@ import {
     CallEvent,
     MatrixEventEvent,
     RoomEvent,
-    RoomMemberEvent,
-    EventType,
 } from "matrix-js-sdk";
 import {
     CryptoEvent,
-    OnlySignedDevicesIsolationMode,
     VerificationPhase,
     VerificationRequestEvent,
     VerifierEvent,
-    decodeRecoveryKey,
 } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { cryptoKit } from "./crypto.js";
 import { Ear } from "./ear.js";
 
 const q = new URLSearchParams(location.search);
@@ -138,102 +135,8 @@ async function finish() {
     report("done");
 }
 
-// ---- End-to-end encryption, as Element Web sets it up ------------------------------------------
-// The driver hands out the secrets on request (they never appear in a URL or a process listing):
-// { password, recoveryKey }, fetched in main() when crypto is on.
-let secrets = {};
-
-// The secret-storage key in use: a new one (bootstrap) or the recovery key we were given. Element
-// keeps it in a cache the same way while it sets up or restores.
-const ssss = { keyId: undefined, key: undefined };
-const cryptoCallbacks = {
-    // js-sdk asks for the key whenever it reads or writes secret storage.
-    async getSecretStorageKey({ keys }) {
-        if (!ssss.key) return null;
-        if (ssss.keyId && keys[ssss.keyId]) return [ssss.keyId, ssss.key];
-        // A recovery key we were given: find which of the account's keys it is.
-        for (const [keyId, info] of Object.entries(keys)) {
-            if (await window.mxClient.secretStorage.checkKey(ssss.key, info)) {
-                ssss.keyId = keyId;
-                return [keyId, ssss.key];
-            }
-        }
-        report("error", { message: "the recovery key matches none of the secret storage keys" });
-        return null;
-    },
-    cacheSecretStorageKey(keyId, _keyInfo, key) {
-        ssss.keyId = keyId;
-        ssss.key = key;
-    },
-};
-
-/**
- * Cross-signing key upload is behind user-interactive auth: try without (Synapse lets a user's first
- * upload through), then with the account's password, as Element's password prompt does.
- */
-async function authUploadDeviceSigningKeys(makeRequest) {
-    try {
-        await makeRequest(null);
-    } catch (e) {
-        if (e?.httpStatus !== 401 || !e?.data?.flows) throw e;
-        if (!secrets.password) throw new Error("the server wants the password (MXPEER_PASSWORD) for cross-signing");
-        await makeRequest({
-            type: "m.login.password",
-            identifier: { type: "m.id.user", user: opts.user },
-            password: secrets.password,
-            session: e.data.session,
-        });
-    }
-}
-
-/** After the first sync: a new identity (--bootstrap) or this device joins the old one (a recovery key). */
-async function setUpIdentity(client) {
-    const crypto = client.getCrypto();
-    if (!opts.bootstrap && !secrets.recoveryKey) return;
-    // As Element after login: a fresh /keys/query of our own user first. Without our public
-    // cross-signing keys the machine cannot take the private ones from secret storage, and this is
-    // how we know whether the account has an identity already.
-    const hasIdentity = await crypto.userHasCrossSigningKeys(opts.user, true);
-    if (opts.bootstrap) {
-        // Element offers a new identity only to an account without one (anything else is a reset).
-        if (hasIdentity) throw new Error("--bootstrap: the account has a cross-signing identity already");
-        // Element's first login: cross-signing, then secret storage under a new recovery key holding
-        // the cross-signing keys, then a new key backup whose key goes to secret storage too.
-        await crypto.bootstrapCrossSigning({ authUploadDeviceSigningKeys });
-        const recoveryKey = await crypto.createRecoveryKeyFromPassphrase();
-        await crypto.bootstrapSecretStorage({
-            createSecretStorageKey: async () => recoveryKey,
-            setupNewSecretStorage: true,
-            setupNewKeyBackup: true,
-        });
-        report("recovery_key", { key: recoveryKey.encodedPrivateKey });
-    } else {
-        // Element's "verify with recovery key": unlock secret storage, import the cross-signing keys
-        // (bootstrapCrossSigning signs this device with them), then use the key backup.
-        if (!hasIdentity) throw new Error("--recovery-key: the account has no cross-signing identity");
-        ssss.key = decodeRecoveryKey(secrets.recoveryKey);
-        await crypto.bootstrapCrossSigning({ authUploadDeviceSigningKeys });
-        try {
-            await crypto.loadSessionBackupPrivateKeyFromSecretStorage();
-            await crypto.checkKeyBackupAndEnable();
-        } catch (e) {
-            report("warning", { message: "key backup: " + e });
-        }
-    }
-    await crypto.userHasCrossSigningKeys(opts.user, true); // brings back our device's new signature
-    const own = await crypto.getDeviceVerificationStatus(opts.user, opts.device);
-    const status = {
-        cross_signing_ready: await crypto.isCrossSigningReady(),
-        secret_storage_ready: await crypto.isSecretStorageReady(),
-        backup_version: await crypto.getActiveSessionBackupVersion(),
-        device_signed_by_owner: own?.signedByOwner ?? false,
-    };
-    // js-sdk logs some failures (such as a refused key upload) without throwing: check the outcome.
-    if (!status.cross_signing_ready || !status.device_signed_by_owner) {
-        throw new Error(`cross-signing is not set up: ${JSON.stringify(status)}`);
-    }
-    report("cross_signing_ready", status);
-}
+// ---- End-to-end encryption, as Element Web sets it up (src/crypto.js, shared with rtc-page.js) --
+const kit = cryptoKit({ user: opts.user, report });
 
 // ---- What arrives: call events in the clear or encrypted, and what fails to decrypt -------------
 const isCallEvent = (ev) => ev.getType().startsWith("m.call.");
@@ -300,44 +203,6 @@ function autoJoin(client) {
     };
     client.on(RoomEvent.MyMembership, (room, membership) => membership === "invite" && join(room));
     for (const room of client.getRooms()) join(room);
-}
-
-/** Resolves once `userId` has joined `roomId` (as our sync sees it). */
-function memberJoined(client, roomId, userId) {
-    return new Promise((resolve) => {
-        const check = () => {
-            if (client.getRoom(roomId)?.getMember(userId)?.membership !== "join") return false;
-            client.off(RoomMemberEvent.Membership, onMembership);
-            resolve();
-            return true;
-        };
-        const onMembership = (ev) => ev.getRoomId() === roomId && check();
-        client.on(RoomMemberEvent.Membership, onMembership);
-        check();
-    });
-}
-
-/** Element's "start DM": a private, encrypted room with the other user invited, listed in m.direct. */
-async function createDm(client, other) {
-    const { room_id: roomId } = await client.createRoom({
-        preset: "trusted_private_chat",
-        visibility: "private",
-        is_direct: true,
-        invite: [other],
-        initial_state: [
-            { type: EventType.RoomEncryption, state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
-        ],
-    });
-    report("room", { room_id: roomId });
-    const direct = client.getAccountData(EventType.Direct)?.getContent() ?? {};
-    await client.setAccountData(EventType.Direct, { ...direct, [other]: [...(direct[other] ?? []), roomId] });
-    await memberJoined(client, roomId, other);
-    report("member_joined", { room_id: roomId, user: other });
-    // js-sdk would also fetch the other party's devices itself before it first encrypts; doing it
-    // now shows what it will encrypt for (with --isolation only-signed: the cross-signed ones).
-    const devices = (await client.getCrypto().getUserDeviceInfo([other], true)).get(other);
-    report("devices_known", { user: other, devices: [...(devices?.keys() ?? [])] });
-    return roomId;
 }
 
 // ---- Device trust ---------------------------------------------------------------------------------
@@ -476,22 +341,13 @@ async function main() {
         accessToken: opts.token,
         userId: opts.user,
         deviceId: opts.device,
-        cryptoCallbacks,
+        cryptoCallbacks: kit.cryptoCallbacks,
         // Element Web's: emoji, and QR codes it can show (and reciprocate) but not scan.
         verificationMethods: ["m.sas.v1", "m.qr_code.show.v1", "m.reciprocate.v1"],
     });
     window.mxClient = client;
     if (opts.crypto) {
-        if (window.mxpeerSecrets) secrets = await window.mxpeerSecrets();
-        // Loads the crypto WASM (served by the driver next to page.js) and opens its IndexedDB
-        // store — a new one each run, as the driver gives Chromium a new profile each run.
-        await client.initRustCrypto();
-        if (opts.isolation === "only-signed") {
-            // Element's "exclude insecure devices": send room keys only to devices their owners
-            // cross-signed, and refuse to decrypt what other devices sent.
-            client.getCrypto().setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
-        }
-        report("crypto", { version: client.getCrypto().getVersion(), isolation: opts.isolation });
+        await kit.start(client, { isolation: opts.isolation });
         watchTimeline(client);
     }
     client.on("Call.incoming", (call) => {
@@ -527,10 +383,10 @@ async function main() {
     });
     await client.startClient({ initialSyncLimit: 1 });
     await prepared;
-    if (opts.crypto) await setUpIdentity(client);
+    if (opts.crypto) await kit.setUpIdentity(client, { bootstrap: opts.bootstrap });
     setUp();
     if (opts.autoJoin) autoJoin(client);
-    if (opts.createDm) opts.room = await createDm(client, opts.createDm);
+    if (opts.createDm) opts.room = await kit.createDm(client, opts.createDm);
     report("ready", {});
     if (opts.mode === "call") {
         const call = client.createCall(opts.room);

@@ -5,8 +5,12 @@
 // memberships (org.matrix.msc3401.call.member) with focus_selection "multi_sfu", and the JWT of the
 // publishing connection from the legacy endpoint (/sfu/get), whose LiveKit identity
 // "@user:server:DEVICE" is the one other clients derive from a state-event membership.
-// Unencrypted rooms only (no media keys). Everything it sees goes out through window.mxpeerReport
-// (set by the driver, rtc-peer.mjs) as one JSON object per event.
+// Without e2ee, no media keys (an unencrypted room, as Element Call there). With e2ee: Element Call's
+// per-participant media encryption in an encrypted room (its MatrixKeyProvider, js-sdk's
+// RTCEncryptionManager and ToDeviceKeyTransport, livekit-client's E2EE worker). Everything it sees
+// goes out through window.mxpeerReport (set by the driver, rtc-peer.mjs) as one JSON object per
+// event. Secrets (the account password, a recovery key) come from the driver through
+// window.mxpeerSecrets, never the URL (src/crypto.js).
 //
 // Parameters: hs, user, token, device   the account (an access token)
 //             mode    call     join the room's session, ring the other member (as Element Call's
@@ -16,6 +20,9 @@
 //                     decline  wait for a ring, then decline it
 //                     join     join the session without ringing
 //                     ignore   report rings, do nothing
+//                     listen   no membership: only the SFU (a JWT from the authorisation service),
+//                              publishes nothing, hears every audio track; ends when the session's
+//                              members are gone (or hangup_after)
 //             room           the room (joined already; or invited, with auto_join)
 //             auto_join      (present) join every room we are invited to; without room, the first
 //                            becomes the room
@@ -28,10 +35,23 @@
 //                            then /sfu/get when that fails, as Element Call for remote SFUs)
 //             service_url    the MatrixRTC authorisation service; default: the homeserver's
 //                            MSC4143 rtc/transports, then .well-known org.matrix.msc4143.rtc_foci
+//             crypto         (present) matrix-js-sdk's Rust crypto as Element Web (src/crypto.js,
+//                            shared with page.js); implied by create_dm and e2ee
+//             isolation      only-signed: Element's "exclude insecure devices"; else all
+//             bootstrap      (present) a new cross-signing identity (else: a recovery key from the
+//                            driver makes this device join the existing one), as page.js
+//             create_dm      a user to create an encrypted DM with (as Element), the room
+//             e2ee           (present) media E2EE as Element Call in an encrypted room: the session
+//                            joined with manageMediaKeys, our key sent to-device (Olm) to every
+//                            member's device, the others' keys into livekit-client's E2EE (needs an
+//                            encrypted room)
+//             e2ee_keyless   (present; mode listen) no media keys and livekit-client without E2EE:
+//                            frames go to the decoder as the SFU forwards them, and a frame tap
+//                            counts those that carry livekit's E2EE trailer
 // 1:1 semantics, as Element Call in a DM and Element X: once the other user was in the call and no
 // membership of another user is left, we leave too.
 
-import { createClient, ClientEvent, RoomEvent, EventType, EventTimeline } from "matrix-js-sdk";
+import { createClient, ClientEvent, RoomEvent, EventType, EventTimeline, MatrixEventEvent } from "matrix-js-sdk";
 import {
     MatrixRTCSessionEvent,
     MembershipManagerEvent,
@@ -41,12 +61,14 @@ import {
 } from "matrix-js-sdk/lib/matrixrtc/index.js";
 import {
     AudioPresets,
+    BaseKeyProvider,
     DefaultReconnectPolicy,
     Room as LivekitRoom,
     RoomEvent as LkEvent,
     Track,
     VideoPresets,
 } from "livekit-client";
+import { cryptoKit } from "./crypto.js";
 import { Ear } from "./ear.js";
 
 const q = new URLSearchParams(location.search);
@@ -65,8 +87,16 @@ const opts = {
     ringLifetime: num("ring_lifetime"),
     jwt: q.get("jwt") || "legacy",
     serviceUrl: q.get("service_url"),
+    // The DM is encrypted, as Element makes it, and media keys go Olm-encrypted: both need crypto.
+    crypto: q.has("crypto") || q.has("create_dm") || q.has("e2ee"),
+    isolation: q.get("isolation") || "all",
+    bootstrap: q.has("bootstrap"),
+    createDm: q.get("create_dm"),
+    e2ee: q.has("e2ee"),
+    keyless: q.has("e2ee_keyless"),
 };
-const MODES = ["call", "answer", "decline", "join", "ignore"];
+const MODES = ["call", "answer", "decline", "join", "ignore", "listen"];
+const listening = opts.mode === "listen"; // only the SFU: no membership, nothing published
 const JWT_MODES = ["legacy", "matrix2", "both"];
 
 function report(event, fields = {}) {
@@ -130,6 +160,7 @@ let sentNotification; // call mode: {event_id, content} of our ring
 let ringing; // answer/decline/ignore: the ring we act on {id, sender, expiresAt}
 let hangupTimer;
 const seenInvites = new Set(); // rooms we were invited to (the room of auto_join without room)
+const kit = cryptoKit({ user: opts.user, report }); // src/crypto.js (with crypto)
 
 const key = (m) => `${m.userId}|${m.deviceId}|${m.memberId}`;
 const isOwn = (m) => m.userId === opts.user && m.deviceId === opts.device;
@@ -258,9 +289,223 @@ const reportJwt = (sfu, delegation) =>
         delegation,
     });
 
+// ---- Media end-to-end encryption (Element Call in an encrypted room) -----------------------------
+// Element Call (src/state/CallViewModel/CallViewModel.ts getE2eeKeyProvider) makes a MatrixKeyProvider
+// for E2eeType.PER_PARTICIPANT (rooms with an m.room.encryption state event), joins the session with
+// manageMediaKeys: true (LocalMember.ts enterRTCSession: encryptMedia = a key provider exists), and
+// gives each LiveKit room {e2ee: {keyProvider, worker: new E2EEWorker()}} (ConnectionFactory.ts),
+// then room.setE2EEEnabled(true) (Publisher.ts). js-sdk 43's RTCEncryptionManager makes our 16-byte
+// key (index 0, then index+1 mod 256 on each rotation), ToDeviceKeyTransport sends it as
+// io.element.call.encryption_keys through client.encryptAndSendToDevice (Olm: m.room.encrypted on
+// the wire) to every member's device, and both emit EncryptionKeyChanged for our own and the others'
+// keys, which the key provider hands to livekit-client per LiveKit identity.
+const MEDIA_KEYS = EventType.CallEncryptionKeysPrefix; // io.element.call.encryption_keys
+let keyProvider; // e2ee: the MatrixKeyProvider
+const keysSet = new Map(); // LiveKit identity -> Set of key indexes given to livekit-client
+const decryptErrors = new Map(); // LiveKit identity ("" when livekit names none) -> EncryptionError count
+const trackEncrypted = new Map(); // LiveKit identity -> its audio publication is E2EE (TrackInfo.encryption)
+const taps = new Map(); // LiveKit identity -> the frame tap's counts of its audio (e2ee_keyless)
+
+function b64bytes(s) {
+    const std = s.replace(/-/g, "+").replace(/_/g, "/");
+    const bin = atob(std + "=".repeat((4 - (std.length % 4)) % 4));
+    return Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
+}
+/** The first 16 hex digits of the key's SHA-256: which key it is, without showing it. */
+async function keyHash(bytes) {
+    const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return [...d.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+/** A key event's content with its key replaced by "<N bytes>". */
+const redacted = (content, len) => ({ ...content, keys: { ...content.keys, key: `<${len} bytes>` } });
+
+/** Element Call's MatrixKeyProvider (src/e2ee/matrixKeyProvider.ts), with reports. */
+class MatrixKeyProvider extends BaseKeyProvider {
+    constructor() {
+        super({ ratchetWindowSize: 10, keyringSize: 256 });
+    }
+
+    setRTCSession(rtcSession) {
+        rtcSession.on(MatrixRTCSessionEvent.EncryptionKeyChanged, this.onEncryptionKeyChanged);
+        // The session may know keys already.
+        rtcSession.reemitEncryptionKeys();
+    }
+
+    onEncryptionKeyChanged = (encryptionKey, encryptionKeyIndex, membershipParts, rtcBackendIdentity) => {
+        crypto.subtle.importKey("raw", encryptionKey, "HKDF", false, ["deriveBits", "deriveKey"]).then(
+            async (keyMaterial) => {
+                this.onSetEncryptionKey(keyMaterial, rtcBackendIdentity, encryptionKeyIndex);
+                if (!keysSet.has(rtcBackendIdentity)) keysSet.set(rtcBackendIdentity, new Set());
+                keysSet.get(rtcBackendIdentity).add(encryptionKeyIndex);
+                report("e2ee_key_set", {
+                    identity: rtcBackendIdentity,
+                    index: encryptionKeyIndex,
+                    user: membershipParts.userId,
+                    device: membershipParts.deviceId,
+                    own: isOwn(membershipParts),
+                    key_hash: await keyHash(encryptionKey),
+                });
+            },
+            (e) => report("error", { message: `importKey for ${rtcBackendIdentity}: ${e}` }),
+        );
+    };
+}
+
+/**
+ * Reports the media keys we send and receive (with crypto). Sending: js-sdk's own
+ * client.encryptAndSendToDevice (client.ts) in its two steps — Olm-encrypt for each device, queue
+ * the batch — so that we see the batch that goes on the wire. Receiving: the to-device message as
+ * js-sdk decrypted it, with its Olm encryption info (none: it came in the clear).
+ */
+function watchMediaKeys() {
+    const send = client.encryptAndSendToDevice.bind(client);
+    client.encryptAndSendToDevice = async (type, devices, payload) => {
+        if (type !== MEDIA_KEYS) return send(type, devices, payload);
+        const batch = await client.getCrypto().encryptToDeviceMessages(type, devices, payload);
+        await client.queueToDevice(batch);
+        const bytes = b64bytes(payload.keys.key);
+        report("e2ee_key_sent", {
+            to: devices.map((d) => ({ user: d.userId, device: d.deviceId })),
+            index: payload.keys.index,
+            // The devices js-sdk could encrypt for (it leaves out devices it knows no keys of).
+            encrypted_for: batch.batch.map((m) => ({ user: m.userId, device: m.deviceId })),
+            wire_type: batch.eventType,
+            algorithm: batch.batch[0]?.payload?.algorithm ?? null,
+            key_len: bytes.length,
+            key_hash: await keyHash(bytes),
+            content: redacted(payload, bytes.length),
+        });
+    };
+    client.on(ClientEvent.ReceivedToDeviceMessage, async ({ message, encryptionInfo }) => {
+        if (message.type !== MEDIA_KEYS) return;
+        const c = message.content ?? {};
+        const bytes = typeof c.keys?.key === "string" ? b64bytes(c.keys.key) : new Uint8Array();
+        report("e2ee_key_received", {
+            user: message.sender,
+            device: c.member?.claimed_device_id ?? null,
+            index: c.keys?.index ?? null,
+            member_id: c.member?.id ?? null,
+            room_id: c.room_id ?? null,
+            olm: encryptionInfo !== null && encryptionInfo !== undefined,
+            sender_device: encryptionInfo?.senderDevice ?? null,
+            sender_verified: encryptionInfo?.senderVerified ?? null,
+            key_len: bytes.length,
+            key_hash: await keyHash(bytes),
+            age_ms: typeof c.sent_ts === "number" ? Date.now() - c.sent_ts : null,
+            // Whether js-sdk takes it (we joined with manageMediaKeys, for this room).
+            used: opts.e2ee && joinRequested && c.room_id === room?.roomId,
+            content: c.keys ? redacted(c, bytes.length) : c,
+        });
+    });
+}
+
+// e2ee_keyless: the frame tap on every received audio track, which looks at each encoded frame as
+// the SFU forwarded it and passes it on unchanged to the decoder. A frame encrypted by
+// livekit-client's E2EE (what Element Call sends in encrypted rooms) ends in a trailer [IV (12
+// bytes), IV_LENGTH = 12, key index] after its AES-GCM ciphertext (with its 16-byte tag) and the one
+// clear Opus TOC byte: at least 31 bytes whose next-to-last is 12. A plain Opus frame has that by
+// chance in ~1/256 frames. Chromium runs a receiver's encoded transform only when it is there as the
+// track arrives (an RTCRtpScriptTransform set at livekit's TrackSubscribed is silently bypassed), so
+// our RTCPeerConnection subclass — installed before livekit-client makes its peer connections —
+// asks for encoded streams (encodedInsertableStreams, as livekit-client itself does for E2EE on
+// Chromium) and pipes every receiver's frames through the tap in its "track" event.
+const IV_LENGTH = 12;
+const MIN_ENCRYPTED_FRAME = 1 + 16 + IV_LENGTH + 2;
+const tapOf = new WeakMap(); // RTCRtpReceiver -> its tap's counts {frames, trailer, bytes, key_indexes}
+function installFrameTap() {
+    const tap = (receiver, kind) => {
+        if (tapOf.has(receiver)) return;
+        const counts = { frames: 0, trailer: 0, bytes: 0, key_indexes: {} };
+        tapOf.set(receiver, counts);
+        const { readable, writable } = receiver.createEncodedStreams();
+        const count = (frame, controller) => {
+            const d = new Uint8Array(frame.data);
+            if (kind === "audio" && d.length > 0) {
+                counts.frames++;
+                counts.bytes += d.length;
+                if (d.length >= MIN_ENCRYPTED_FRAME && d[d.length - 2] === IV_LENGTH) {
+                    counts.trailer++;
+                    const k = d[d.length - 1];
+                    counts.key_indexes[k] = (counts.key_indexes[k] ?? 0) + 1;
+                }
+            }
+            controller.enqueue(frame);
+        };
+        readable
+            .pipeThrough(new TransformStream({ transform: count }))
+            .pipeTo(writable)
+            .catch(() => {});
+    };
+    const Native = window.RTCPeerConnection;
+    const withStreams = (config) => ({ ...(config ?? {}), encodedInsertableStreams: true });
+    window.RTCPeerConnection = class extends Native {
+        constructor(config, ...rest) {
+            super(withStreams(config), ...rest);
+            this.addEventListener("track", (ev) => {
+                try {
+                    tap(ev.receiver, ev.track.kind);
+                } catch (e) {
+                    report("warning", { message: "frame tap: " + e });
+                }
+            });
+        }
+
+        // livekit-client sets its configuration again later: the flag cannot change.
+        setConfiguration(config) {
+            return super.setConfiguration(withStreams(config));
+        }
+    };
+}
+
+/** What "heard" adds with e2ee or e2ee_keyless about the track of `identity`. */
+function heardCrypto(identity, summary) {
+    const fields = {
+        encrypted: trackEncrypted.get(identity) ?? null,
+        decryption_errors: decryptErrors.get(identity) ?? 0,
+    };
+    if (opts.e2ee) {
+        // livekit-client's FrameCryptor drops the frames it cannot decrypt: audio out of an E2EE
+        // track was decrypted.
+        fields.decrypted = fields.encrypted === true && summary.loud_share > 0;
+        fields.key_indexes = [...(keysSet.get(identity) ?? [])].sort((a, b) => a - b);
+    }
+    if (opts.keyless) {
+        const t = taps.get(identity);
+        fields.decrypted = false;
+        fields.frames = t?.frames ?? 0;
+        fields.e2ee_trailer_share = t?.frames ? Number((t.trailer / t.frames).toFixed(3)) : 0;
+        fields.key_indexes_seen = t ? Object.keys(t.key_indexes).map(Number) : [];
+    }
+    return fields;
+}
+
 // ---- LiveKit -----------------------------------------------------------------------------------
 async function connectSfu(sfu) {
-    lk = new LivekitRoom(LIVEKIT_OPTIONS);
+    // Element Call's room options, and with E2EE its key provider and a worker for this room.
+    lk = new LivekitRoom(
+        opts.e2ee
+            ? { ...LIVEKIT_OPTIONS, e2ee: { keyProvider, worker: new Worker("e2ee-worker.js", { type: "module" }) } }
+            : LIVEKIT_OPTIONS,
+    );
+    if (opts.e2ee) {
+        lk.on(LkEvent.ParticipantEncryptionStatusChanged, (enabled, participant) => {
+            if (participant?.isLocal) {
+                if (enabled) report("e2ee_enabled", { identity: participant.identity });
+            } else {
+                report("participant_encryption", { identity: participant?.identity ?? null, enabled });
+            }
+        });
+    }
+    if (opts.e2ee || opts.keyless) {
+        lk.on(LkEvent.EncryptionError, (error, participant) => {
+            const identity = participant?.identity ?? "";
+            const count = (decryptErrors.get(identity) ?? 0) + 1;
+            decryptErrors.set(identity, count);
+            report("decryption_failed", { identity: participant?.identity ?? null, count, message: String(error?.message ?? error) });
+        });
+        // As Element Call's Publisher: E2EE on for what we publish (before we publish it).
+        if (opts.e2ee) await lk.setE2EEEnabled(true);
+    }
     lk.on(LkEvent.ParticipantConnected, (p) => report("participant_connected", { identity: p.identity }));
     lk.on(LkEvent.ParticipantDisconnected, (p) => {
         report("participant_disconnected", { identity: p.identity });
@@ -275,8 +520,11 @@ async function connectSfu(sfu) {
             track_sid: publication.trackSid,
             user: m?.userId ?? null,
             device: m?.deviceId ?? null,
+            ...(opts.e2ee || opts.keyless ? { encrypted: publication.isEncrypted } : {}),
         });
         if (track.kind === Track.Kind.Audio && !ears.has(participant.identity)) {
+            if (opts.e2ee || opts.keyless) trackEncrypted.set(participant.identity, publication.isEncrypted);
+            if (opts.keyless) taps.set(participant.identity, tapOf.get(track.receiver));
             ears.set(
                 participant.identity,
                 new Ear(new MediaStream([track.mediaStreamTrack]), {
@@ -305,8 +553,14 @@ async function connectSfu(sfu) {
         livekit_room: lk.name,
         server_version: lk.serverInfo?.version ?? null,
     });
+    if (listening) return;
     const pub = await lk.localParticipant.setMicrophoneEnabled(true);
-    report("published", { kind: "audio", source: pub?.source ?? null, track_sid: pub?.trackSid ?? null });
+    report("published", {
+        kind: "audio",
+        source: pub?.source ?? null,
+        track_sid: pub?.trackSid ?? null,
+        ...(opts.e2ee ? { encrypted: pub?.isEncrypted ?? null } : {}),
+    });
 }
 
 // ---- The session -------------------------------------------------------------------------------
@@ -387,6 +641,12 @@ function watchSession() {
 }
 
 function afterMembershipChange() {
+    if (listening) {
+        // Without a membership of our own: the call is over once nobody (but us) is in the session.
+        if (connectedAt !== undefined && !session.memberships.some((m) => !isOwn(m))) end("remote_left");
+        else checkConnected();
+        return;
+    }
     if (ownMembershipSeen && others().length) othersWereInCall = true;
     // Element Call's autoLeaveWhenOthersLeft (DM calls) and Element X: the other side hung up.
     if (ownMembershipSeen && othersWereInCall && !others().length) {
@@ -407,8 +667,9 @@ function afterMembershipChange() {
 
 /** "connected": we are in the session with another member, and hear them on the SFU. */
 function checkConnected() {
-    if (connectedAt !== undefined || !ownMembershipSeen || ending) return;
-    const remote = others();
+    if (connectedAt !== undefined || !(ownMembershipSeen || listening) || ending) return;
+    // listen: anybody in the session (another device of our user too).
+    const remote = listening ? session.memberships.filter((m) => !isOwn(m)) : others();
     if (!remote.length || !ears.size) return;
     const matched = remote.find((m) => ears.has(m.rtcBackendIdentity));
     const identity = matched ? matched.rtcBackendIdentity : [...ears.keys()][0];
@@ -433,7 +694,7 @@ async function join(ring) {
     session.joinRTCSession({ userId: opts.user, deviceId: opts.device, memberId }, [], advertised, {
         notificationType: ring ? "ring" : undefined,
         callIntent: "audio",
-        manageMediaKeys: false,
+        manageMediaKeys: opts.e2ee,
         useLegacyMemberEvents: false,
         delayedLeaveEventRestartMs: undefined,
         delayedLeaveEventDelayMs: EC.delayed_leave_event_delay_ms,
@@ -446,6 +707,14 @@ async function join(ring) {
         ...(opts.ringLifetime !== undefined ? { notificationLifetimeMs: opts.ringLifetime * 1000 } : {}),
     });
     report("rtc_join", { transport: advertised, notification_type: ring ? "ring" : null });
+    await connectSfu(sfu);
+}
+
+/** listen: only the SFU, with a JWT as for a join (the authorisation service wants no membership). */
+async function listen() {
+    const sfu = await fetchSfuConfig(undefined);
+    reportJwt(sfu, false);
+    if (ending) return;
     await connectSfu(sfu);
 }
 
@@ -534,12 +803,21 @@ function onDecline(ev) {
     }
 }
 
+const seenDeclines = new Set();
 function watchTimeline() {
-    client.on(RoomEvent.Timeline, (ev, evRoom) => {
-        if (!live || evRoom?.roomId !== room.roomId || ev.getSender() === opts.user) return;
-        if (ev.getType() === EventType.RTCNotification) onNotification(ev, false).catch(fatal);
-        else if (ev.getType() === EventType.RTCDecline) onDecline(ev);
-    });
+    const onEvent = (ev) => {
+        if (!live || ev.getRoomId() !== room.roomId || ev.getSender() === opts.user) return;
+        if (ev.getType() === EventType.RTCNotification) {
+            onNotification(ev, false).catch(fatal);
+        } else if (ev.getType() === EventType.RTCDecline && !seenDeclines.has(ev.getId())) {
+            seenDeclines.add(ev.getId());
+            onDecline(ev);
+        }
+    };
+    client.on(RoomEvent.Timeline, onEvent);
+    // In an encrypted room rings and declines come as m.room.encrypted: they count once decrypted
+    // (whichever of the two comes last sees their type).
+    client.on(MatrixEventEvent.Decrypted, (ev) => !ev.isDecryptionFailure() && onEvent(ev));
 }
 
 // ---- Rooms -------------------------------------------------------------------------------------
@@ -606,15 +884,27 @@ async function end(reason) {
             ms: Date.now() - started,
             connected_ms: connectedAt === undefined ? null : Date.now() - connectedAt,
         });
+    } else if (lk) {
+        try {
+            await lk.disconnect(); // listen: only the SFU to leave
+        } catch {}
     }
+    const extra = (identity, summary) => (opts.e2ee || opts.keyless ? heardCrypto(identity, summary) : {});
     if (ears.size) {
         for (const [identity, ear] of ears) {
             const who = identities.get(identity);
-            report("heard", { identity, user: who?.user ?? null, device: who?.device ?? null, ...ear.summary() });
+            const summary = ear.summary();
+            report("heard", {
+                identity,
+                user: who?.user ?? null,
+                device: who?.device ?? null,
+                ...summary,
+                ...extra(identity, summary),
+            });
         }
-    } else if (joinRequested) {
+    } else if (joinRequested || listening) {
         const nothing = { dominant_hz: null, tone_share: 0, loud_share: 0, heard_ms: 0 };
-        report("heard", { identity: null, user: null, device: null, ...nothing });
+        report("heard", { identity: null, user: null, device: null, ...nothing, ...extra(null, nothing) });
     }
     report("ended", { reason });
     client?.stopClient();
@@ -623,15 +913,30 @@ async function end(reason) {
 }
 // The driver's way out at its timeout or on SIGTERM: leave cleanly first.
 window.mxpeerShutdown = () => end("shutdown");
+// The driver's SIGUSR1: hang up now (as hangup_after would).
+window.mxpeerHangup = () => end("hangup");
 
 // ---- The page's run ----------------------------------------------------------------------------
 async function main() {
     report("start", { mode: opts.mode, user: opts.user, device: opts.device });
     if (!MODES.includes(opts.mode)) throw new Error(`unknown mode ${opts.mode}`);
     if (!JWT_MODES.includes(opts.jwt)) throw new Error(`unknown jwt ${opts.jwt}`);
-    if (!opts.room && !opts.autoJoin) throw new Error("room (or auto_join) is required");
-    client = createClient({ baseUrl: opts.hs, accessToken: opts.token, userId: opts.user, deviceId: opts.device });
+    if (!opts.room && !opts.autoJoin && !opts.createDm) throw new Error("room (or auto_join, create_dm) is required");
+    if (opts.e2ee && opts.keyless) throw new Error("e2ee and e2ee_keyless exclude each other");
+    if (opts.keyless && !listening) throw new Error("e2ee_keyless is for mode listen");
+    client = createClient({
+        baseUrl: opts.hs,
+        accessToken: opts.token,
+        userId: opts.user,
+        deviceId: opts.device,
+        ...(opts.crypto ? { cryptoCallbacks: kit.cryptoCallbacks } : {}),
+    });
     window.mxClient = client;
+    if (opts.crypto) {
+        await kit.start(client, { isolation: opts.isolation });
+        watchMediaKeys();
+    }
+    if (opts.keyless) installFrameTap();
     watchTimeline();
     client.on(RoomEvent.MyMembership, (r, membership) => membership === "invite" && seenInvites.add(r.roomId));
     const prepared = new Promise((resolve) => {
@@ -643,11 +948,23 @@ async function main() {
     // A ring sent just before we came is in the last few events of the room.
     await client.startClient({ initialSyncLimit: 10 });
     await prepared;
+    // With crypto, as page.js: our identity first; then invites are joined (the inviter encrypts for
+    // a device that is set up).
+    if (opts.crypto) await kit.setUpIdentity(client, { bootstrap: opts.bootstrap });
     for (const r of client.getRooms()) if (r.getMyMembership() === "invite") seenInvites.add(r.roomId);
     if (opts.autoJoin) autoJoin();
+    if (opts.createDm) opts.room = await kit.createDm(client, opts.createDm, "dm_joined");
     room = await joinedRoom();
+    // Element Call encrypts media in rooms with an m.room.encryption state event (E2eeType.PER_PARTICIPANT).
+    if (opts.e2ee && !room.hasEncryptionStateEvent()) {
+        throw new Error(`e2ee: ${room.roomId} is not an encrypted room (Element Call would not encrypt media)`);
+    }
     session = client.matrixRTC.getRoomSession(room);
     await session.initialMembershipCalculated;
+    if (opts.e2ee) {
+        keyProvider = new MatrixKeyProvider();
+        keyProvider.setRTCSession(session);
+    }
     watchSession();
     const found = await discoverTransport();
     transport = found.transport;
@@ -665,6 +982,7 @@ async function main() {
     }
     if (opts.mode === "call") await join(true);
     else if (opts.mode === "join") await join(false);
+    else if (opts.mode === "listen") await listen();
     // answer, decline, ignore: a ring decides.
 }
 
