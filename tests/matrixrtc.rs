@@ -418,24 +418,38 @@ fn calling_while_the_other_members_ring_is_live_answers_it() {
 /// A membership of A's (as any client writes it) and a ring with the given timing; the ring's
 /// event id.
 fn ring_from_a(p: &Pair, sender_ts_ago: Duration, lifetime: Duration) -> String {
-    let device = "RINGER";
-    let key = format!("_{}_{device}_m.call", p.a_user);
+    let membership = put_membership(p, "a", &p.a_user, "RINGER");
+    ring_from_a_for(p, &membership, sender_ts_ago, lifetime)
+}
+
+/// A call membership of `user`'s device `device` (as any client writes it, straight through the
+/// API: no LiveKit behind it); its event id.
+fn put_membership(p: &Pair, profile: &str, user: &str, device: &str) -> Value {
+    let key = format!("_{user}_{device}_m.call");
     let service = &rtc::env().unwrap().service_url;
-    let membership = api(
+    api(
         "PUT",
         &format!(
             "/rooms/{}/state/{MEMBER}/{}",
             urlencode(&p.room),
             urlencode(&key)
         ),
-        &token(&p.home, "a"),
+        &token(&p.home, profile),
         Some(json!({
             "application": "m.call", "call_id": "", "scope": "m.room", "device_id": device,
             "expires": 14_400_000, "m.call.intent": "audio",
             "focus_active": {"type": "livekit", "focus_selection": "multi_sfu"},
             "foci_preferred": [{"type": "livekit", "livekit_service_url": service, "livekit_alias": p.room}],
         })),
-    );
+    )
+}
+
+fn ring_from_a_for(
+    p: &Pair,
+    membership: &Value,
+    sender_ts_ago: Duration,
+    lifetime: Duration,
+) -> String {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -552,4 +566,39 @@ fn auto_calls_an_encrypted_dm_with_legacy_events_until_matrixrtc_media_is_encryp
         "legacy",
         "{ae:?}"
     );
+}
+
+#[test]
+fn a_member_who_never_reaches_the_sfu_fails_the_call_with_exit_7() {
+    let Some(p) = pair() else { return };
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "60"],
+            "tone:440",
+            "a.wav",
+        ),
+    );
+    p.wait_joined(&p.a_user, Duration::from_secs(30));
+    // B "answers" with a membership but never joins the LiveKit room.
+    put_membership(&p, "b", &p.b_user, "NOSFU");
+    let answered = Instant::now();
+    let a_out = wait(a, Duration::from_secs(60));
+    assert_eq!(code(&a_out), 7, "{}", stderr(&a_out));
+    assert!(
+        answered.elapsed() >= Duration::from_secs(25),
+        "{:?}",
+        answered.elapsed()
+    );
+    let ae = events(&a_out);
+    assert!(find_event(&ae, "connecting").is_some(), "{ae:?}");
+    assert!(find_event(&ae, "connected").is_none(), "{ae:?}");
+    assert_eq!(find_event(&ae, "ended").unwrap()["outcome"], "media_failed");
+    assert!(
+        stderr(&a_out).contains("did not reach the LiveKit SFU"),
+        "{}",
+        stderr(&a_out)
+    );
+    assert!(p.joined(&p.a_user).is_empty(), "A is still in the call");
 }

@@ -30,6 +30,12 @@ pub const PROTOCOL: &str = "matrixrtc";
 /// How long after a MatrixRTC call ended the process waits for its leave to reach the server.
 const LEAVE_GRACE: Duration = Duration::from_secs(5);
 
+/// How long the other member may be in the call (their membership is there) without us being
+/// connected with them on the SFU before the call fails as a media failure (exit 7), like a
+/// legacy call whose ICE never connects. livekit-client gives up a connection attempt after 15 s
+/// (`peerConnectionTimeout`); this leaves room for both sides' joins.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// One room's MatrixRTC call.
 pub(super) struct RtcRoom {
     pub machine: RtcCallMachine,
@@ -43,6 +49,8 @@ pub(super) struct RtcRoom {
     pub media: RtcMedia,
     /// A device of the other member is in the call.
     pub peer_joined: bool,
+    /// When the other member joined and we started waiting to be connected with them.
+    pub connecting_since: Option<Instant>,
     pub connected_at: Option<Instant>,
     /// The call ended with this exit code; the process ends once the leave is sent.
     pub exit_after_leave: Option<(u8, Instant)>,
@@ -137,6 +145,7 @@ impl Engine {
                 call_id: None,
                 media: RtcMedia::default(),
                 peer_joined: false,
+                connecting_since: None,
                 connected_at: None,
                 exit_after_leave: None,
             },
@@ -209,7 +218,12 @@ impl Engine {
             .rtc_rooms
             .values()
             .filter_map(|r| r.exit_after_leave.map(|(_, at)| at + LEAVE_GRACE));
-        machines.chain(leaves).min()
+        let connects = self
+            .rtc_rooms
+            .values()
+            .filter(|r| r.connected_at.is_none())
+            .filter_map(|r| r.connecting_since.map(|t| t + CONNECT_TIMEOUT));
+        machines.chain(leaves).chain(connects).min()
     }
 
     pub(super) fn rtc_on_timeout(&mut self, now: Instant) {
@@ -229,6 +243,28 @@ impl Engine {
         }
         if exit.is_some() {
             self.exit = exit;
+        }
+        let stuck: Vec<OwnedRoomId> = self
+            .rtc_rooms
+            .iter()
+            .filter(|(_, r)| {
+                r.connected_at.is_none()
+                    && r.connecting_since
+                        .is_some_and(|t| now >= t + CONNECT_TIMEOUT)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for room_id in stuck {
+            if let Some(room) = self.rtc_rooms.get_mut(&room_id) {
+                room.connecting_since = None;
+            }
+            self.rtc_media_failed(
+                &room_id,
+                format!(
+                    "the other member joined the call but did not reach the LiveKit SFU within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            );
         }
     }
 
@@ -415,6 +451,9 @@ impl Engine {
                     .get_mut(room_id)
                     .is_some_and(|r| !std::mem::replace(&mut r.peer_joined, true));
                 if first {
+                    if let Some(room) = self.rtc_rooms.get_mut(room_id) {
+                        room.connecting_since.get_or_insert_with(Instant::now);
+                    }
                     self.reporter.stop_spinner();
                     let fields = self.rtc_fields(room_id, json!({"device_id": member.device_id}));
                     self.reporter.event(
@@ -542,6 +581,7 @@ impl Engine {
             .map(|t| t.elapsed())
             .unwrap_or_default();
         room.peer_joined = false;
+        room.connecting_since = None;
         let owes_leave = !room.machine.is_idle();
         if !call_id.is_empty() {
             self.ended.add(&call_id);
