@@ -9,10 +9,10 @@ use super::{Engine, Mode, Room};
 use crate::error::{Error, Result, exit};
 use crate::signalling::{self, CallMachine, Command, Input, RingPolicy};
 use crate::transport::RoomEvent;
+use crate::transport::rooms;
 use crate::transport::send;
 use crate::transport::sync::SyncBatch;
 use crate::transport::undecryptable::Undecryptable;
-use crate::transport::{self, rooms};
 use serde_json::json;
 
 impl Engine {
@@ -50,14 +50,12 @@ impl Engine {
                 }
             }
             Mode::Answer { wait, .. } => {
-                self.rtc_service = transport::rtc::discover_service(&self.client).await;
                 self.wait_deadline = Some(self.started + wait);
                 if self.current.is_none() {
                     self.reporter.start_spinner("waiting for a call…".into());
                 }
             }
             Mode::Watch { .. } => {
-                self.rtc_service = transport::rtc::discover_service(&self.client).await;
                 self.reporter.note("watching for calls (Ctrl-C to stop)");
             }
             Mode::Decline { .. } => {}
@@ -80,7 +78,6 @@ impl Engine {
         if protocol == Protocol::Legacy {
             return Ok(false);
         }
-        self.rtc_service = transport::rtc::discover_service(&self.client).await;
         self.add_rtc_room(room.clone(), peer.clone(), None, ring_timeout)
             .await;
         let active = self
@@ -95,8 +92,8 @@ impl Engine {
             .await
             .map(|s| s.is_encrypted())
             .unwrap_or(true);
-        let rtc =
-            active || (self.rtc_service.is_some() && !(encrypted && protocol == Protocol::Auto));
+        let rtc = active
+            || (self.rtc_service().await.is_some() && !(encrypted && protocol == Protocol::Auto));
         if encrypted && rtc {
             self.reporter.note(
                 "mxcall: warning: MatrixRTC media is not end-to-end encrypted yet; Element Call \

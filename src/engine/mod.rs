@@ -224,8 +224,9 @@ struct Engine {
     calls: HashMap<String, Call>,
     /// MatrixRTC calls: one machine (and SFU session) per room.
     rtc_rooms: HashMap<OwnedRoomId, rtc::RtcRoom>,
-    /// Our homeserver's LiveKit service (MSC4143 discovery), if it has one.
-    rtc_service: Option<String>,
+    /// Our homeserver's LiveKit service (MSC4143 discovery): `None` until first asked
+    /// (`rtc_service()`), then whether it has one.
+    rtc_service: Option<Option<String>>,
     /// `Mode::Decline`: the MatrixRTC ring being declined (room, notification id, caller),
     /// and the request that sends the decline.
     declined_rtc: Option<(OwnedRoomId, String, OwnedUserId)>,
@@ -487,6 +488,14 @@ impl Engine {
         let tasks = std::mem::take(&mut self.send_tasks);
         let _ = tokio::time::timeout(FLUSH_TIMEOUT, futures_join_all(tasks)).await;
     }
+}
+
+/// The wall clock in Unix milliseconds: JSON events' `ts`, and the `now_ms` of MatrixRTC
+/// inputs (membership expiry and ring lifetimes are wall-clock rules).
+pub(super) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn futures_join_all(tasks: Vec<tokio::task::JoinHandle<()>>) {

@@ -9,7 +9,7 @@
 //! `room_id`/`call_id`/`protocol` where they apply.
 
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -52,11 +52,7 @@ impl Reporter {
         if self.out.json {
             if let Value::Object(map) = &mut fields {
                 map.insert("event".into(), name.into());
-                let ts = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_millis() as u64;
-                map.insert("ts".into(), ts.into());
+                map.insert("ts".into(), super::unix_ms().into());
             }
             let mut results = self.results();
             let _ = writeln!(results, "{fields}");

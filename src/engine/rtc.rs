@@ -7,7 +7,7 @@
 //! member is in it; else MatrixRTC when the homeserver advertises a LiveKit service; else
 //! legacy. `answer` and `watch` ring on both kinds.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use serde_json::{Value, json};
@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::report::with_call_protocol;
 use super::rtc_media::RtcMedia;
-use super::{Engine, Mode};
+use super::{Engine, Mode, unix_ms};
 use crate::livekit::{SfuEvent, SfuSession};
 use crate::matrixrtc::{
     self, Command, Event, Input, Output, Phase, Request, RequestId, Response, RtcCallMachine,
@@ -56,6 +56,22 @@ pub(super) struct RtcRoom {
     pub exit_after_leave: Option<(u8, Instant)>,
 }
 
+impl RtcRoom {
+    /// A user command to the room's machine, now.
+    fn command(&mut self, command: Command) -> Result<(), matrixrtc::CommandError> {
+        self.machine.handle_input(Input::Command {
+            now: Instant::now(),
+            now_ms: unix_ms(),
+            command,
+        })
+    }
+
+    /// Ringing or in a call.
+    fn live(&self) -> bool {
+        matches!(self.machine.phase(), Phase::Ringing | Phase::InCall)
+    }
+}
+
 /// What tasks report back to the run loop.
 pub(super) enum RtcNews {
     /// The result of a machine request.
@@ -76,12 +92,6 @@ pub(super) enum RtcNews {
         generation: u64,
         event: SfuEvent,
     },
-}
-
-pub(super) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Engine {
@@ -107,7 +117,7 @@ impl Engine {
         };
         // Our membership goes to our homeserver's LiveKit service (multi_sfu); without one, to
         // the other member's.
-        let service = self.rtc_service.clone().or_else(|| {
+        let service = self.rtc_service().await.or_else(|| {
             current.iter().find_map(|e| {
                 let m =
                     matrixrtc::membership::parse(&e.sender, e.state_key.as_deref()?, &e.content)
@@ -152,6 +162,19 @@ impl Engine {
         );
     }
 
+    /// Our homeserver's LiveKit service, discovered on first use — not at start-up, which
+    /// `answer` and `watch` would pay for calls that may all be legacy — and kept for the
+    /// process's life. `hangup` (`Mode::Decline`) never joins a call and never asks.
+    pub(super) async fn rtc_service(&mut self) -> Option<String> {
+        if matches!(self.mode, Mode::Decline { .. }) {
+            return None;
+        }
+        if self.rtc_service.is_none() {
+            self.rtc_service = Some(transport::rtc::discover_service(&self.client).await);
+        }
+        self.rtc_service.clone().flatten()
+    }
+
     /// `call` over MatrixRTC: join the room's session (ringing the other member unless they
     /// are already in it).
     pub(super) fn place_rtc(&mut self, room_id: &OwnedRoomId) -> crate::error::Result<()> {
@@ -160,12 +183,7 @@ impl Engine {
             .rtc_rooms
             .get_mut(room_id)
             .ok_or_else(|| crate::error::Error::Other("no room".into()))?;
-        room.machine
-            .handle_input(Input::Command {
-                now: Instant::now(),
-                now_ms: unix_ms(),
-                command: Command::Call,
-            })
+        room.command(Command::Call)
             .map_err(|e| crate::error::Error::Other(format!("cannot place the call: {e}")))?;
         room.call_id = Some(call_id.clone());
         self.current = Some(call_id);
@@ -270,55 +288,35 @@ impl Engine {
 
     /// Whether any MatrixRTC call is ringing or running.
     pub(super) fn rtc_any_live(&self) -> bool {
-        self.rtc_rooms
-            .values()
-            .any(|r| matches!(r.machine.phase(), Phase::Ringing | Phase::InCall))
+        self.rtc_rooms.values().any(RtcRoom::live)
     }
 
     /// Ends every MatrixRTC call (Ctrl-C): leave, or decline a ring.
     pub(super) fn rtc_hangup_all(&mut self) {
-        let (now, now_ms) = (Instant::now(), unix_ms());
-        for room in self.rtc_rooms.values_mut() {
-            if matches!(room.machine.phase(), Phase::Ringing | Phase::InCall) {
-                let _ = room.machine.handle_input(Input::Command {
-                    now,
-                    now_ms,
-                    command: Command::Hangup,
-                });
-            }
+        for room in self.rtc_rooms.values_mut().filter(|r| r.live()) {
+            let _ = room.command(Command::Hangup);
         }
     }
 
-    /// `mxcall hangup` through the control socket, or `--duration`: ends the MatrixRTC call in
-    /// `room_id` (or any) whose id is `call_id` (or any). Returns the call's id.
+    /// `mxcall hangup` through the control socket, `--duration` or the end of the input: ends
+    /// the MatrixRTC call in `room_id` (or any) whose id is `call_id` (or any), leaving it or
+    /// declining its ring. Returns the call's id; `None` when no such call rings or runs.
     pub(super) fn rtc_hangup(
         &mut self,
         room_id: Option<&str>,
         call_id: Option<&str>,
     ) -> Option<Result<String, String>> {
-        let (now, now_ms) = (Instant::now(), unix_ms());
-        for (id, room) in self.rtc_rooms.iter_mut() {
-            if room_id.is_some_and(|r| r != id.as_str())
-                || !matches!(room.machine.phase(), Phase::Ringing | Phase::InCall)
-            {
-                continue;
-            }
-            let this = room.call_id.clone().unwrap_or_default();
-            if call_id.is_some_and(|c| c != this) {
-                continue;
-            }
-            return Some(
-                room.machine
-                    .handle_input(Input::Command {
-                        now,
-                        now_ms,
-                        command: Command::Hangup,
-                    })
-                    .map(|()| this)
-                    .map_err(|e| e.to_string()),
-            );
-        }
-        None
+        let (_, room) = self.rtc_rooms.iter_mut().find(|(id, room)| {
+            room.live()
+                && room_id.is_none_or(|r| r == id.as_str())
+                && call_id.is_none_or(|c| room.call_id.as_deref().unwrap_or_default() == c)
+        })?;
+        let this = room.call_id.clone().unwrap_or_default();
+        Some(
+            room.command(Command::Hangup)
+                .map(|()| this)
+                .map_err(|e| e.to_string()),
+        )
     }
 
     pub(super) fn on_rtc_news(&mut self, news: RtcNews) {
@@ -519,14 +517,7 @@ impl Engine {
             self.current = Some(call_id.clone());
             self.wait_deadline = None;
             if let Some(room) = self.rtc_rooms.get_mut(room_id)
-                && room
-                    .machine
-                    .handle_input(Input::Command {
-                        now: Instant::now(),
-                        now_ms: unix_ms(),
-                        command: Command::Answer,
-                    })
-                    .is_ok()
+                && room.command(Command::Answer).is_ok()
             {
                 self.start_rtc_media(room_id);
             }
@@ -602,23 +593,13 @@ impl Engine {
         }
     }
 
-    /// The process's own call ended by `--duration` or end of input.
+    /// The process's own call ended by `--duration` or the end of the input; false when it is
+    /// not a MatrixRTC call that rings or runs.
     pub(super) fn rtc_hangup_current(&mut self) -> bool {
         let Some(current) = self.current.clone() else {
             return false;
         };
-        let (now, now_ms) = (Instant::now(), unix_ms());
-        for room in self.rtc_rooms.values_mut() {
-            if room.call_id.as_deref() == Some(current.as_str()) {
-                let _ = room.machine.handle_input(Input::Command {
-                    now,
-                    now_ms,
-                    command: Command::Hangup,
-                });
-                return true;
-            }
-        }
-        false
+        self.rtc_hangup(None, Some(&current)).is_some()
     }
 
     pub(super) fn rtc_media_failed(&mut self, room_id: &OwnedRoomId, reason: String) {
@@ -638,11 +619,7 @@ impl Engine {
             return;
         };
         if let Some(room) = self.rtc_rooms.get_mut(room_id)
-            && let Err(e) = room.machine.handle_input(Input::Command {
-                now: Instant::now(),
-                now_ms: unix_ms(),
-                command: Command::Decline,
-            })
+            && let Err(e) = room.command(Command::Decline)
         {
             self.reporter.note(&format!("mxcall: cannot decline: {e}"));
             self.exit = Some(crate::error::exit::OTHER);

@@ -81,13 +81,24 @@ pub async fn current_memberships(room: &Room) -> Result<Vec<RoomEvent>, String> 
         .send(get_state_events::v3::Request::new(room_id.clone()))
         .await
         .map_err(|e| crate::error::root_cause(&e))?;
-    Ok(response
-        .room_state
-        .iter()
-        .filter_map(|raw| raw.deserialize_as::<Value>().ok())
-        .filter_map(|json| RoomEvent::from_json(&room_id, &json))
+    Ok(memberships(
+        &room_id,
+        response
+            .room_state
+            .iter()
+            .filter_map(|raw| raw.deserialize_as::<Value>().ok()),
+    ))
+}
+
+/// The call memberships (`org.matrix.msc3401.call.member` with a state key) among raw events.
+pub fn memberships(
+    room_id: &matrix_sdk::ruma::OwnedRoomId,
+    events: impl Iterator<Item = Value>,
+) -> Vec<RoomEvent> {
+    events
+        .filter_map(|json| RoomEvent::from_json(room_id, &json))
         .filter(|e| e.event_type == membership::EVENT_TYPE && e.state_key.is_some())
-        .collect())
+        .collect()
 }
 
 /// Carries out one request of the MatrixRTC machine in `room` (no retries: the machine
@@ -283,17 +294,10 @@ async fn post(
     url: &str,
     body: &Value,
 ) -> Result<reqwest::Response, String> {
-    http.post(url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the LiveKit service at {url}: {}", root(&e)))
-}
-
-fn root(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
+    http.post(url).json(body).send().await.map_err(|e| {
+        format!(
+            "cannot reach the LiveKit service at {url}: {}",
+            crate::error::root_cause(&e)
+        )
+    })
 }

@@ -272,12 +272,10 @@ fn rtc_state(
     room_id: &OwnedRoomId,
     events: &[matrix_sdk::ruma::serde::Raw<matrix_sdk::ruma::events::AnySyncStateEvent>],
 ) -> Vec<RoomEvent> {
-    events
-        .iter()
-        .filter_map(|raw| raw.deserialize_as::<serde_json::Value>().ok())
-        .filter_map(|json| RoomEvent::from_json(room_id, &json))
-        .filter(|e| {
-            e.event_type == crate::matrixrtc::membership::EVENT_TYPE && e.state_key.is_some()
-        })
-        .collect()
+    super::rtc::memberships(
+        room_id,
+        events
+            .iter()
+            .filter_map(|raw| raw.deserialize_as::<serde_json::Value>().ok()),
+    )
 }
