@@ -84,28 +84,15 @@ impl Engine {
             .rtc_rooms
             .get(room.room_id())
             .is_some_and(|r| r.machine.session_active());
-        // Until MatrixRTC media is end-to-end encrypted here (Element Call encrypts every frame
-        // in encrypted rooms and could not play ours), `auto` starts MatrixRTC calls only in
-        // unencrypted rooms; an encrypted DM gets a legacy call, which Element Web answers.
-        let encrypted = room
-            .latest_encryption_state()
-            .await
-            .map(|s| s.is_encrypted())
-            .unwrap_or(true);
-        let rtc = active
-            || (self.rtc_service().await.is_some() && !(encrypted && protocol == Protocol::Auto));
-        if encrypted && rtc {
-            self.reporter.note(
-                "mxcall: warning: MatrixRTC media is not end-to-end encrypted yet; Element Call \
-                 participants of this encrypted room may not hear this call",
-            );
-        }
+        // MatrixRTC whenever the homeserver has a LiveKit service; in an encrypted room the
+        // media is end-to-end encrypted as Element Call does there (`rtc_keys`).
+        let rtc = active || self.rtc_service().await.is_some();
         if !rtc {
             self.rtc_rooms.remove(room.room_id());
             if protocol == Protocol::Matrixrtc {
                 return Err(self.no_rtc_transport_error());
             }
-            tracing::info!(encrypted, "calling with legacy m.call.* events");
+            tracing::info!("calling with legacy m.call.* events");
         } else {
             tracing::info!(active, "calling over MatrixRTC");
         }
@@ -256,6 +243,7 @@ impl Engine {
             }
             self.rtc_batch_end(now, &room_id, batch.left.contains(&room_id));
         }
+        self.feed_media_keys(batch.media_keys);
         Ok(())
     }
 

@@ -15,6 +15,7 @@ pub mod report;
 mod calls_media;
 mod incoming;
 mod rtc;
+mod rtc_keys;
 mod rtc_media;
 mod user;
 

@@ -54,6 +54,11 @@ pub(super) struct RtcRoom {
     pub connected_at: Option<Instant>,
     /// The call ended with this exit code; the process ends once the leave is sent.
     pub exit_after_leave: Option<(u8, Instant)>,
+    /// The room is encrypted: its calls' media are end-to-end encrypted (as Element Call
+    /// does in encrypted rooms).
+    pub encrypted: bool,
+    /// The current call's media keys (`rtc_keys`), in an encrypted room.
+    pub e2ee: Option<super::rtc_keys::RtcE2ee>,
 }
 
 impl RtcRoom {
@@ -91,6 +96,13 @@ pub(super) enum RtcNews {
         room_id: OwnedRoomId,
         generation: u64,
         event: SfuEvent,
+    },
+    /// A media key send is done: `Ok` with the devices it did not reach.
+    KeysSent {
+        room_id: OwnedRoomId,
+        id: u64,
+        targets: Vec<crate::matrixrtc::keys::Device>,
+        result: Result<Vec<crate::matrixrtc::keys::Device>, String>,
     },
 }
 
@@ -135,6 +147,11 @@ impl Engine {
             service.unwrap_or_default(),
         );
         config.ring_lifetime = ring_lifetime;
+        let encrypted = room
+            .latest_encryption_state()
+            .await
+            .map(|s| s.is_encrypted())
+            .unwrap_or(true);
         let mut machine = RtcCallMachine::new(config);
         for id in self.ended.ids() {
             machine.remember_handled(id);
@@ -158,6 +175,8 @@ impl Engine {
                 connecting_since: None,
                 connected_at: None,
                 exit_after_leave: None,
+                encrypted,
+                e2ee: None,
             },
         );
     }
@@ -241,12 +260,17 @@ impl Engine {
             .values()
             .filter(|r| r.connected_at.is_none())
             .filter_map(|r| r.connecting_since.map(|t| t + CONNECT_TIMEOUT));
-        machines.chain(leaves).chain(connects).min()
+        machines
+            .chain(leaves)
+            .chain(connects)
+            .chain(self.rtc_e2ee_deadline())
+            .min()
     }
 
     pub(super) fn rtc_on_timeout(&mut self, now: Instant) {
         let now_ms = unix_ms();
         let mut exit = None;
+        self.rtc_e2ee_on_timeout(now);
         for room in self.rtc_rooms.values_mut() {
             if room.machine.poll_timeout().is_some_and(|t| t <= now) {
                 let _ = room.machine.handle_input(Input::Timeout { now, now_ms });
@@ -348,6 +372,12 @@ impl Engine {
                 generation,
                 event,
             } => self.on_sfu_event(room_id, generation, event),
+            RtcNews::KeysSent {
+                room_id,
+                id,
+                targets,
+                result,
+            } => self.on_keys_sent(&room_id, id, targets, result),
         }
     }
 
@@ -368,6 +398,7 @@ impl Engine {
                 }
             }
         }
+        progressed |= self.pump_rtc_keys();
         progressed
     }
 
@@ -406,7 +437,7 @@ impl Engine {
         }));
     }
 
-    fn rtc_fields(&self, room_id: &OwnedRoomId, extra: Value) -> Value {
+    pub(super) fn rtc_fields(&self, room_id: &OwnedRoomId, extra: Value) -> Value {
         let call_id = self
             .rtc_rooms
             .get(room_id)
@@ -460,10 +491,22 @@ impl Engine {
                         Some(format!("connecting to {peer}…")),
                     );
                 }
+                let device = crate::matrixrtc::keys::Device {
+                    user: member.user.clone(),
+                    device_id: member.device_id.clone(),
+                };
+                match self.rtc_e2ee(room_id) {
+                    Ok(_) => self.rtc_e2ee_member(room_id, device, true),
+                    Err(e) => self.rtc_media_failed(room_id, e),
+                }
                 self.maybe_rtc_connected(room_id);
             }
             Event::PeerLeft { device_id } => {
                 tracing::info!(%room_id, device_id, "the other member's device left the call");
+                if let Some(user) = self.rtc_rooms.get(room_id).map(|r| r.peer.clone()) {
+                    let device = crate::matrixrtc::keys::Device { user, device_id };
+                    self.rtc_e2ee_member(room_id, device, false);
+                }
             }
             Event::Warning(w) => self.reporter.note(&format!("mxcall: {w}")),
             Event::Ended { outcome } => self.on_rtc_ended(room_id, outcome, &peer).await,
@@ -549,9 +592,14 @@ impl Engine {
         room.connected_at = Some(now);
         let call_id = room.call_id.clone();
         let peer = room.peer.to_string();
-        let fields = self.rtc_fields(room_id, json!({}));
-        self.reporter
-            .event("connected", fields, Some(format!("connected with {peer}")));
+        let encrypted = room.e2ee.is_some();
+        let fields = self.rtc_fields(room_id, json!({"encrypted": encrypted}));
+        let line = if encrypted {
+            format!("connected with {peer} (media end-to-end encrypted)")
+        } else {
+            format!("connected with {peer}")
+        };
+        self.reporter.event("connected", fields, Some(line));
         if call_id.is_some()
             && self.current == call_id
             && let Some(d) = self.opts.duration
@@ -565,6 +613,7 @@ impl Engine {
             return;
         };
         let stats = room.media.leave().await;
+        let e2ee = room.e2ee.take().map(|e| e.crypto.stats());
         let call_id = room.call_id.take().unwrap_or_default();
         let duration = room
             .connected_at
@@ -580,7 +629,15 @@ impl Engine {
         let stats = stats.map(|s| s.subscriber);
         let before = self.exit;
         self.report_end(
-            room_id, &call_id, PROTOCOL, outcome, duration, stats, None, peer,
+            room_id,
+            &call_id,
+            PROTOCOL,
+            outcome,
+            duration,
+            stats,
+            None,
+            peer,
+            super::user::MediaE2ee::Frames(e2ee),
         );
         // Exit only once our leave is on the server: a killed or stale membership would keep
         // the other side's call "active".

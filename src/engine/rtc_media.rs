@@ -48,7 +48,18 @@ impl RtcMedia {
 impl Engine {
     /// Joins the room's call on our LiveKit SFU (in a task), unless already joined or joining.
     pub(super) fn start_rtc_media(&mut self, room_id: &OwnedRoomId) {
-        let media_cfg = self.media_config();
+        let mut media_cfg = self.media_config();
+        if self
+            .rtc_rooms
+            .get(room_id)
+            .is_none_or(|r| r.media.joining || r.media.session.is_some())
+        {
+            return;
+        }
+        match self.rtc_e2ee(room_id) {
+            Ok(crypto) => media_cfg.frame_crypto = crypto,
+            Err(e) => return self.rtc_media_failed(room_id, e),
+        }
         let Some(room) = self.rtc_rooms.get_mut(room_id) else {
             return;
         };

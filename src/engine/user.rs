@@ -302,7 +302,15 @@ impl Engine {
             hangup = call.hangup;
         }
         self.report_end(
-            room_id, &call_id, "legacy", outcome, duration, stats, hangup, peer,
+            room_id,
+            &call_id,
+            "legacy",
+            outcome,
+            duration,
+            stats,
+            hangup,
+            peer,
+            MediaE2ee::PeerToPeer,
         );
     }
 
@@ -319,9 +327,14 @@ impl Engine {
         stats: Option<crate::media::MediaStats>,
         hangup: Option<(String, Party)>,
         peer: &str,
+        e2ee: MediaE2ee,
     ) {
         let is_current = self.current.as_deref() == Some(call_id);
         let code = outcome.exit_code();
+        let (encrypted, frames) = match e2ee {
+            MediaE2ee::PeerToPeer => (true, None),
+            MediaE2ee::Frames(frames) => (frames.is_some(), frames),
+        };
         self.reporter.event(
             "ended",
             with_call_protocol(
@@ -333,6 +346,14 @@ impl Engine {
                     "duration_ms": duration.as_millis() as u64,
                     "exit_code": code,
                     "stats": stats,
+                    "encrypted": encrypted,
+                    "e2ee": frames.map(|f| json!({
+                        "frames_encrypted": f.frames_encrypted,
+                        "frames_decrypted": f.frames_decrypted,
+                        "decrypt_failures": f.decrypt_failures(),
+                        "frames_without_key": f.frames_without_key,
+                        "frames_failed": f.frames_failed,
+                    })),
                 }),
             ),
             None,
@@ -346,9 +367,15 @@ impl Engine {
             None => String::new(),
         };
         let words = outcome.as_str().replace('_', " ");
+        let undecrypted = match frames {
+            Some(f) if f.decrypt_failures() > 0 => {
+                format!(", {} frames did not decrypt", f.decrypt_failures())
+            }
+            _ => String::new(),
+        };
         let line = match (&stats, duration.is_zero()) {
             (Some(s), false) => format!(
-                "call with {peer} {words} after {:.1} s, {how}; {} packets received, {} lost",
+                "call with {peer} {words} after {:.1} s, {how}; {} packets received, {} lost{undecrypted}",
                 duration.as_secs_f64(),
                 s.packets_received,
                 s.packets_lost
@@ -374,6 +401,16 @@ impl Engine {
             _ => self.exit = Some(code),
         }
     }
+}
+
+/// How a call's media was end-to-end encrypted, for the `ended` event.
+pub(super) enum MediaE2ee {
+    /// A legacy call: DTLS-SRTP between the two parties themselves (their fingerprints travel
+    /// in the call's Matrix events), so end-to-end.
+    PeerToPeer,
+    /// A MatrixRTC call through an SFU: frame encryption with the counters of the call, or
+    /// `None` when the room is unencrypted (media encrypted per hop only, as Element Call there).
+    Frames(Option<crate::e2ee::CryptoStats>),
 }
 
 /// `watch --exec CMD`: runs CMD through the shell for an incoming call, not waiting for it.

@@ -154,6 +154,13 @@ impl SfuSession {
             "joined the LiveKit room"
         );
 
+        if let Some(crypto) = &media.frame_crypto {
+            crypto.set_sif_trailer(&join.sif_trailer);
+            for p in &join.other_participants {
+                crypto.set_participant(&p.sid, &p.identity);
+            }
+        }
+        let crypto = media.frame_crypto.clone();
         let media = with_ice_servers(media, &join.ice_servers);
         let (publisher, publisher_events) = MediaSession::send_only(media.clone(), source).await?;
         let (subscriber, subscriber_events) = MediaSession::receive_only(media, sink).await?;
@@ -181,6 +188,7 @@ impl SfuSession {
             ping_timeout: secs(join.ping_timeout),
             last_heard: Instant::now(),
             rtt_ms: 0,
+            crypto,
         };
         let task = tokio::spawn(run.run(publisher_events, subscriber_events, leave_rx));
         Ok((
@@ -256,6 +264,8 @@ struct Run {
     ping_timeout: Option<Duration>,
     last_heard: Instant,
     rtt_ms: i64,
+    /// Frame E2EE: told which participant each sid is.
+    crypto: Option<std::sync::Arc<crate::e2ee::MediaCrypto>>,
 }
 
 impl Run {
@@ -438,6 +448,9 @@ impl Run {
                     });
                 }
             } else if let Entry::Vacant(slot) = self.others.entry(p.sid) {
+                if let Some(crypto) = &self.crypto {
+                    crypto.set_participant(slot.key(), &p.identity);
+                }
                 slot.insert(p.identity.clone());
                 self.emit(SfuEvent::ParticipantJoined {
                     identity: p.identity,

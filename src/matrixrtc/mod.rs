@@ -35,6 +35,7 @@
 //! MSC4195 (MatrixRTC, LiveKit transport).
 
 pub mod decline;
+pub mod keys;
 pub mod membership;
 pub mod notification;
 

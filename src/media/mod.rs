@@ -76,6 +76,11 @@ pub struct MediaConfig {
     /// The msid stream id of the local audio (`a=msid:<stream> <track>`), which the signalling
     /// announces in `sdp_stream_metadata` before the session exists; `None`: a random one.
     pub stream_id: Option<String>,
+    /// End-to-end encryption of every audio frame (MatrixRTC in an encrypted room): our frames
+    /// are encrypted after the Opus encoder, received ones decrypted before the jitter buffer,
+    /// and frames that do not decrypt are dropped (the jitter buffer conceals them). `None`:
+    /// frames travel as encoded (DTLS-SRTP still protects each hop).
+    pub frame_crypto: Option<std::sync::Arc<crate::e2ee::MediaCrypto>>,
 }
 
 impl Default for MediaConfig {
@@ -84,6 +89,7 @@ impl Default for MediaConfig {
             ice_servers: Vec::new(),
             bind_addrs: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
             stream_id: None,
+            frame_crypto: None,
         }
     }
 }
@@ -95,6 +101,7 @@ impl MediaConfig {
             ice_servers: Vec::new(),
             bind_addrs: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             stream_id: None,
+            frame_crypto: None,
         }
     }
 }

@@ -33,6 +33,8 @@ use super::{Candidate, ConnState, MediaConfig, MediaError, MediaEvent, MediaStat
 use crate::audio::{AudioSink, AudioSource, FRAME_SAMPLES, SourceStatus};
 
 const FRAME: Duration = Duration::from_millis(20);
+/// One frame in RTP clock units (48 kHz).
+const FRAME_TICKS: u32 = 960;
 const OPUS_PAYLOAD_TYPE: u8 = 111;
 /// Chromium's own Opus parameters; `useinbandfec=1` tells the peer to send FEC as well.
 const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
@@ -68,6 +70,8 @@ struct Shared {
     /// Whether remote audio is played (false for a send-only session: nothing would drain the
     /// jitter buffer).
     plays: bool,
+    /// Frame E2EE, if the call has it.
+    crypto: Option<Arc<crate::e2ee::MediaCrypto>>,
 }
 
 impl Shared {
@@ -216,6 +220,7 @@ impl MediaSession {
             rtt_us: AtomicU64::new(u64::MAX),
             receiving: AtomicBool::new(false),
             plays: sink.is_some(),
+            crypto: cfg.frame_crypto.clone(),
         });
 
         let addrs: Vec<String> = cfg
@@ -273,6 +278,7 @@ impl MediaSession {
                     track,
                     sender,
                     ssrc,
+                    ts_base: random_u64() as u32,
                 },
                 shared.clone(),
             )));
@@ -497,6 +503,8 @@ struct SendPath {
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
     ssrc: u32,
+    /// Random start of the E2EE IV's timestamps and send counter.
+    ts_base: u32,
 }
 
 /// Source → Opus → track, one frame per tick.
@@ -521,6 +529,7 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
     let mut pool = BytesMut::with_capacity(64 * 1024);
     let mut input_ended = false;
     let mut write_errors = 0u64;
+    let mut frames = 0u64;
     let mut ticker = tokio::time::interval(FRAME);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     loop {
@@ -546,8 +555,24 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
             }
         };
         pool.truncate(len);
+        let data = match &shared.crypto {
+            // The IV needs a per-frame timestamp, not the packetizer's: the frame count in
+            // 48 kHz units from a random start serves (the IV travels in the frame).
+            Some(crypto) => {
+                let ts = path.ts_base.wrapping_add((frames as u32).wrapping_mul(FRAME_TICKS));
+                let sealed = crypto.encrypt(path.ssrc, path.ts_base.into(), ts, &pool);
+                pool.clear();
+                match sealed {
+                    Some(frame) => bytes::Bytes::from(frame),
+                    None => continue,
+                }
+            }
+            None => pool.split().freeze(),
+        };
+        frames = frames.wrapping_add(1);
+        let len = data.len();
         let sample = Sample {
-            data: pool.split().freeze(),
+            data,
             duration: FRAME,
             ..Sample::new(Instant::now())
         };
@@ -574,6 +599,8 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
 /// RTP packets of the remote track → jitter buffer.
 async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
+    let stream_id = track.stream_id().await;
+    let mut undecryptable = 0u64;
     loop {
         let event = tokio::select! {
             e = track.poll() => e,
@@ -588,11 +615,29 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
                 shared
                     .bytes_received
                     .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+                let plain;
+                let payload: &[u8] = match &shared.crypto {
+                    Some(crypto) => match crypto.decrypt(&stream_id, &packet.payload) {
+                        Ok(p) => {
+                            plain = p;
+                            &plain
+                        }
+                        // Never to the decoder: the jitter buffer sees a gap and conceals it.
+                        Err(why) => {
+                            undecryptable += 1;
+                            if undecryptable == 1 {
+                                tracing::debug!(stream_id, ?why, "a received frame does not decrypt; dropped");
+                            }
+                            continue;
+                        }
+                    },
+                    None => &packet.payload,
+                };
                 let mut jb = shared.jitter.lock().unwrap_or_else(|p| p.into_inner());
                 jb.push(
                     packet.header.sequence_number,
                     packet.header.timestamp,
-                    &packet.payload,
+                    payload,
                     Instant::now(),
                 );
             }

@@ -301,3 +301,62 @@ async fn post(
         )
     })
 }
+
+/// How long an encrypted key send waits for the crypto store's cross-process lock (this process
+/// usually holds it already, through its sync).
+const KEY_SEND_LOCK_MAX_BACKOFF_MS: u32 = 5_000;
+
+/// Sends a MatrixRTC media key (`content` of a [`crate::matrixrtc::keys::EVENT_TYPE`] event, to
+/// which `sent_ts` is added here) Olm-encrypted to `targets` through matrix-sdk (js-sdk
+/// `ToDeviceKeyTransport.sendKey`). Only devices cross-signed by their owner get it
+/// (`CollectStrategy::IdentityBasedStrategy`, as Element's "exclude insecure devices").
+///
+/// Returns the targets it did not reach: unknown devices, withheld (unsigned) ones, failed
+/// requests. `Err`: nothing was sent (one line).
+pub async fn send_media_key(
+    client: &Client,
+    targets: &[crate::matrixrtc::keys::Device],
+    mut content: Value,
+) -> Result<Vec<crate::matrixrtc::keys::Device>, String> {
+    use crate::matrixrtc::keys::{Device, EVENT_TYPE};
+    use matrix_sdk_crypto::CollectStrategy;
+    let encryption = client.encryption();
+    let _guard = encryption
+        .spin_lock_store(Some(KEY_SEND_LOCK_MAX_BACKOFF_MS))
+        .await
+        .map_err(|e| format!("the crypto store is busy: {e}"))?;
+    let mut devices = Vec::new();
+    let mut failed = Vec::new();
+    for target in targets {
+        let device_id: &matrix_sdk::ruma::DeviceId = target.device_id.as_str().into();
+        match encryption.get_device(&target.user, device_id).await {
+            Ok(Some(device)) => devices.push(device),
+            Ok(None) => {
+                tracing::debug!(%target, "no device keys yet; the media key waits for a retry");
+                failed.push(target.clone());
+            }
+            Err(e) => return Err(format!("cannot read the device list: {e}")),
+        }
+    }
+    if devices.is_empty() {
+        return Ok(failed);
+    }
+    content["sent_ts"] = json!(crate::engine::unix_ms());
+    let raw = Raw::new(&content)
+        .map_err(|e| e.to_string())?
+        .cast_unchecked();
+    let unreached = encryption
+        .encrypt_and_send_raw_to_device(
+            devices.iter().collect(),
+            EVENT_TYPE,
+            raw,
+            CollectStrategy::IdentityBasedStrategy,
+        )
+        .await
+        .map_err(|e| format!("cannot send the media key: {e}"))?;
+    failed.extend(unreached.into_iter().map(|(user, device)| Device {
+        user,
+        device_id: device.to_string(),
+    }));
+    Ok(failed)
+}

@@ -39,6 +39,9 @@ pub struct SyncBatch {
     /// Encrypted events of this batch that could not be decrypted (each reported once; if
     /// their key arrives later, the decrypted event comes in a later batch's `events`).
     pub undecryptable: Vec<Undecryptable>,
+    /// MatrixRTC media keys sent to this device (`io.element.call.encryption_keys`), as
+    /// matrix-sdk decrypted them, with who sent them from which device.
+    pub media_keys: Vec<crate::matrixrtc::keys::ReceivedKey>,
 }
 
 fn filter() -> FilterDefinition {
@@ -254,6 +257,44 @@ fn to_batch(
         left: response.rooms.left.keys().cloned().collect(),
         first,
         undecryptable,
+        media_keys: response.to_device.iter().filter_map(media_key).collect(),
+    }
+}
+
+/// A MatrixRTC media key among the to-device events: the sender and its Olm device come from
+/// matrix-sdk's decryption, never from the content (which only claims them). One sent in the
+/// clear comes with no sender device, to be refused by the key machine.
+fn media_key(
+    event: &matrix_sdk::deserialized_responses::ProcessedToDeviceEvent,
+) -> Option<crate::matrixrtc::keys::ReceivedKey> {
+    use matrix_sdk::deserialized_responses::{
+        ProcessedToDeviceEvent, VerificationLevel, VerificationState,
+    };
+    let json = event.as_raw().deserialize_as::<serde_json::Value>().ok()?;
+    if json.get("type")?.as_str()? != crate::matrixrtc::keys::EVENT_TYPE {
+        return None;
+    }
+    let content = json.get("content")?.clone();
+    match event {
+        ProcessedToDeviceEvent::Decrypted {
+            encryption_info, ..
+        } => Some(crate::matrixrtc::keys::ReceivedKey {
+            sender: encryption_info.sender.clone(),
+            sender_device: encryption_info.sender_device.as_ref().map(|d| d.to_string()),
+            cross_signed: matches!(
+                encryption_info.verification_state,
+                VerificationState::Verified
+                    | VerificationState::Unverified(VerificationLevel::UnverifiedIdentity)
+            ),
+            content,
+        }),
+        ProcessedToDeviceEvent::PlainText(_) => Some(crate::matrixrtc::keys::ReceivedKey {
+            sender: json.get("sender")?.as_str()?.try_into().ok()?,
+            sender_device: None,
+            cross_signed: false,
+            content,
+        }),
+        _ => None,
     }
 }
 

@@ -4,6 +4,7 @@ pub(super) mod harness;
 
 mod failures;
 mod incoming;
+mod keys;
 mod parse;
 mod security;
 mod timing;
