@@ -12,6 +12,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::audio::{frame_has_tone, read_wav};
 use common::js::*;
 use common::*;
 use serde_json::{Value, json};
@@ -301,4 +302,306 @@ fn mxcall_call_joins_an_element_call_session_already_going_on_without_ringing() 
     assert!(find_event(&js_events, "ring").is_none(), "{js_events:?}");
     assert_js_heard(&js_events, 440.0);
     assert_tone(&r.path("mx.wav"), 880.0);
+}
+
+// ---- End-to-end encrypted media (an encrypted DM, as Element makes DMs) ----------------------
+
+/// As [`rig`], but the DM is encrypted and the js user has a password (for cross-signing's
+/// user-interactive auth, `--bootstrap`). Returns the rig and that password.
+fn rig_e2ee() -> Option<(Rig, String)> {
+    let env = rtc::env()?;
+    if !interop() {
+        return None;
+    }
+    let home = Home::new();
+    let (m_user, pw) = register("m");
+    home.login("m", &m_user, &pw);
+    let (user, js_pw) = register("js");
+    let (token, device) = login_with_password(&user, &js_pw);
+    let room = api(
+        "POST",
+        "/createRoom",
+        &common::token(&home, "m"),
+        Some(
+            json!({"preset": "trusted_private_chat", "invite": [user], "is_direct": true,
+                    "initial_state": [{"type": "m.room.encryption", "state_key": "",
+                                       "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}),
+        ),
+    )["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api(
+        "POST",
+        &format!("/join/{}", urlencode(&room)),
+        &token,
+        Some(json!({})),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write_tone_wav(&dir.path().join("tone880.wav"), 880);
+    let rig = Rig {
+        home,
+        m_user,
+        js: JsAccount {
+            user,
+            token,
+            device,
+        },
+        room,
+        dir,
+        hs: env.hs.clone(),
+    };
+    Some((rig, js_pw))
+}
+
+impl Rig {
+    /// Element Call's engine with its media E2EE on, as Element Web in only-signed mode; a new
+    /// cross-signing identity when `bootstrap` (else the device is not cross-signed).
+    fn js_e2ee(&self, acct: &JsAccount, mode: &str, password: &str, extra: &[&str]) -> JsPeer {
+        let mut args = vec![
+            "--room",
+            self.room.as_str(),
+            "--expect",
+            "440",
+            "--timeout",
+            "150",
+            "--e2ee",
+            "--isolation",
+            "only-signed",
+        ];
+        args.extend_from_slice(extra);
+        let mut js = JsPeer::start_rtc_env(
+            &self.hs,
+            acct,
+            mode,
+            &self.path("tone880.wav"),
+            &args,
+            &[("MXPEER_PASSWORD", password)],
+        );
+        js.wait_for("ready", Duration::from_secs(90));
+        js
+    }
+
+    /// Another device of the js user (a new login).
+    fn js_device(&self, password: &str) -> JsAccount {
+        let (token, device) = login_with_password(&self.js.user, password);
+        JsAccount {
+            user: self.js.user.clone(),
+            token,
+            device,
+        }
+    }
+}
+
+/// The longest run of 20 ms frames without `freq` between the first and the last frame with it.
+fn longest_dropout_frames(path: &std::path::Path, freq: f64) -> usize {
+    let samples = read_wav(path);
+    let has: Vec<bool> = samples
+        .chunks_exact(960)
+        .map(|f| frame_has_tone(f, freq))
+        .collect();
+    let (Some(first), Some(last)) = (has.iter().position(|&t| t), has.iter().rposition(|&t| t))
+    else {
+        return usize::MAX;
+    };
+    has[first..=last]
+        .split(|&t| t)
+        .map(<[bool]>::len)
+        .max()
+        .unwrap_or(0)
+}
+
+fn mx_e2ee_key_from<'a>(events: &'a [Value], user: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| {
+            e["event"] == "e2ee_key"
+                && e["identity"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with(&format!("{user}:")))
+        })
+        .collect()
+}
+
+#[test]
+fn encrypted_dm_mxcall_and_element_call_hear_each_other_and_the_sfu_carries_only_ciphertext() {
+    let Some((r, pw)) = rig_e2ee() else { return };
+    let mut js = r.js_e2ee(&r.js, "answer", &pw, &["--bootstrap"]);
+    let mx = spawn(
+        &r.home,
+        &r.mx(&["call", &r.room, "--duration", "10"], "mx.wav"),
+    );
+    js.wait_for("connected", Duration::from_secs(60));
+    // A LiveKit participant with a valid token but no key: what the SFU (or anyone on it) gets.
+    let listener_acct = r.js_device(&pw);
+    let mut listener = JsPeer::start_rtc(
+        &r.hs,
+        &listener_acct,
+        "listen",
+        &r.path("tone880.wav"),
+        &[
+            "--room",
+            r.room.as_str(),
+            "--expect",
+            "440",
+            "--e2ee-keyless",
+            "--hangup-after",
+            "4",
+            "--timeout",
+            "60",
+        ],
+    );
+    let mx_out = wait(mx, Duration::from_secs(90));
+    let js_events = js.finish(Duration::from_secs(30));
+    let l_events = listener.finish(Duration::from_secs(30));
+    assert_eq!(code(&mx_out), 0, "{}\n{}", stderr(&mx_out), js.context());
+    let mx_events = events(&mx_out);
+    assert_mx_events(&mx_events, &["joined", "invite_sent", "connected", "ended"]);
+    assert_eq!(event(&mx_events, "connected")["encrypted"], true);
+    let ended = event(&mx_events, "ended");
+    assert_eq!(ended["encrypted"], true, "{ended}");
+    assert!(
+        ended["e2ee"]["frames_decrypted"].as_u64().unwrap() > 200,
+        "{ended}"
+    );
+    // Element Call's key reached us, for its LiveKit identity.
+    let keys = mx_e2ee_key_from(&mx_events, &r.js.user);
+    assert!(
+        keys.iter()
+            .any(|k| k["identity"] == format!("{}:{}", r.js.user, r.js.device)),
+        "{mx_events:?}"
+    );
+    // Ours reached it Olm-encrypted (m.room.encrypted on the wire, decrypted by its Rust crypto).
+    let got = js_events
+        .iter()
+        .find(|e| e["event"] == "e2ee_key_received" && e["user"] == r.m_user.as_str())
+        .unwrap_or_else(|| panic!("Element Call got no key from mxcall: {}", js.context()));
+    assert_eq!(got["olm"], true, "{got}");
+    // Both ways: decrypted audio with the right tone.
+    assert_js_heard(&js_events, 440.0);
+    let heard = event(&js_events, "heard");
+    assert_eq!(heard["encrypted"], true, "{heard}");
+    assert_eq!(heard["decrypted"], true, "{heard}");
+    assert_tone(&r.path("mx.wav"), 880.0);
+    // The keyless participant got mxcall's frames, every one with livekit's E2EE trailer, and
+    // decoded no tone out of them.
+    let lh = l_events
+        .iter()
+        .find(|e| e["event"] == "heard" && e["user"] == r.m_user.as_str())
+        .unwrap_or_else(|| panic!("the listener heard no track of mxcall: {l_events:?}"));
+    assert!(lh["frames"].as_u64().unwrap() >= 100, "{lh}");
+    assert!(lh["e2ee_trailer_share"].as_f64().unwrap() >= 0.98, "{lh}");
+    assert!(lh["tone_share"].as_f64().unwrap_or(0.0) < 0.1, "{lh}");
+    assert!(!r.m_joined(), "mxcall's membership is still set");
+}
+
+#[test]
+fn encrypted_dm_keys_rotate_when_a_second_element_device_joins_and_leaves_and_audio_goes_on() {
+    let Some((r, pw)) = rig_e2ee() else { return };
+    let mut js = r.js_e2ee(&r.js, "answer", &pw, &["--bootstrap"]);
+    let recovery_key = js.wait_for("recovery_key", Duration::from_secs(90))["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mx = spawn(
+        &r.home,
+        &r.mx(&["call", &r.room, "--duration", "16"], "mx.wav"),
+    );
+    js.wait_for("connected", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    // The js user's second device (cross-signed with the recovery key) joins, then leaves.
+    let second = r.js_device(&pw);
+    let mut js2 = JsPeer::start_rtc_env(
+        &r.hs,
+        &second,
+        "join",
+        &r.path("tone880.wav"),
+        &[
+            "--room",
+            r.room.as_str(),
+            "--expect",
+            "440",
+            "--e2ee",
+            "--isolation",
+            "only-signed",
+            "--hangup-after",
+            "4",
+            "--timeout",
+            "90",
+        ],
+        &[
+            ("MXPEER_PASSWORD", pw.as_str()),
+            ("MXPEER_RECOVERY_KEY", recovery_key.as_str()),
+        ],
+    );
+    let js2_events = js2.finish(Duration::from_secs(90));
+    let mx_out = wait(mx, Duration::from_secs(90));
+    let js_events = js.finish(Duration::from_secs(30));
+    assert_eq!(code(&mx_out), 0, "{}\n{}", stderr(&mx_out), js.context());
+    let mx_events = events(&mx_out);
+    // The second device heard mxcall (it got our key as a joiner).
+    assert_js_heard(&js2_events, 440.0);
+    // After it left, both sides rotated: Element Call's next key reached mxcall, and ours
+    // reached Element Call.
+    let js_keys = mx_e2ee_key_from(&mx_events, &r.js.user);
+    assert!(
+        js_keys.iter().any(
+            |k| k["identity"] == format!("{}:{}", r.js.user, r.js.device)
+                && k["index"].as_u64().unwrap() >= 1
+        ),
+        "no rotated key of Element Call's first device: {js_keys:?}"
+    );
+    let ours: Vec<u64> = js_events
+        .iter()
+        .filter(|e| e["event"] == "e2ee_key_received" && e["user"] == r.m_user.as_str())
+        .filter_map(|e| e["index"].as_u64())
+        .collect();
+    assert!(
+        ours.iter().any(|&i| i >= 1),
+        "mxcall did not rotate: {ours:?}"
+    );
+    // Audio both ways all along: no dropout longer than 200 ms at mxcall, the tone at js.
+    assert_js_heard(&js_events, 440.0);
+    assert_tone(&r.path("mx.wav"), 880.0);
+    let gap = longest_dropout_frames(&r.path("mx.wav"), 880.0);
+    assert!(gap <= 10, "mxcall's audio had a gap of {} ms", gap * 20);
+    let ended = event(&mx_events, "ended");
+    assert_eq!(ended["e2ee"]["frames_failed"], 0, "{ended}");
+}
+
+#[test]
+fn encrypted_dm_a_participant_whose_key_never_arrives_is_reported_and_nothing_is_played() {
+    let Some((r, pw)) = rig_e2ee() else { return };
+    // Element Call on a device its owner never cross-signed: mxcall refuses its key (and sends
+    // it none), as Element's "exclude insecure devices" would.
+    let mut js = r.js_e2ee(&r.js, "answer", &pw, &[]);
+    let mx = spawn(
+        &r.home,
+        &r.mx(&["call", &r.room, "--duration", "9"], "mx.wav"),
+    );
+    let mx_out = wait(mx, Duration::from_secs(90));
+    let _ = js.finish(Duration::from_secs(30));
+    assert_eq!(code(&mx_out), 0, "{}\n{}", stderr(&mx_out), js.context());
+    let mx_events = events(&mx_out);
+    let missing = event(&mx_events, "e2ee_key_missing");
+    assert_eq!(missing["user_id"], r.js.user.as_str(), "{missing}");
+    assert_eq!(missing["device_id"], r.js.device.as_str(), "{missing}");
+    let err = stderr(&mx_out);
+    assert!(err.contains("no media key from"), "{err}");
+    assert!(err.contains("not cross-signed"), "{err}");
+    let ended = event(&mx_events, "ended");
+    assert_eq!(ended["outcome"], "completed", "{ended}");
+    assert!(
+        ended["e2ee"]["decrypt_failures"].as_u64().unwrap() > 100,
+        "{ended}"
+    );
+    assert_eq!(ended["e2ee"]["frames_decrypted"], 0, "{ended}");
+    // No noise: what was played is silence.
+    let samples = read_wav(&r.path("mx.wav"));
+    let loudest = samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    assert!(
+        loudest < 100,
+        "mxcall played sound (peak {loudest}) from frames it could not decrypt"
+    );
+    assert!(!r.m_joined(), "mxcall's membership is still set");
 }

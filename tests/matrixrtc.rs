@@ -556,7 +556,12 @@ fn mxcall_calls_mxcall_in_an_encrypted_dm_over_matrixrtc_with_end_to_end_encrypt
     // `auto` in an encrypted room: MatrixRTC, with per-participant media keys.
     let a = spawn(
         &p.home,
-        &p.args("a", &["call", &room, "--duration", "5"], "tone:440", "a.wav"),
+        &p.args(
+            "a",
+            &["call", &room, "--duration", "5"],
+            "tone:440",
+            "a.wav",
+        ),
     );
     let a_out = wait(a, Duration::from_secs(60));
     let b_out = wait(b, Duration::from_secs(30));
@@ -564,21 +569,36 @@ fn mxcall_calls_mxcall_in_an_encrypted_dm_over_matrixrtc_with_end_to_end_encrypt
     assert_eq!(code(&b_out), 0, "{}", stderr(&b_out));
     for (who, out, peer) in [("caller", &a_out, &p.b_user), ("callee", &b_out, &p.a_user)] {
         let ev = events(out);
-        assert!(protocol_of(&ev).iter().all(|p| *p == "matrixrtc"), "{who}: {ev:?}");
+        assert!(
+            protocol_of(&ev).iter().all(|p| *p == "matrixrtc"),
+            "{who}: {ev:?}"
+        );
         let connected = find_event(&ev, "connected").unwrap_or_else(|| panic!("{who}: {ev:?}"));
         assert_eq!(connected["encrypted"], true, "{who}: {connected}");
         // The other's key came (to-device, Olm) for its LiveKit identity.
         let key = find_event(&ev, "e2ee_key").unwrap_or_else(|| panic!("{who}: {ev:?}"));
         assert!(
-            key["identity"].as_str().unwrap().starts_with(&format!("{peer}:")),
+            key["identity"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{peer}:")),
             "{who}: {key}"
         );
         let ended = find_event(&ev, "ended").unwrap();
         assert_eq!(ended["encrypted"], true, "{who}: {ended}");
         let e2ee = &ended["e2ee"];
-        assert!(e2ee["frames_encrypted"].as_u64().unwrap() > 100, "{who}: {ended}");
-        assert!(e2ee["frames_decrypted"].as_u64().unwrap() > 100, "{who}: {ended}");
-        assert!(find_event(&ev, "e2ee_key_missing").is_none(), "{who}: {ev:?}");
+        assert!(
+            e2ee["frames_encrypted"].as_u64().unwrap() > 100,
+            "{who}: {ended}"
+        );
+        assert!(
+            e2ee["frames_decrypted"].as_u64().unwrap() > 100,
+            "{who}: {ended}"
+        );
+        assert!(
+            find_event(&ev, "e2ee_key_missing").is_none(),
+            "{who}: {ev:?}"
+        );
     }
     // What each heard was decrypted: the other's tone.
     assert_tone(&p.wav("a.wav"), 880.0);

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::{
-    AudioFrameEncryptor, FrameError, FrameKey, Keyring, server_injected_payload,
-    is_server_injected,
+    AudioFrameEncryptor, FrameError, FrameKey, Keyring, is_server_injected, server_injected_payload,
 };
 
 /// Counters of a call's frame encryption, for the JSON `ended` event and the summary.
@@ -145,7 +144,8 @@ impl MediaCrypto {
             stats,
             ..
         } = &mut *inner;
-        let encryptor = encryptor.get_or_insert_with(|| AudioFrameEncryptor::new(ssrc, initial_count));
+        let encryptor =
+            encryptor.get_or_insert_with(|| AudioFrameEncryptor::new(ssrc, initial_count));
         match encryptor.encrypt(own, rtp_timestamp, frame) {
             Ok(out) => {
                 stats.frames_encrypted += 1;

@@ -82,8 +82,8 @@ pub use frame::{
     RATCHET_SALT, TAG_LENGTH, TRAILER_LENGTH, UNENCRYPTED_AUDIO_BYTES, encrypt_audio_frame,
     is_server_injected, make_iv, parse_audio_frame, ratchet_material, server_injected_payload,
 };
-pub use media::{CryptoStats, Dropped, MediaCrypto};
 pub use keyring::{
     AudioFrameEncryptor, ELEMENT_CALL_KEYRING_SIZE, ELEMENT_CALL_RATCHET_WINDOW, Keyring,
     decrypt_audio_frame,
 };
+pub use media::{CryptoStats, Dropped, MediaCrypto};

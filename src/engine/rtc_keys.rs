@@ -74,7 +74,11 @@ impl Engine {
 
     /// A device of the other member joined (`true`) or left the call: the keys follow.
     pub(super) fn rtc_e2ee_member(&mut self, room_id: &OwnedRoomId, device: Device, joined: bool) {
-        let Some(e2ee) = self.rtc_rooms.get_mut(room_id).and_then(|r| r.e2ee.as_mut()) else {
+        let Some(e2ee) = self
+            .rtc_rooms
+            .get_mut(room_id)
+            .and_then(|r| r.e2ee.as_mut())
+        else {
             return;
         };
         let changed = if joined {
@@ -144,7 +148,11 @@ impl Engine {
                 targets
             }
         };
-        if let Some(e2ee) = self.rtc_rooms.get_mut(room_id).and_then(|r| r.e2ee.as_mut()) {
+        if let Some(e2ee) = self
+            .rtc_rooms
+            .get_mut(room_id)
+            .and_then(|r| r.e2ee.as_mut())
+        {
             e2ee.keys.send_result(Instant::now(), id, failed);
         }
     }
@@ -186,8 +194,14 @@ impl Engine {
                 let tx = self.rtc_tx.clone();
                 let room_id = room_id.clone();
                 self.send_tasks.push(tokio::spawn(async move {
-                    let result =
-                        crate::transport::rtc::send_media_key(&client, &targets, content).await;
+                    // In a task of its own, so that a panic inside matrix-sdk comes back as a
+                    // failed send instead of a key distribution that never finishes.
+                    let to = targets.clone();
+                    let result = tokio::spawn(async move {
+                        crate::transport::rtc::send_media_key(&client, &to, content).await
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the key send failed: {e}")));
                     let _ = tx.send(RtcNews::KeysSent {
                         room_id,
                         id,
@@ -207,7 +221,8 @@ impl Engine {
             } => {
                 tracing::info!(%room_id, identity, index, "media key received");
                 e2ee.crypto.set_remote_key(&identity, index, &key);
-                let fields = self.rtc_fields(room_id, json!({"identity": identity, "index": index}));
+                let fields =
+                    self.rtc_fields(room_id, json!({"identity": identity, "index": index}));
                 self.reporter.event("e2ee_key", fields, None);
             }
             KeyOutput::Refused { reason } => self.reporter.note(&format!("mxcall: {reason}")),
@@ -216,14 +231,12 @@ impl Engine {
                     room_id,
                     json!({"user_id": device.user, "device_id": device.device_id}),
                 );
-                self.reporter.event(
-                    "e2ee_key_missing",
-                    fields,
-                    Some(format!(
-                        "mxcall: no media key from {device}: its audio cannot be decrypted and is \
-                         not played (is that device cross-signed by its owner?)"
-                    )),
-                );
+                // On stderr in every output mode: the user hears nothing from that device.
+                self.reporter.event("e2ee_key_missing", fields, None);
+                self.reporter.note(&format!(
+                    "mxcall: no media key from {device}: its audio cannot be decrypted and is \
+                     not played (is that device cross-signed by its owner?)"
+                ));
             }
         }
     }

@@ -161,11 +161,12 @@ impl SfuSession {
             }
         }
         let crypto = media.frame_crypto.clone();
+        let encrypted = crypto.is_some();
         let media = with_ice_servers(media, &join.ice_servers);
         let (publisher, publisher_events) = MediaSession::send_only(media.clone(), source).await?;
         let (subscriber, subscriber_events) = MediaSession::receive_only(media, sink).await?;
         let cid = publisher.track_id().unwrap_or_default().to_owned();
-        socket.send(wire::add_audio_track(&cid)).await?;
+        socket.send(wire::add_audio_track(&cid, encrypted)).await?;
 
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (leave_tx, leave_rx) = mpsc::channel(1);

@@ -95,7 +95,17 @@ pub fn remote_candidate(
 /// arrives (`getPendingTrack` in `pkg/rtc/participant.go`). DTX off and RED off: the media
 /// engine sends plain Opus with in-band FEC, every 20 ms (`audio_features: [TF_NO_DTX]`, which
 /// replaces the deprecated `disable_dtx`).
-pub fn add_audio_track(cid: &str) -> Request {
+///
+/// `encrypted`: our frames are end-to-end encrypted (`encryption: GCM`, as livekit-client's
+/// `LocalParticipant.publish` says with E2EE on). Other livekit-clients decrypt a participant's
+/// frames only when its tracks say so (`RemoteTrackPublication.isEncrypted` →
+/// `ParticipantEncryptionStatusChanged` → the frame cryptor is enabled for that identity).
+pub fn add_audio_track(cid: &str, encrypted: bool) -> Request {
+    let encryption = if encrypted {
+        proto::encryption::Type::Gcm
+    } else {
+        proto::encryption::Type::None
+    };
     Request::AddTrack(proto::AddTrackRequest {
         cid: cid.to_owned(),
         name: "microphone".to_owned(),
@@ -103,6 +113,7 @@ pub fn add_audio_track(cid: &str) -> Request {
         source: proto::TrackSource::Microphone as i32,
         disable_red: true,
         audio_features: vec![proto::AudioTrackFeature::TfNoDtx as i32],
+        encryption: encryption as i32,
         ..Default::default()
     })
 }
@@ -198,7 +209,7 @@ mod tests {
 
     #[test]
     fn frames_round_trip_and_garbage_is_an_error() {
-        let frame = encode(add_audio_track("TR_x"));
+        let frame = encode(add_audio_track("TR_x", false));
         let req = proto::SignalRequest::decode(frame.as_slice()).unwrap();
         let Some(Request::AddTrack(add)) = req.message else {
             panic!()

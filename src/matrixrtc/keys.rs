@@ -255,7 +255,8 @@ impl MediaKeys {
             self.members.entry(d).or_insert(now);
         }
         self.keyed.retain(|d| self.members.contains_key(d));
-        self.reported_missing.retain(|d| self.members.contains_key(d));
+        self.reported_missing
+            .retain(|d| self.members.contains_key(d));
         // Keys that waited for these memberships.
         let waiting = std::mem::take(&mut self.waiting);
         for (at, key) in waiting {
@@ -289,10 +290,7 @@ impl MediaKeys {
                 .into_iter()
                 .filter(|d| self.members.contains_key(d))
                 .filter(|d| {
-                    let tries = self
-                        .tries
-                        .entry((d.clone(), flight.index))
-                        .or_insert(0);
+                    let tries = self.tries.entry((d.clone(), flight.index)).or_insert(0);
                     *tries += 1;
                     if *tries >= MAX_SEND_TRIES {
                         self.out.push_back(KeyOutput::Refused {
@@ -342,7 +340,9 @@ impl MediaKeys {
             if at + KEY_WAIT_FOR_MEMBERSHIP <= now {
                 let device = format_sender(&key);
                 self.out.push_back(KeyOutput::Refused {
-                    reason: format!("media key from {device} refused: that device is not in the call"),
+                    reason: format!(
+                        "media key from {device} refused: that device is not in the call"
+                    ),
                 });
             } else {
                 self.waiting.push((at, key));
@@ -504,7 +504,9 @@ impl MediaKeys {
                 let (_, old) = self.waiting.remove(0);
                 let from = format_sender(&old);
                 self.out.push_back(KeyOutput::Refused {
-                    reason: format!("media key from {from} refused: that device is not in the call"),
+                    reason: format!(
+                        "media key from {from} refused: that device is not in the call"
+                    ),
                 });
             }
             return;

@@ -559,7 +559,9 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
             // The IV needs a per-frame timestamp, not the packetizer's: the frame count in
             // 48 kHz units from a random start serves (the IV travels in the frame).
             Some(crypto) => {
-                let ts = path.ts_base.wrapping_add((frames as u32).wrapping_mul(FRAME_TICKS));
+                let ts = path
+                    .ts_base
+                    .wrapping_add((frames as u32).wrapping_mul(FRAME_TICKS));
                 let sealed = crypto.encrypt(path.ssrc, path.ts_base.into(), ts, &pool);
                 pool.clear();
                 match sealed {
@@ -626,7 +628,11 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
                         Err(why) => {
                             undecryptable += 1;
                             if undecryptable == 1 {
-                                tracing::debug!(stream_id, ?why, "a received frame does not decrypt; dropped");
+                                tracing::debug!(
+                                    stream_id,
+                                    ?why,
+                                    "a received frame does not decrypt; dropped"
+                                );
                             }
                             continue;
                         }

@@ -330,7 +330,14 @@ pub async fn send_media_key(
     for target in targets {
         let device_id: &matrix_sdk::ruma::DeviceId = target.device_id.as_str().into();
         match encryption.get_device(&target.user, device_id).await {
-            Ok(Some(device)) => devices.push(device),
+            // Pre-filtered here, not only by the strategy: matrix-sdk-crypto 0.18's
+            // identity-based collection panics on a device whose owner has no cross-signing
+            // identity at all (`share_strategy.rs`, "Should have verification violation").
+            Ok(Some(device)) if device.is_cross_signed_by_owner() => devices.push(device),
+            Ok(Some(_)) => {
+                tracing::debug!(%target, "not cross-signed by its owner: no media key for it");
+                failed.push(target.clone());
+            }
             Ok(None) => {
                 tracing::debug!(%target, "no device keys yet; the media key waits for a retry");
                 failed.push(target.clone());

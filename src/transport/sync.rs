@@ -280,7 +280,10 @@ fn media_key(
             encryption_info, ..
         } => Some(crate::matrixrtc::keys::ReceivedKey {
             sender: encryption_info.sender.clone(),
-            sender_device: encryption_info.sender_device.as_ref().map(|d| d.to_string()),
+            sender_device: encryption_info
+                .sender_device
+                .as_ref()
+                .map(|d| d.to_string()),
             cross_signed: matches!(
                 encryption_info.verification_state,
                 VerificationState::Verified

@@ -118,6 +118,19 @@ impl JsPeer {
         Self::spawn("rtc-peer.mjs", hs, acct, mode, tone, extra, &[])
     }
 
+    /// As [`JsPeer::start_rtc`], with environment variables for the driver (`MXPEER_PASSWORD`
+    /// for `--bootstrap`, `MXPEER_RECOVERY_KEY`: secrets stay out of argv).
+    pub fn start_rtc_env(
+        hs: &str,
+        acct: &JsAccount,
+        mode: &str,
+        tone: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> JsPeer {
+        Self::spawn("rtc-peer.mjs", hs, acct, mode, tone, extra, env)
+    }
+
     fn spawn(
         script: &str,
         hs: &str,

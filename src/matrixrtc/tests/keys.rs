@@ -213,15 +213,17 @@ fn a_key_before_its_membership_waits_for_it_then_is_refused() {
     assert!(drain(&mut m).is_empty());
     m.set_members(t0 + Duration::from_secs(1), [bob("B1")]);
     assert!(
-        drain(&mut m)
-            .iter()
-            .any(|o| matches!(o, KeyOutput::RemoteKey { identity, .. } if identity == "@bob:hs:B1"))
+        drain(&mut m).iter().any(
+            |o| matches!(o, KeyOutput::RemoteKey { identity, .. } if identity == "@bob:hs:B1")
+        )
     );
     // A stranger's key is refused once the wait is over.
     m.key_received(t0, key_event(&bob("X"), "X", 0, KEY_B64));
     m.handle_timeout(t0 + KEY_WAIT_FOR_MEMBERSHIP);
     let out = drain(&mut m);
-    assert!(matches!(&out[..], [KeyOutput::Refused { reason }] if reason.contains("not in the call")));
+    assert!(
+        matches!(&out[..], [KeyOutput::Refused { reason }] if reason.contains("not in the call"))
+    );
 }
 
 #[test]
@@ -233,10 +235,7 @@ fn forged_unsigned_malformed_and_foreign_keys_are_refused() {
     let refused = |m: &mut MediaKeys, key: ReceivedKey| {
         m.key_received(t0, key);
         let out = drain(m);
-        assert!(
-            matches!(&out[..], [KeyOutput::Refused { .. }]),
-            "{out:?}"
-        );
+        assert!(matches!(&out[..], [KeyOutput::Refused { .. }]), "{out:?}");
     };
     // Claims another device than the Olm session's.
     refused(&mut m, key_event(&bob("B1"), "B2", 0, KEY_B64));
