@@ -99,7 +99,7 @@ set edit:completion:arg-completer[mxcall] = {|@words|
         }
         &'mxcall;call'= {
             cand --ring-timeout 'Give up ringing after this many seconds (also the invite''s lifetime; a MatrixRTC ring lasts at most 90 s)'
-            cand --protocol 'Which call protocol to use. auto: join the room''s MatrixRTC session if the other member is in one; else, in an unencrypted room, MatrixRTC (Element Call, Element X) when the homeserver advertises a LiveKit transport; else legacy m.call.* (Element Web''s 1:1 calls, Nheko, FluffyChat). (MatrixRTC media is not end-to-end encrypted yet.) matrixrtc fails with exit 7 when the homeserver advertises no LiveKit transport'
+            cand --protocol 'Which call protocol to use. auto: join the room''s MatrixRTC session if the other member is in one; else MatrixRTC (Element Call, Element X; media end-to-end encrypted in encrypted rooms) when the homeserver advertises a LiveKit transport; else legacy m.call.* (Element Web''s 1:1 calls, Nheko, FluffyChat). matrixrtc fails with exit 7 when the homeserver advertises no LiveKit transport'
             cand --input 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null'
             cand --output 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null'
             cand --record 'Also record the received audio to this WAV file (48 kHz mono)'

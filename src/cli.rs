@@ -42,10 +42,15 @@ call events also carry \"protocol\": \"legacy\" (m.call.*) or \"matrixrtc\"):
   ringing      an incoming call rings {room_id, call_id, caller}
   connecting   the call was answered; media is being set up {room_id, call_id}
   connected    media flows (MatrixRTC: our audio is on the SFU and the other member is
-               in the call) {room_id, call_id}
+               in the call) {room_id, call_id, encrypted (MatrixRTC: media end-to-end
+               encrypted, as in encrypted rooms)}
   media        the first audio from the other side was decoded {room_id, call_id}
   hangup       the call was hung up {room_id, call_id, reason, by: local|remote}
-  ended        the call is over {room_id, call_id, outcome, duration_ms, exit_code, stats}
+  ended        the call is over {room_id, call_id, outcome, duration_ms, exit_code, stats,
+               encrypted, e2ee: {frames_encrypted, frames_decrypted, decrypt_failures, ...}}
+  e2ee_key     MatrixRTC: a media key of a participant arrived {room_id, call_id, identity, index}
+  e2ee_key_missing  MatrixRTC: a device in the call sent no usable media key within 5 s;
+               its audio is not played {room_id, call_id, user_id, device_id}
   undecryptable  an encrypted event (maybe a call) could not be decrypted
                {room_id, sender, event_id, reason, unverified_device}"
     };
@@ -141,12 +146,14 @@ or nothing happens within --timeout."
 Two protocols: MatrixRTC (Element Call; the only one Element X rings on, and Element Web's \
 default where the homeserver advertises LiveKit) and legacy 1:1 calls (m.call.*; Element Web, \
 Nheko, FluffyChat). With --protocol auto (the default) mxcall joins the room's MatrixRTC session \
-if the other member is in one; otherwise, in an unencrypted room, it uses MatrixRTC when the \
+if the other member is in one; otherwise it uses MatrixRTC when the \
 homeserver advertises a LiveKit transport (MSC4143 rtc/transports, or org.matrix.msc4143.rtc_foci in \
 .well-known/matrix/client), else legacy. A MatrixRTC call writes our call membership \
 (org.matrix.msc3401.call.member, withdrawn by a delayed leave within seconds if mxcall is \
 killed), rings the other member with an org.matrix.msc4075.rtc.notification (at most 90 s), and \
-carries the audio through the homeserver's LiveKit SFU; it ends when the other member leaves.\n\n\
+carries the audio through the homeserver's LiveKit SFU; it ends when the other member leaves. \
+In an encrypted room the audio is end-to-end encrypted as Element Call does it (per-participant \
+keys sent Olm-encrypted to cross-signed devices only; the SFU sees ciphertext).\n\n\
 To reach someone on Element X: make sure your homeserver advertises a LiveKit service (Element X \
 needs one too) and call their DM: mxcall call @them:example.org.")]
     Call(CallArgs),
@@ -200,9 +207,9 @@ pub struct CallArgs {
     pub ring_timeout: std::time::Duration,
 
     /// Which call protocol to use. auto: join the room's MatrixRTC session if the other member
-    /// is in one; else, in an unencrypted room, MatrixRTC (Element Call, Element X) when the
-    /// homeserver advertises a LiveKit transport; else legacy m.call.* (Element Web's 1:1 calls,
-    /// Nheko, FluffyChat). (MatrixRTC media is not end-to-end encrypted yet.)
+    /// is in one; else MatrixRTC (Element Call, Element X; media end-to-end encrypted in
+    /// encrypted rooms) when the homeserver advertises a LiveKit transport; else legacy
+    /// m.call.* (Element Web's 1:1 calls, Nheko, FluffyChat).
     /// matrixrtc fails with exit 7 when the homeserver advertises no LiveKit transport.
     #[arg(long, value_enum, default_value_t = Protocol::Auto)]
     pub protocol: Protocol,

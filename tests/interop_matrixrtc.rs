@@ -29,6 +29,13 @@ struct Rig {
 /// One mxcall profile `m` and one js account in a DM made as Element makes one
 /// (`trusted_private_chat`), unencrypted. `None` when skipped.
 fn rig() -> Option<Rig> {
+    make_rig(false).map(|(rig, _)| rig)
+}
+
+/// As [`rig`], encrypted when `encrypted` (`m.room.encryption` in the initial state, as Element
+/// makes DMs); also returns the js user's password (for cross-signing's user-interactive auth,
+/// `--bootstrap`, and more devices).
+fn make_rig(encrypted: bool) -> Option<(Rig, String)> {
     let env = rtc::env()?;
     if !interop() {
         return None;
@@ -36,12 +43,22 @@ fn rig() -> Option<Rig> {
     let home = Home::new();
     let (m_user, pw) = register("m");
     home.login("m", &m_user, &pw);
-    let (user, token, device) = register_with_token("js");
+    let (user, js_pw) = register("js");
+    let (token, device) = login_with_password(&user, &js_pw);
+    let initial_state = if encrypted {
+        json!([{"type": "m.room.encryption", "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+    } else {
+        json!([])
+    };
     let room = api(
         "POST",
         "/createRoom",
         &common::token(&home, "m"),
-        Some(json!({"preset": "trusted_private_chat", "invite": [user], "is_direct": true})),
+        Some(
+            json!({"preset": "trusted_private_chat", "invite": [user], "is_direct": true,
+                    "initial_state": initial_state}),
+        ),
     )["room_id"]
         .as_str()
         .unwrap()
@@ -54,7 +71,7 @@ fn rig() -> Option<Rig> {
     );
     let dir = tempfile::tempdir().unwrap();
     write_tone_wav(&dir.path().join("tone880.wav"), 880);
-    Some(Rig {
+    let rig = Rig {
         home,
         m_user,
         js: JsAccount {
@@ -65,7 +82,8 @@ fn rig() -> Option<Rig> {
         room,
         dir,
         hs: env.hs.clone(),
-    })
+    };
+    Some((rig, js_pw))
 }
 
 impl Rig {
@@ -306,52 +324,8 @@ fn mxcall_call_joins_an_element_call_session_already_going_on_without_ringing() 
 
 // ---- End-to-end encrypted media (an encrypted DM, as Element makes DMs) ----------------------
 
-/// As [`rig`], but the DM is encrypted and the js user has a password (for cross-signing's
-/// user-interactive auth, `--bootstrap`). Returns the rig and that password.
 fn rig_e2ee() -> Option<(Rig, String)> {
-    let env = rtc::env()?;
-    if !interop() {
-        return None;
-    }
-    let home = Home::new();
-    let (m_user, pw) = register("m");
-    home.login("m", &m_user, &pw);
-    let (user, js_pw) = register("js");
-    let (token, device) = login_with_password(&user, &js_pw);
-    let room = api(
-        "POST",
-        "/createRoom",
-        &common::token(&home, "m"),
-        Some(
-            json!({"preset": "trusted_private_chat", "invite": [user], "is_direct": true,
-                    "initial_state": [{"type": "m.room.encryption", "state_key": "",
-                                       "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}),
-        ),
-    )["room_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    api(
-        "POST",
-        &format!("/join/{}", urlencode(&room)),
-        &token,
-        Some(json!({})),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    write_tone_wav(&dir.path().join("tone880.wav"), 880);
-    let rig = Rig {
-        home,
-        m_user,
-        js: JsAccount {
-            user,
-            token,
-            device,
-        },
-        room,
-        dir,
-        hs: env.hs.clone(),
-    };
-    Some((rig, js_pw))
+    make_rig(true)
 }
 
 impl Rig {
@@ -478,7 +452,7 @@ fn encrypted_dm_mxcall_and_element_call_hear_each_other_and_the_sfu_carries_only
         .unwrap_or_else(|| panic!("Element Call got no key from mxcall: {}", js.context()));
     assert_eq!(got["olm"], true, "{got}");
     // Both ways: decrypted audio with the right tone.
-    assert_js_heard(&js_events, 440.0);
+    assert_js_heard_from(&js_events, &r.m_user, 440.0);
     let heard = event(&js_events, "heard");
     assert_eq!(heard["encrypted"], true, "{heard}");
     assert_eq!(heard["decrypted"], true, "{heard}");
@@ -540,7 +514,7 @@ fn encrypted_dm_keys_rotate_when_a_second_element_device_joins_and_leaves_and_au
     assert_eq!(code(&mx_out), 0, "{}\n{}", stderr(&mx_out), js.context());
     let mx_events = events(&mx_out);
     // The second device heard mxcall (it got our key as a joiner).
-    assert_js_heard(&js2_events, 440.0);
+    assert_js_heard_from(&js2_events, &r.m_user, 440.0);
     // After it left, both sides rotated: Element Call's next key reached mxcall, and ours
     // reached Element Call.
     let js_keys = mx_e2ee_key_from(&mx_events, &r.js.user);
@@ -561,7 +535,7 @@ fn encrypted_dm_keys_rotate_when_a_second_element_device_joins_and_leaves_and_au
         "mxcall did not rotate: {ours:?}"
     );
     // Audio both ways all along: no dropout longer than 200 ms at mxcall, the tone at js.
-    assert_js_heard(&js_events, 440.0);
+    assert_js_heard_from(&js_events, &r.m_user, 440.0);
     assert_tone(&r.path("mx.wav"), 880.0);
     let gap = longest_dropout_frames(&r.path("mx.wav"), 880.0);
     assert!(gap <= 10, "mxcall's audio had a gap of {} ms", gap * 20);

@@ -79,8 +79,9 @@ impl std::fmt::Display for Device {
     }
 }
 
-/// A key event as it came to us, decrypted by matrix-sdk.
-#[derive(Debug, Clone)]
+/// A key event as it came to us, decrypted by matrix-sdk. `Debug` leaves the content (the key)
+/// out.
+#[derive(Clone)]
 pub struct ReceivedKey {
     pub sender: OwnedUserId,
     /// The device the Olm session belongs to (`None`: the event was not Olm-encrypted).
@@ -91,8 +92,18 @@ pub struct ReceivedKey {
     pub content: Value,
 }
 
-/// What the engine must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl std::fmt::Debug for ReceivedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivedKey")
+            .field("sender", &self.sender)
+            .field("sender_device", &self.sender_device)
+            .field("cross_signed", &self.cross_signed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the engine must do. `Debug` shows no key bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub enum KeyOutput {
     /// Send `content` as an Olm-encrypted to-device event of type [`EVENT_TYPE`] to `targets`;
     /// report with [`MediaKeys::send_result`] and this `id`.
@@ -117,8 +128,45 @@ pub enum KeyOutput {
     KeyMissing { device: Device },
 }
 
+impl std::fmt::Debug for KeyOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyOutput::Send {
+                id, index, targets, ..
+            } => f
+                .debug_struct("Send")
+                .field("id", id)
+                .field("index", index)
+                .field("targets", targets)
+                .finish_non_exhaustive(),
+            KeyOutput::UseOwnKey { index, key } => f
+                .debug_struct("UseOwnKey")
+                .field("index", index)
+                .field("key_len", &key.len())
+                .finish(),
+            KeyOutput::RemoteKey {
+                identity,
+                index,
+                key,
+            } => f
+                .debug_struct("RemoteKey")
+                .field("identity", identity)
+                .field("index", index)
+                .field("key_len", &key.len())
+                .finish(),
+            KeyOutput::Refused { reason } => {
+                f.debug_struct("Refused").field("reason", reason).finish()
+            }
+            KeyOutput::KeyMissing { device } => f
+                .debug_struct("KeyMissing")
+                .field("device", device)
+                .finish(),
+        }
+    }
+}
+
 /// Our current outbound key.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Outbound {
     index: u8,
     key: [u8; 16],
@@ -127,7 +175,6 @@ struct Outbound {
     shared_with: HashSet<Device>,
 }
 
-#[derive(Debug)]
 struct InFlight {
     id: u64,
     index: u8,
@@ -136,7 +183,6 @@ struct InFlight {
     rotation: bool,
 }
 
-#[derive(Debug)]
 struct Retry {
     at: Instant,
     targets: Vec<Device>,

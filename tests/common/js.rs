@@ -310,7 +310,19 @@ pub fn event<'a>(events: &'a [Value], name: &str) -> &'a Value {
 
 /// What the js peer heard: the dominant frequency within `tol` Hz of `freq`, in ≥ 90% of the time.
 pub fn assert_js_heard(events: &[Value], freq: f64) {
-    let heard = event(events, "heard");
+    assert_heard(event(events, "heard"), freq);
+}
+
+/// As [`assert_js_heard`], for the track of `user` (a MatrixRTC peer hears one per participant).
+pub fn assert_js_heard_from(events: &[Value], user: &str, freq: f64) {
+    let heard = events
+        .iter()
+        .find(|e| e["event"] == "heard" && e["user"] == user)
+        .unwrap_or_else(|| panic!("the js peer heard no track of {user}: {events:#?}"));
+    assert_heard(heard, freq);
+}
+
+fn assert_heard(heard: &Value, freq: f64) {
     let dominant = heard["dominant_hz"]
         .as_f64()
         .unwrap_or_else(|| panic!("the js peer heard nothing: {heard}"));
