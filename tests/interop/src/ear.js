@@ -3,8 +3,10 @@
 //     expect   the tone (Hz) we should hear: tone_share counts the ticks where it dominates
 //     report   the page's report(event, fields); fields are added to its first_audio event
 //   ear.stop()      stops listening (the stream ended): the summary covers what came before
-//   ear.summary()   { dominant_hz, tone_share, loud_share, heard_ms }, the same keys as the
-//                   "heard" event of page.js
+//   ear.summary()   { dominant_hz, tone_share, loud_share, heard_ms, longest_gap_ms }, the same
+//                   keys as the "heard" event of page.js; longest_gap_ms: the longest time
+//                   between two ticks that heard the expected tone, from the first to the last
+//                   (a dropout; ticks are 20 ms apart, or more when the page's timers lag)
 const TICK_MS = 20;
 const LOUD_RMS = 0.01; // -40 dBFS, as tests/common's tone_coverage
 
@@ -63,7 +65,7 @@ export class Ear {
             this.report("first_audio", { ...this.fields, rms: Number(rms.toFixed(4)) });
         }
         const peak = this.peak(this.small, this.freqSmall);
-        if (this.firstAudio !== undefined) this.ticks.push({ loud, peak });
+        if (this.firstAudio !== undefined) this.ticks.push({ loud, peak, at: performance.now() });
         // The big window spans 0.68 s: take it once every 0.5 s while it is loud.
         if (loud && ++this.n % 25 === 0) this.precise.push(this.peak(this.big, this.freqBig));
     }
@@ -80,7 +82,15 @@ export class Ear {
         // Leave out the last 250 ms: the call may end in the middle of them.
         const body = this.ticks.slice(0, Math.max(0, this.ticks.length - 250 / TICK_MS));
         const tol = this.ctx.sampleRate / this.small.fftSize; // one bin
-        const good = body.filter((t) => t.loud && target !== undefined && Math.abs(t.peak - target) <= tol).length;
+        const isGood = (t) => t.loud && target !== undefined && Math.abs(t.peak - target) <= tol;
+        const good = body.filter(isGood).length;
+        let longestGap = 0;
+        let lastGood;
+        for (const t of body) {
+            if (!isGood(t)) continue;
+            if (lastGood !== undefined) longestGap = Math.max(longestGap, t.at - lastGood);
+            lastGood = t.at;
+        }
         const loudTicks = body.filter((t) => t.loud).length;
         this.element.srcObject = null;
         if (this.ctx.state !== "closed") this.ctx.close();
@@ -89,6 +99,7 @@ export class Ear {
             tone_share: body.length ? Number((good / body.length).toFixed(3)) : 0,
             loud_share: body.length ? Number((loudTicks / body.length).toFixed(3)) : 0,
             heard_ms: body.length * TICK_MS,
+            longest_gap_ms: Math.round(longestGap),
         };
     }
 }
