@@ -10,6 +10,7 @@ packages=(
     python3 python3-venv        # the Synapse test homeserver
     curl ca-certificates
     alsa-utils                  # aplay/arecord, to inspect the ALSA test devices
+    dpkg-dev man-db             # the .deb: dpkg-shlibdeps (Depends:), and `man -w` in its test
 )
 
 missing=()

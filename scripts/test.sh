@@ -23,3 +23,9 @@ export MXCALL_TEST_HS
 echo "test.sh: Synapse at $MXCALL_TEST_HS" >&2
 
 cargo test --locked --no-fail-fast "$@"
+
+# The Debian package (a release build, ~15 min cold): built with cargo-deb and installed into a
+# throw-away dpkg root. Only with the whole suite (no arguments); MXCALL_SKIP_PACKAGE=1 skips it.
+if [ $# -eq 0 ] && [ "${MXCALL_SKIP_PACKAGE:-}" != 1 ]; then
+    scripts/test-package.sh
+fi

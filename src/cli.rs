@@ -65,11 +65,20 @@ const AFTER_HELP: &str = concat!(
     environment_table!()
 );
 
+/// `mxcall --version`: the version and the git commit the binary was built from (`build.rs`).
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MXCALL_GIT_COMMIT"),
+    ")"
+);
+
 /// Place and answer Matrix voice calls from the command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "mxcall",
     version,
+    long_version = LONG_VERSION,
     about = "Place and answer Matrix voice calls from the command line",
     long_about = "mxcall places and answers Matrix 1:1 voice calls — MatrixRTC (Element Call, \
 Element X; LiveKit SFU) and legacy m.call.* (Element Web, Nheko, FluffyChat), WebRTC audio — \

@@ -7,7 +7,8 @@ use clap_complete::Shell;
 
 /// Every generated file as (path relative to the repository root, contents).
 pub fn render() -> Vec<(String, Vec<u8>)> {
-    let mut cmd = crate::cli::command();
+    // The committed pages name the version, not the commit (which changes with every commit).
+    let mut cmd = crate::cli::command().long_version(None::<&str>);
     cmd.build();
     let mut files = Vec::new();
     for (shell, name) in [

@@ -546,7 +546,10 @@ fn encrypted_dm_keys_rotate_when_a_second_element_device_joins_and_leaves_and_au
         .find(|e| e["event"] == "heard" && e["user"] == r.m_user.as_str())
         .unwrap();
     let js_gap = heard["longest_gap_ms"].as_u64().unwrap();
-    assert!(js_gap <= 220, "Element Call heard a gap of {js_gap} ms: {heard}");
+    assert!(
+        js_gap <= 220,
+        "Element Call heard a gap of {js_gap} ms: {heard}"
+    );
     let ended = event(&mx_events, "ended");
     assert_eq!(ended["e2ee"]["frames_failed"], 0, "{ended}");
 }
