@@ -539,15 +539,15 @@ fn encrypted_dm_keys_rotate_when_a_second_element_device_joins_and_leaves_and_au
     assert_tone(&r.path("mx.wav"), 880.0);
     let gap = longest_dropout_frames(&r.path("mx.wav"), 880.0);
     assert!(gap <= 10, "mxcall's audio had a gap of {} ms", gap * 20);
-    // Element Call's side: the longest time between two ticks of its ear that heard our tone
-    // (20 ms apart; a dropout of d ms shows as about d + 20).
+    // Element Call's side: the longest run of its ear's 20 ms ticks without our tone (the page's
+    // timers may lag on a loaded machine: `longest_tick_ms` says by how much, not asserted).
     let heard = js_events
         .iter()
         .find(|e| e["event"] == "heard" && e["user"] == r.m_user.as_str())
         .unwrap();
     let js_gap = heard["longest_gap_ms"].as_u64().unwrap();
     assert!(
-        js_gap <= 220,
+        js_gap <= 200,
         "Element Call heard a gap of {js_gap} ms: {heard}"
     );
     let ended = event(&mx_events, "ended");

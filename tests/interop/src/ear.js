@@ -3,10 +3,12 @@
 //     expect   the tone (Hz) we should hear: tone_share counts the ticks where it dominates
 //     report   the page's report(event, fields); fields are added to its first_audio event
 //   ear.stop()      stops listening (the stream ended): the summary covers what came before
-//   ear.summary()   { dominant_hz, tone_share, loud_share, heard_ms, longest_gap_ms }, the same
-//                   keys as the "heard" event of page.js; longest_gap_ms: the longest time
-//                   between two ticks that heard the expected tone, from the first to the last
-//                   (a dropout; ticks are 20 ms apart, or more when the page's timers lag)
+//   ear.summary()   { dominant_hz, tone_share, loud_share, heard_ms, longest_gap_ms,
+//                   longest_tick_ms }, the same keys as the "heard" event of page.js;
+//                   longest_gap_ms: the longest run of ticks without the expected tone between
+//                   the first and the last tick with it, times 20 ms (a dropout as the ear saw
+//                   it); longest_tick_ms: the longest time between two ticks (the page's timers
+//                   lag on a loaded machine, and audio between two late ticks goes unobserved)
 const TICK_MS = 20;
 const LOUD_RMS = 0.01; // -40 dBFS, as tests/common's tone_coverage
 
@@ -84,13 +86,16 @@ export class Ear {
         const tol = this.ctx.sampleRate / this.small.fftSize; // one bin
         const isGood = (t) => t.loud && target !== undefined && Math.abs(t.peak - target) <= tol;
         const good = body.filter(isGood).length;
-        let longestGap = 0;
-        let lastGood;
-        for (const t of body) {
-            if (!isGood(t)) continue;
-            if (lastGood !== undefined) longestGap = Math.max(longestGap, t.at - lastGood);
-            lastGood = t.at;
+        const firstGood = body.findIndex(isGood);
+        let lastGood = -1;
+        for (let i = body.length - 1; i >= 0; i--) if (isGood(body[i])) { lastGood = i; break; }
+        let longestGap = 0, run = 0;
+        for (let i = Math.max(firstGood, 0); i <= lastGood; i++) {
+            run = isGood(body[i]) ? 0 : run + 1;
+            longestGap = Math.max(longestGap, run * TICK_MS);
         }
+        let longestTick = 0;
+        for (let i = 1; i < body.length; i++) longestTick = Math.max(longestTick, body[i].at - body[i - 1].at);
         const loudTicks = body.filter((t) => t.loud).length;
         this.element.srcObject = null;
         if (this.ctx.state !== "closed") this.ctx.close();
@@ -99,7 +104,8 @@ export class Ear {
             tone_share: body.length ? Number((good / body.length).toFixed(3)) : 0,
             loud_share: body.length ? Number((loudTicks / body.length).toFixed(3)) : 0,
             heard_ms: body.length * TICK_MS,
-            longest_gap_ms: Math.round(longestGap),
+            longest_gap_ms: longestGap,
+            longest_tick_ms: Math.round(longestTick),
         };
     }
 }

@@ -106,7 +106,7 @@ function watchCall(call) {
     });
     call.on(CallEvent.Error, (err) => report("error", { call_id: call.callId, code: err.code, message: err.message }));
     call.on(CallEvent.Hangup, () => {
-        const heard = ear ? ear.summary() : { dominant_hz: null, tone_share: 0, loud_share: 0, heard_ms: 0, longest_gap_ms: null };
+        const heard = ear ? ear.summary() : { dominant_hz: null, tone_share: 0, loud_share: 0, heard_ms: 0, longest_gap_ms: null, longest_tick_ms: null };
         report("hangup", {
             call_id: call.callId,
             party: call.hangupParty,

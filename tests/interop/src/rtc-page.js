@@ -903,7 +903,7 @@ async function end(reason) {
             });
         }
     } else if (joinRequested || listening) {
-        const nothing = { dominant_hz: null, tone_share: 0, loud_share: 0, heard_ms: 0, longest_gap_ms: null };
+        const nothing = { dominant_hz: null, tone_share: 0, loud_share: 0, heard_ms: 0, longest_gap_ms: null, longest_tick_ms: null };
         report("heard", { identity: null, user: null, device: null, ...nothing, ...extra(null, nothing) });
     }
     report("ended", { reason });
