@@ -324,10 +324,6 @@ fn mxcall_call_joins_an_element_call_session_already_going_on_without_ringing() 
 
 // ---- End-to-end encrypted media (an encrypted DM, as Element makes DMs) ----------------------
 
-fn rig_e2ee() -> Option<(Rig, String)> {
-    make_rig(true)
-}
-
 impl Rig {
     /// Element Call's engine with its media E2EE on, as Element Web in only-signed mode; a new
     /// cross-signing identity when `bootstrap` (else the device is not cross-signed).
@@ -399,7 +395,9 @@ fn mx_e2ee_key_from<'a>(events: &'a [Value], user: &str) -> Vec<&'a Value> {
 
 #[test]
 fn encrypted_dm_mxcall_and_element_call_hear_each_other_and_the_sfu_carries_only_ciphertext() {
-    let Some((r, pw)) = rig_e2ee() else { return };
+    let Some((r, pw)) = make_rig(true) else {
+        return;
+    };
     let mut js = r.js_e2ee(&r.js, "answer", &pw, &["--bootstrap"]);
     let mx = spawn(
         &r.home,
@@ -471,7 +469,9 @@ fn encrypted_dm_mxcall_and_element_call_hear_each_other_and_the_sfu_carries_only
 
 #[test]
 fn encrypted_dm_keys_rotate_when_a_second_element_device_joins_and_leaves_and_audio_goes_on() {
-    let Some((r, pw)) = rig_e2ee() else { return };
+    let Some((r, pw)) = make_rig(true) else {
+        return;
+    };
     let mut js = r.js_e2ee(&r.js, "answer", &pw, &["--bootstrap"]);
     let recovery_key = js.wait_for("recovery_key", Duration::from_secs(90))["key"]
         .as_str()
@@ -556,7 +556,9 @@ fn encrypted_dm_keys_rotate_when_a_second_element_device_joins_and_leaves_and_au
 
 #[test]
 fn encrypted_dm_a_participant_whose_key_never_arrives_is_reported_and_nothing_is_played() {
-    let Some((r, pw)) = rig_e2ee() else { return };
+    let Some((r, pw)) = make_rig(true) else {
+        return;
+    };
     // Element Call on a device its owner never cross-signed: mxcall refuses its key (and sends
     // it none), as Element's "exclude insecure devices" would.
     let mut js = r.js_e2ee(&r.js, "answer", &pw, &[]);

@@ -48,7 +48,6 @@ impl RtcMedia {
 impl Engine {
     /// Joins the room's call on our LiveKit SFU (in a task), unless already joined or joining.
     pub(super) fn start_rtc_media(&mut self, room_id: &OwnedRoomId) {
-        let mut media_cfg = self.media_config();
         if self
             .rtc_rooms
             .get(room_id)
@@ -56,6 +55,7 @@ impl Engine {
         {
             return;
         }
+        let mut media_cfg = self.media_config();
         match self.rtc_e2ee(room_id) {
             Ok(crypto) => media_cfg.frame_crypto = crypto,
             Err(e) => return self.rtc_media_failed(room_id, e),
@@ -63,9 +63,6 @@ impl Engine {
         let Some(room) = self.rtc_rooms.get_mut(room_id) else {
             return;
         };
-        if room.media.joining || room.media.session.is_some() {
-            return;
-        }
         room.media.generation += 1;
         room.media.joining = true;
         let generation = room.media.generation;

@@ -86,14 +86,13 @@ export class Ear {
         const tol = this.ctx.sampleRate / this.small.fftSize; // one bin
         const isGood = (t) => t.loud && target !== undefined && Math.abs(t.peak - target) <= tol;
         const good = body.filter(isGood).length;
-        const firstGood = body.findIndex(isGood);
-        let lastGood = -1;
-        for (let i = body.length - 1; i >= 0; i--) if (isGood(body[i])) { lastGood = i; break; }
-        let longestGap = 0, run = 0;
-        for (let i = Math.max(firstGood, 0); i <= lastGood; i++) {
-            run = isGood(body[i]) ? 0 : run + 1;
-            longestGap = Math.max(longestGap, run * TICK_MS);
-        }
+        // Ticks without the tone between two with it: the dropouts the ear saw.
+        let longestGap = 0, lastGood;
+        body.forEach((t, i) => {
+            if (!isGood(t)) return;
+            if (lastGood !== undefined) longestGap = Math.max(longestGap, (i - lastGood - 1) * TICK_MS);
+            lastGood = i;
+        });
         let longestTick = 0;
         for (let i = 1; i < body.length; i++) longestTick = Math.max(longestTick, body[i].at - body[i - 1].at);
         const loudTicks = body.filter((t) => t.loud).length;
