@@ -11,6 +11,7 @@ packages=(
     curl ca-certificates
     alsa-utils                  # aplay/arecord, to inspect the ALSA test devices
     dpkg-dev man-db             # the .deb: dpkg-shlibdeps (Depends:), and `man -w` in its test
+    iproute2                    # `ip`: network-namespace tests (a host with only `lo`)
 )
 
 missing=()

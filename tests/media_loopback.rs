@@ -127,10 +127,19 @@ async fn two_sessions_exchange_tones_over_loopback() {
     let call_end = Instant::now() + Duration::from_secs(3);
     pump(&a, &mut a_events, &b, &mut b_events, &mut seen, call_end).await;
 
-    let stats = [a.stats(), b.stats()];
+    let stats = [a.final_stats().await, b.final_stats().await];
     a.close().await;
     b.close().await;
 
+    // What one side counts as sent is what went on the wire: the other side received it.
+    for (from, to) in [(0, 1), (1, 0)] {
+        let (sent, received) = (stats[from].packets_sent, stats[to].packets_received);
+        assert!(
+            sent >= received && sent <= received + 10,
+            "side {from} claims {sent} packets sent, side {to} received {received}"
+        );
+        assert!(stats[to].frames_decoded >= 100, "{:?}", stats[to]);
+    }
     for (side, s) in seen.iter().enumerate() {
         assert!(
             s.candidates >= 1 && s.gathering_complete,
@@ -402,4 +411,182 @@ async fn the_end_of_a_wav_input_is_reported_once() {
     let heard = analyse(&read_wav(&dir.path().join("b.wav")), 500.0);
     assert!((heard.dominant_hz - 500.0).abs() <= 2.0, "{heard:?}");
     assert!((14..=17).contains(&heard.frames_in_call), "{heard:?}");
+}
+
+/// What real peers and homeservers send (issue 11): a gateway's `SHA-256` fingerprint after a
+/// `sha-1` one, a homeserver's TURN list with a `stun:…?transport=udp` URI, URIs webrtc-rs
+/// cannot parse and an unreachable TURN server, a peer's TCP candidate naming a local service
+/// and an mDNS name nobody answers for. The call connects, tones flow both ways, gathering
+/// still ends, and mxcall never dials the TCP candidate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_survive_gateway_sdp_odd_turn_lists_and_hostile_candidates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_rec, b_rec) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    let (a, mut a_events) = session("tone:440", &a_rec).await;
+    let b_cfg = MediaConfig {
+        ice_servers: vec![
+            mxcall::media::IceServer {
+                urls: vec![
+                    "stun:127.0.0.1:9?transport=udp".into(),
+                    "stuns:127.0.0.1:9".into(),
+                    "not a uri".into(),
+                    // Nothing listens there: allocation fails, the call goes on without it.
+                    "turn:127.0.0.1:9?transport=udp".into(),
+                ],
+                username: Some("1700000000:@b:localhost".into()),
+                credential: Some("c2VjcmV0".into()),
+            },
+            mxcall::media::IceServer {
+                urls: vec!["turn:127.0.0.1:9".into()], // no credentials
+                username: None,
+                credential: None,
+            },
+        ],
+        ..MediaConfig::loopback()
+    };
+    let (b, mut b_events) = MediaSession::new(
+        b_cfg,
+        open_source(&"tone:880".parse::<AudioSpec>().unwrap()).unwrap(),
+        open_sink(&AudioSpec::Wav(b_rec.clone())).unwrap(),
+    )
+    .await
+    .expect("a homeserver's odd TURN list does not stop the call");
+
+    let started = Instant::now();
+    let gateway_fingerprints = |sdp: &str| {
+        sdp.replace(
+            "a=fingerprint:sha-256 ",
+            "a=fingerprint:sha-1 01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67\r\na=fingerprint:SHA-256 ",
+        )
+    };
+    let offer = gateway_fingerprints(&a.create_offer().await.unwrap());
+    let answer = gateway_fingerprints(&b.accept_offer(&offer).await.unwrap());
+    a.accept_answer(&answer).await.unwrap();
+
+    // A TCP candidate of B's naming a local service A could reach.
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    service.set_nonblocking(true).unwrap();
+    let port = service.local_addr().unwrap().port();
+    for candidate in [
+        format!("candidate:9 1 tcp 2105524479 127.0.0.1 {port} typ host tcptype passive"),
+        "candidate:8 1 udp 2122260223 f81c6e0c-5a6b-4c1f-9d2e-6c1a2b3c4d5e.local 40000 typ host"
+            .into(),
+    ] {
+        a.add_remote_candidate(Some(mxcall::media::Candidate {
+            candidate,
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        }))
+        .await
+        .expect("an unusable candidate is skipped, not an error");
+    }
+
+    let mut seen = [Seen::default(), Seen::default()];
+    while seen.iter().any(|s| s.connected_at.is_none())
+        && started.elapsed() < Duration::from_secs(5)
+    {
+        let step = Instant::now() + Duration::from_millis(20);
+        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
+    }
+    let call_end = Instant::now() + Duration::from_secs(3);
+    pump(&a, &mut a_events, &b, &mut b_events, &mut seen, call_end).await;
+    // B's TURN server never answers: its gathering is declared over after 5 s.
+    while seen.iter().any(|s| !s.gathering_complete) && started.elapsed() < Duration::from_secs(8) {
+        let step = Instant::now() + Duration::from_millis(50);
+        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
+    }
+    a.close().await;
+    b.close().await;
+
+    for (side, s) in seen.iter().enumerate() {
+        assert!(
+            s.connected_at.is_some(),
+            "side {side} never connected: {s:?}"
+        );
+        assert!(
+            s.gathering_complete,
+            "side {side} never ended gathering: {s:?}"
+        );
+    }
+    assert!(
+        matches!(service.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "mxcall dialled the peer's TCP candidate"
+    );
+    for (path, freq) in [(&b_rec, 440.0), (&a_rec, 880.0)] {
+        let report = analyse(&read_wav(path), freq);
+        assert!((report.dominant_hz - freq).abs() <= 2.0, "{report:?}");
+        assert!(report.fraction() >= 0.9, "{report:?}");
+    }
+}
+
+/// A peer whose certificate does not match its fingerprint: the call does not connect, and
+/// mxcall says in one line that DTLS failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dtls_fingerprint_mismatch_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, mut a_events) = session("tone:440", &dir.path().join("a.wav")).await;
+    let (b, mut b_events) = session("tone:880", &dir.path().join("b.wav")).await;
+    let offer = a.create_offer().await.unwrap();
+    let answer = b.accept_offer(&offer).await.unwrap();
+    let forged: String = answer
+        .lines()
+        .map(|l| match l.strip_prefix("a=fingerprint:sha-256 ") {
+            Some(v) => format!(
+                "a=fingerprint:sha-256 {}\r\n",
+                v.replace(|c: char| c.is_ascii_hexdigit(), "A")
+            ),
+            None => format!("{l}\r\n"),
+        })
+        .collect();
+    a.accept_answer(&forged).await.unwrap();
+    let mut seen = [Seen::default(), Seen::default()];
+    let until = Instant::now() + Duration::from_secs(12);
+    while Instant::now() < until && seen[0].errors.is_empty() {
+        let step = Instant::now() + Duration::from_millis(50);
+        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
+    }
+    a.close().await;
+    b.close().await;
+    eprintln!("{seen:?}");
+    assert!(seen[0].connected_at.is_none(), "{seen:?}");
+    let err = seen[0].errors.first().expect("no error reported");
+    assert!(err.contains("DTLS"), "{err}");
+    assert!(!err.contains('\n'));
+}
+
+/// A host without a multicast route (a container, a sandbox with only `lo`): mDNS cannot start,
+/// and the call must go on without it. Runs the loopback call above inside a fresh network
+/// namespace with only `lo` up (needs root or user namespaces; skipped with a note otherwise).
+#[test]
+fn calls_work_on_a_host_without_multicast() {
+    const INNER: &str = "MXCALL_TEST_IN_NETNS";
+    if std::env::var_os(INNER).is_some() {
+        return; // The inner run is the test below, not this one.
+    }
+    let probe = std::process::Command::new("unshare")
+        .args(["-n", "ip", "link", "set", "lo", "up"])
+        .output();
+    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: cannot create a network namespace here ({probe:?})");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "two_sessions_exchange_tones_over_loopback",
+            "--nocapture",
+        ])
+        .env(INNER, "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
 }

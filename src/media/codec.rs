@@ -1,6 +1,7 @@
-//! Opus at 48 kHz mono with 20 ms frames: the encoder set up as a call needs it (in-band FEC on,
-//! DTX off) and a decoder that knows the three ways to fill a frame — decode, recover a lost
-//! packet from the FEC data in the next one, or conceal.
+//! Opus at 48 kHz mono: the encoder (20 ms frames) set up as a call needs it (in-band FEC on,
+//! DTX off) and a decoder for packets of any duration that knows the three ways to fill the
+//! time of a packet — decode, recover a lost packet from the FEC data in the next one, or
+//! conceal.
 //!
 //! Both work on caller-owned buffers; neither allocates per frame.
 
@@ -57,46 +58,63 @@ impl OpusEncoder {
     }
 }
 
+/// Longest Opus packet: 120 ms (RFC 6716 §3.2.5: up to 48 frames, 120 ms in all), in samples
+/// at 48 kHz.
+pub const MAX_PACKET_SAMPLES: usize = 5760;
+
+/// An Opus decoder for packets of any duration (2.5 to 120 ms, RFC 6716 §2.1.4): each call
+/// writes as many samples as the packet (or the loss it stands for) lasts.
 pub struct OpusDecoder {
     inner: opus::Decoder,
+    /// Duration of the last decoded packet, in samples: what a lost packet is assumed to last.
+    last_samples: usize,
 }
 
 impl OpusDecoder {
     pub fn new() -> Result<Self, MediaError> {
         let inner = opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono)
             .map_err(|e| codec_err("creating the decoder", e))?;
-        Ok(OpusDecoder { inner })
+        Ok(OpusDecoder {
+            inner,
+            last_samples: FRAME_SAMPLES,
+        })
     }
 
-    /// Decodes `packet` into `out`.
-    pub fn decode(&mut self, packet: &[u8], out: &mut Frame) -> Result<(), MediaError> {
+    /// Decodes `packet` into the start of `out`; returns the number of samples (its duration).
+    pub fn decode(
+        &mut self,
+        packet: &[u8],
+        out: &mut [i16; MAX_PACKET_SAMPLES],
+    ) -> Result<usize, MediaError> {
         let n = self
             .inner
             .decode(packet, out, false)
             .map_err(|e| codec_err("decoding", e))?;
-        out[n.min(FRAME_SAMPLES)..].fill(0);
-        Ok(())
+        if n > 0 {
+            self.last_samples = n;
+        }
+        Ok(n)
     }
 
-    /// Rebuilds the frame before `next_packet` from the FEC data it carries (falls back to
-    /// concealment inside libopus if it carries none).
-    pub fn recover(&mut self, next_packet: &[u8], out: &mut Frame) -> Result<(), MediaError> {
-        let n = self
-            .inner
-            .decode(next_packet, out, true)
-            .map_err(|e| codec_err("FEC decoding", e))?;
-        out[n.min(FRAME_SAMPLES)..].fill(0);
-        Ok(())
+    /// Rebuilds the packet lost before `next_packet` from the FEC data it carries (libopus
+    /// conceals if it carries none); the loss is taken to last as long as the last packet.
+    pub fn recover(
+        &mut self,
+        next_packet: &[u8],
+        out: &mut [i16; MAX_PACKET_SAMPLES],
+    ) -> Result<usize, MediaError> {
+        let len = self.last_samples;
+        self.inner
+            .decode(next_packet, &mut out[..len], true)
+            .map_err(|e| codec_err("FEC decoding", e))
     }
 
-    /// Packet-loss concealment: extrapolates one frame from what came before.
-    pub fn conceal(&mut self, out: &mut Frame) -> Result<(), MediaError> {
-        let n = self
-            .inner
-            .decode(&[], out, false)
-            .map_err(|e| codec_err("concealing", e))?;
-        out[n.min(FRAME_SAMPLES)..].fill(0);
-        Ok(())
+    /// Packet-loss concealment for one lost packet (as long as the last one).
+    pub fn conceal(&mut self, out: &mut [i16; MAX_PACKET_SAMPLES]) -> Result<usize, MediaError> {
+        let len = self.last_samples;
+        self.inner
+            .decode(&[], &mut out[..len], false)
+            .map_err(|e| codec_err("concealing", e))
     }
 }
 
@@ -125,17 +143,18 @@ mod tests {
         let mut enc = OpusEncoder::new().unwrap();
         let mut dec = OpusDecoder::new().unwrap();
         let mut buf = [0u8; MAX_PACKET];
-        let mut out = [0i16; FRAME_SAMPLES];
+        let mut out = [0i16; MAX_PACKET_SAMPLES];
         for f in tone_frames(20) {
             let n = enc.encode(&f, &mut buf).unwrap();
             assert!(n > 10 && n < 400, "{n}");
-            dec.decode(&buf[..n], &mut out).unwrap();
+            assert_eq!(dec.decode(&buf[..n], &mut out).unwrap(), FRAME_SAMPLES);
         }
+        let out = &out[..FRAME_SAMPLES];
         let want = rms(&tone_frames(1)[0]);
         assert!(
-            (rms(&out) / want - 1.0).abs() < 0.1,
+            (rms(out) / want - 1.0).abs() < 0.1,
             "{} vs {want}",
-            rms(&out)
+            rms(out)
         );
     }
 
@@ -151,20 +170,30 @@ mod tests {
             })
             .collect();
         let want = rms(&tone_frames(1)[0]);
-        let mut out = [0i16; FRAME_SAMPLES];
+        let mut out = [0i16; MAX_PACKET_SAMPLES];
 
         let mut dec = OpusDecoder::new().unwrap();
         for p in &packets[..20] {
             dec.decode(p, &mut out).unwrap();
         }
-        dec.recover(&packets[21], &mut out).unwrap(); // packet 20 lost
-        assert!(rms(&out) > want * 0.5, "FEC frame rms {}", rms(&out));
+        let n = dec.recover(&packets[21], &mut out).unwrap(); // packet 20 lost
+        assert_eq!(n, FRAME_SAMPLES);
+        assert!(
+            rms(&out[..n]) > want * 0.5,
+            "FEC frame rms {}",
+            rms(&out[..n])
+        );
 
         let mut dec = OpusDecoder::new().unwrap();
         for p in &packets[..20] {
             dec.decode(p, &mut out).unwrap();
         }
-        dec.conceal(&mut out).unwrap();
-        assert!(rms(&out) > want * 0.3, "PLC frame rms {}", rms(&out));
+        let n = dec.conceal(&mut out).unwrap();
+        assert_eq!(n, FRAME_SAMPLES);
+        assert!(
+            rms(&out[..n]) > want * 0.3,
+            "PLC frame rms {}",
+            rms(&out[..n])
+        );
     }
 }

@@ -46,7 +46,10 @@
 
 pub(crate) mod codec;
 pub(crate) mod error;
+pub mod ice;
 pub mod jitter;
+mod player;
+mod remote_sdp;
 mod session;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -149,7 +152,9 @@ pub enum MediaEvent {
 /// Counters of one session, from its own send and receive paths.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MediaStats {
+    /// RTP packets that went on the wire (the stack's `outbound-rtp` statistics).
     pub packets_sent: u64,
+    /// Their payload bytes.
     pub bytes_sent: u64,
     pub packets_received: u64,
     pub bytes_received: u64,
@@ -164,6 +169,9 @@ pub struct MediaStats {
     pub concealed_frames: u64,
     /// Frames handed to the sink.
     pub frames_played: u64,
+    /// Packets of the peer's audio decoded (or rebuilt from FEC): 0 means nothing the peer
+    /// said was heard.
+    pub frames_decoded: u64,
     /// RFC 3550 interarrival jitter of the received stream, in milliseconds.
     pub jitter_ms: f64,
     /// Current target depth of the jitter buffer, in milliseconds.

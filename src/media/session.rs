@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
@@ -22,13 +23,17 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
     RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
-    StatsSelector, register_default_interceptors,
+    SettingEngineBuilder, StatsSelector, register_default_interceptors,
 };
 
-use super::codec::{MAX_PACKET, OpusDecoder, OpusEncoder};
+use super::codec::{MAX_PACKET, OpusEncoder};
+use super::ice::{has_relay, refuse_remote_candidate, usable_ice_servers};
+use super::jitter::MAX_PAYLOAD;
 use super::jitter::{JitterBuffer, JitterConfig, Playout};
+use super::player::{Filled, FramePlayer, MAX_PACKETS_PER_FRAME};
+use super::remote_sdp;
 use super::{Candidate, ConnState, MediaConfig, MediaError, MediaEvent, MediaStats};
 use crate::audio::{AudioSink, AudioSource, FRAME_SAMPLES, SourceStatus};
 
@@ -39,10 +44,21 @@ const OPUS_PAYLOAD_TYPE: u8 = 111;
 /// Chromium's own Opus parameters; `useinbandfec=1` tells the peer to send FEC as well.
 const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
 const EVENT_QUEUE: usize = 1024;
+/// How long gathering may run before the end of candidates is declared anyway. webrtc-rs ends
+/// it only when every STUN/TURN transaction has finished, which for an unreachable TURN server
+/// is its ~40 s retransmission timeout: the peer would wait that long for the end-of-candidates
+/// marker (spec: Matrix VoIP "ICE candidates"; RFC 8838 §8.2). A reachable TURN server
+/// allocates within two round trips.
+const GATHERING_LIMIT: Duration = Duration::from_secs(5);
+/// How long the DTLS handshake may take after ICE connected before mxcall says it failed
+/// (webrtc-rs keeps a failed handshake in `Connecting` without an event).
+const DTLS_LIMIT: Duration = Duration::from_secs(8);
 
 /// One call's peer connection and its audio. See the module documentation of `media`.
 pub struct MediaSession {
     pc: Arc<dyn PeerConnection>,
+    /// Whether the peer's mDNS (`.local`) candidates can be resolved.
+    mdns: bool,
     shared: Arc<Shared>,
     stream_id: String,
     track_id: Option<String>,
@@ -64,6 +80,8 @@ struct Shared {
     packets_received: AtomicU64,
     bytes_received: AtomicU64,
     frames_played: AtomicU64,
+    /// Packets decoded (or rebuilt from FEC) from what the peer sent.
+    frames_decoded: AtomicU64,
     /// Microseconds; `u64::MAX` until measured.
     rtt_us: AtomicU64,
     receiving: AtomicBool,
@@ -72,6 +90,17 @@ struct Shared {
     plays: bool,
     /// Frame E2EE, if the call has it.
     crypto: Option<Arc<crate::e2ee::MediaCrypto>>,
+    /// The current gathering (one per offer/answer with fresh credentials).
+    gathering: Mutex<Gathering>,
+    /// Bumped each time ICE connects; the DTLS watchdog checks it has not moved on.
+    ice_connects: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Gathering {
+    generation: u64,
+    /// The end of candidates has been reported for this generation.
+    ended: bool,
 }
 
 impl Shared {
@@ -89,6 +118,10 @@ struct Handler {
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if lock(&self.shared.gathering).ended {
+            tracing::debug!("a local candidate after the end of candidates; not sent");
+            return;
+        }
         match event.candidate.to_json() {
             Ok(init) => {
                 let mid = self
@@ -109,8 +142,39 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         if state == RTCIceGatheringState::Complete {
-            self.shared.emit(MediaEvent::GatheringComplete);
+            end_gathering(&self.shared, None);
         }
+    }
+
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        if !matches!(
+            state,
+            RTCIceConnectionState::Connected | RTCIceConnectionState::Completed
+        ) || *self.shared.connected.borrow()
+        {
+            return;
+        }
+        let attempt = self.shared.ice_connects.fetch_add(1, Ordering::AcqRel) + 1;
+        let shared = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            tokio::time::sleep(DTLS_LIMIT).await;
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            if !*shared.connected.borrow()
+                && !*shared.shutdown.borrow()
+                && shared.ice_connects.load(Ordering::Acquire) == attempt
+            {
+                shared.emit(MediaEvent::Error(MediaError::WebRtc {
+                    step: "DTLS handshake",
+                    reason: format!(
+                        "ICE connected, but no DTLS session with the peer after {} s \
+                         (its certificate does not match the SDP fingerprint, or DTLS is blocked)",
+                        DTLS_LIMIT.as_secs()
+                    ),
+                }));
+            }
+        });
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
@@ -142,6 +206,52 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A local description was applied: webrtc-rs gathers afresh unless a gathering is running
+/// (its driver's `IceGathering`), so a new generation starts, bounded by [`GATHERING_LIMIT`].
+fn start_gathering(shared: &Arc<Shared>) {
+    let generation = {
+        let mut g = lock(&shared.gathering);
+        if g.generation != 0 && !g.ended {
+            return;
+        }
+        g.generation += 1;
+        g.ended = false;
+        g.generation
+    };
+    let shared = Arc::downgrade(shared);
+    tokio::spawn(async move {
+        tokio::time::sleep(GATHERING_LIMIT).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if end_gathering(&shared, Some(generation)) {
+            tracing::info!(
+                "ICE gathering still running after {} s (an unreachable STUN or TURN server?); \
+                 end of candidates sent, later candidates dropped",
+                GATHERING_LIMIT.as_secs()
+            );
+        }
+    });
+}
+
+/// Reports the end of candidates once per gathering: when the stack finishes it (`None`), or
+/// at [`GATHERING_LIMIT`] if `generation` is still the current one. True if this call ended it.
+fn end_gathering(shared: &Shared, generation: Option<u64>) -> bool {
+    {
+        let mut g = lock(&shared.gathering);
+        if g.ended || generation.is_some_and(|n| n != g.generation) {
+            return false;
+        }
+        g.ended = true;
+    }
+    shared.emit(MediaEvent::GatheringComplete);
+    true
+}
+
 impl MediaSession {
     /// Builds the peer connection with one send-receive audio track. Nothing is sent or played
     /// until the connection is up.
@@ -171,14 +281,8 @@ impl MediaSession {
         Self::build(cfg, None, Some(sink)).await
     }
 
-    async fn build(
-        cfg: MediaConfig,
-        source: Option<Box<dyn AudioSource>>,
-        sink: Option<Box<dyn AudioSink>>,
-    ) -> Result<(Self, mpsc::Receiver<MediaEvent>), MediaError> {
-        let encoder = source.is_some().then(OpusEncoder::new).transpose()?;
-        let decoder = sink.is_some().then(OpusDecoder::new).transpose()?;
-
+    /// A media engine with Opus and the default interceptors (NACK, RTCP reports, TWCC).
+    fn media_engine() -> Result<(MediaEngine, Registry), MediaError> {
         let mut media = MediaEngine::default();
         media
             .register_codec(
@@ -191,19 +295,24 @@ impl MediaSession {
             .map_err(|e| MediaError::webrtc("registering Opus", e))?;
         let registry = register_default_interceptors(Registry::new(), &mut media)
             .map_err(|e| MediaError::webrtc("setting up RTCP", e))?;
+        Ok((media, registry))
+    }
 
-        let ice_servers = cfg
-            .ice_servers
-            .iter()
-            .map(|s| RTCIceServer {
-                urls: s.urls.clone(),
-                username: s.username.clone().unwrap_or_default(),
-                credential: s.credential.clone().unwrap_or_default(),
-            })
-            .collect();
-        let configuration = RTCConfigurationBuilder::new()
-            .with_ice_servers(ice_servers)
-            .build();
+    async fn build(
+        cfg: MediaConfig,
+        source: Option<Box<dyn AudioSource>>,
+        sink: Option<Box<dyn AudioSink>>,
+    ) -> Result<(Self, mpsc::Receiver<MediaEvent>), MediaError> {
+        let encoder = source.is_some().then(OpusEncoder::new).transpose()?;
+        let player = sink.is_some().then(FramePlayer::new).transpose()?;
+
+        let (ice_servers, dropped) = usable_ice_servers(&cfg.ice_servers);
+        for d in &dropped {
+            tracing::warn!("ignoring ICE server '{}': {}", d.uri, d.reason);
+        }
+        if !has_relay(&ice_servers) {
+            tracing::info!("no TURN relay available for this call; host and STUN candidates only");
+        }
 
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let shared = Arc::new(Shared {
@@ -217,10 +326,13 @@ impl MediaSession {
             packets_received: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
             frames_played: AtomicU64::new(0),
+            frames_decoded: AtomicU64::new(0),
             rtt_us: AtomicU64::new(u64::MAX),
             receiving: AtomicBool::new(false),
             plays: sink.is_some(),
             crypto: cfg.frame_crypto.clone(),
+            gathering: Mutex::new(Gathering::default()),
+            ice_connects: AtomicU64::new(0),
         });
 
         let addrs: Vec<String> = cfg
@@ -228,17 +340,46 @@ impl MediaSession {
             .iter()
             .map(|ip| std::net::SocketAddr::new(*ip, 0).to_string())
             .collect();
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(configuration)
-            .with_media_engine(media)
-            .with_interceptor_registry(registry)
-            .with_handler(Arc::new(Handler {
-                shared: shared.clone(),
-            }))
-            .with_udp_addrs(addrs)
-            .build()
-            .await
-            .map_err(|e| MediaError::webrtc("creating the peer connection", e))?;
+        let handler = Arc::new(Handler {
+            shared: shared.clone(),
+        });
+        let build_pc = |mdns: MulticastDnsMode| {
+            let (handler, addrs, ice_servers) =
+                (handler.clone(), addrs.clone(), ice_servers.clone());
+            async move {
+                let (media, registry) = Self::media_engine()?;
+                let pc = PeerConnectionBuilder::new()
+                    .with_configuration(
+                        RTCConfigurationBuilder::new()
+                            .with_ice_servers(ice_servers)
+                            .build(),
+                    )
+                    .with_setting_engine(
+                        SettingEngineBuilder::new()
+                            .with_multicast_dns_mode(mdns)
+                            .build(),
+                    )
+                    .with_media_engine(media)
+                    .with_interceptor_registry(registry)
+                    .with_handler(handler)
+                    .with_udp_addrs(addrs)
+                    .build()
+                    .await
+                    .map_err(|e| MediaError::webrtc("creating the peer connection", e))?;
+                Ok::<_, MediaError>(pc)
+            }
+        };
+        // mDNS (resolving the peer's `.local` candidates) needs a multicast socket, which a
+        // host without a multicast route (a container, a namespace with only `lo`) cannot
+        // open: then the call goes on without it.
+        let (pc, mdns) = match build_pc(MulticastDnsMode::QueryOnly).await {
+            Ok(pc) => (pc, true),
+            Err(e) => {
+                let pc = build_pc(MulticastDnsMode::Disabled).await?;
+                tracing::info!("mDNS unavailable ({e}); the peer's .local candidates are skipped");
+                (pc, false)
+            }
+        };
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
 
         let stream_id = cfg.stream_id.clone().unwrap_or_else(|| random_id(16));
@@ -284,17 +425,21 @@ impl MediaSession {
             )));
             track_id = Some(id);
         }
-        let playout = match (sink, decoder) {
-            (Some(sink), Some(decoder)) => {
-                Some(tokio::spawn(playout_loop(sink, decoder, shared.clone())))
+        let playout = match (sink, player) {
+            (Some(sink), Some(player)) => {
+                Some(tokio::spawn(playout_loop(sink, player, shared.clone())))
             }
             _ => None,
         };
-        tasks.push(tokio::spawn(rtt_loop(Arc::downgrade(&pc), shared.clone())));
+        tasks.push(tokio::spawn(stats_loop(
+            Arc::downgrade(&pc),
+            shared.clone(),
+        )));
 
         Ok((
             MediaSession {
                 pc,
+                mdns,
                 shared,
                 stream_id,
                 track_id,
@@ -333,7 +478,13 @@ impl MediaSession {
             kind: "offer",
             reason: super::error::one_line(e),
         };
-        let desc = RTCSessionDescription::offer(sdp.to_owned()).map_err(remote_err)?;
+        let sdp = remote_sdp::prepare(sdp, self.mdns).map_err(|reason| {
+            MediaError::RemoteDescription {
+                kind: "offer",
+                reason,
+            }
+        })?;
+        let desc = RTCSessionDescription::offer(sdp).map_err(remote_err)?;
         self.pc
             .set_remote_description(desc)
             .await
@@ -352,7 +503,13 @@ impl MediaSession {
             kind: "answer",
             reason: super::error::one_line(e),
         };
-        let desc = RTCSessionDescription::answer(sdp.to_owned()).map_err(remote_err)?;
+        let sdp = remote_sdp::prepare(sdp, self.mdns).map_err(|reason| {
+            MediaError::RemoteDescription {
+                kind: "answer",
+                reason,
+            }
+        })?;
+        let desc = RTCSessionDescription::answer(sdp).map_err(remote_err)?;
         self.pc
             .set_remote_description(desc)
             .await
@@ -360,10 +517,18 @@ impl MediaSession {
     }
 
     /// Adds a remote candidate; `None` (or an empty candidate) marks the end of candidates.
+    /// A candidate mxcall must not use (TCP; `.local` without multicast: see `media::ice`) is
+    /// skipped with a debug line.
     pub async fn add_remote_candidate(
         &self,
         candidate: Option<Candidate>,
     ) -> Result<(), MediaError> {
+        if let Some(c) = &candidate
+            && let Some(why) = refuse_remote_candidate(&c.candidate, self.mdns)
+        {
+            tracing::debug!(candidate = c.candidate, why, "remote candidate skipped");
+            return Ok(());
+        }
         let init = match candidate {
             Some(c) => RTCIceCandidateInit {
                 candidate: c.candidate,
@@ -393,7 +558,14 @@ impl MediaSession {
         self.create_offer().await
     }
 
-    /// A snapshot of the session's counters.
+    /// The session's counters after sampling the stack's statistics once more: what
+    /// [`stats`](Self::stats) says, up to date, for the end of a call.
+    pub async fn final_stats(&self) -> MediaStats {
+        sample_stats(self.pc.as_ref(), &self.shared).await;
+        self.stats()
+    }
+
+    /// A snapshot of the session's counters; what went on the wire is sampled once a second.
     pub fn stats(&self) -> MediaStats {
         let s = &self.shared;
         let jb = s.jitter.lock().unwrap_or_else(|p| p.into_inner()).stats();
@@ -409,6 +581,7 @@ impl MediaSession {
             fec_recovered: jb.fec_recovered,
             concealed_frames: jb.concealed,
             frames_played: s.frames_played.load(Ordering::Relaxed),
+            frames_decoded: s.frames_decoded.load(Ordering::Relaxed),
             jitter_ms: jb.jitter_ms,
             jitter_buffer_ms: (jb.target_frames * 20) as u32,
             rtt_ms: (rtt != u64::MAX).then(|| rtt as f64 / 1000.0),
@@ -444,6 +617,7 @@ impl MediaSession {
         if let Some(mid) = first_audio_mid(&desc.sdp) {
             *self.shared.mid.lock().unwrap_or_else(|p| p.into_inner()) = Some(mid);
         }
+        start_gathering(&self.shared);
         self.pc
             .set_local_description(desc)
             .await
@@ -572,7 +746,6 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
             None => pool.split().freeze(),
         };
         frames = frames.wrapping_add(1);
-        let len = data.len();
         let sample = Sample {
             data,
             duration: FRAME,
@@ -584,10 +757,9 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
             .write_sample(&sample)
             .await
         {
-            Ok(()) => {
-                shared.packets_sent.fetch_add(1, Ordering::Relaxed);
-                shared.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
-            }
+            // Counted from the stack's outbound-rtp statistics (`sample_stats`): a sample
+            // written while DTLS is not up never reaches the wire.
+            Ok(()) => {}
             Err(e) => {
                 write_errors += 1;
                 if write_errors == 1 {
@@ -654,12 +826,13 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
     shared.receiving.store(false, Ordering::Release);
 }
 
-/// Jitter buffer → Opus decoder → sink, one frame per tick; finishes the sink at the end.
-async fn playout_loop(mut sink: Box<dyn AudioSink>, mut decoder: OpusDecoder, shared: Arc<Shared>) {
+/// Jitter buffer → Opus decoder → sink, one 20 ms frame per tick whatever the packets' duration
+/// (`player`); finishes the sink at the end.
+async fn playout_loop(mut sink: Box<dyn AudioSink>, mut player: FramePlayer, shared: Arc<Shared>) {
     if wait_connected(&shared).await {
         let mut shutdown = shared.shutdown.subscribe();
         let mut pcm = [0i16; FRAME_SAMPLES];
-        let mut packet = [0u8; MAX_PACKET];
+        let mut packet = [0u8; MAX_PAYLOAD];
         let mut heard = false;
         let mut sink_ok = true;
         let mut ticker = tokio::time::interval(FRAME);
@@ -669,46 +842,44 @@ async fn playout_loop(mut sink: Box<dyn AudioSink>, mut decoder: OpusDecoder, sh
                 _ = ticker.tick() => {}
                 _ = shutdown.wait_for(|s| *s) => break,
             }
-            // Copy the packet out so the decoder runs without the lock the receiver needs.
-            enum Step {
-                Silence,
-                Decode(usize),
-                Recover(usize),
-                Conceal,
-            }
-            let step = {
-                let mut jb = shared.jitter.lock().unwrap_or_else(|p| p.into_inner());
-                match jb.pop() {
-                    Playout::Idle => Step::Silence,
-                    Playout::Packet(p) => {
-                        packet[..p.len()].copy_from_slice(p);
-                        Step::Decode(p.len())
+            let mut pulls = 0;
+            while player.wants_packet() && pulls < MAX_PACKETS_PER_FRAME {
+                pulls += 1;
+                // Copy the packet out so the decoder runs without the lock the receiver needs.
+                let (kind, len) = {
+                    let mut jb = shared.jitter.lock().unwrap_or_else(|p| p.into_inner());
+                    match jb.pop() {
+                        Playout::Idle => (0, 0),
+                        Playout::Packet(p) => {
+                            packet[..p.len()].copy_from_slice(p);
+                            (1, p.len())
+                        }
+                        Playout::Fec(p) => {
+                            packet[..p.len()].copy_from_slice(p);
+                            (2, p.len())
+                        }
+                        Playout::Conceal => (3, 0),
                     }
-                    Playout::Fec(p) => {
-                        packet[..p.len()].copy_from_slice(p);
-                        Step::Recover(p.len())
+                };
+                let pull = match kind {
+                    0 => Playout::Idle,
+                    1 => Playout::Packet(&packet[..len]),
+                    2 => Playout::Fec(&packet[..len]),
+                    _ => Playout::Conceal,
+                };
+                match player.fill(pull) {
+                    Filled::Silence => break,
+                    Filled::Decoded | Filled::Recovered => {
+                        shared.frames_decoded.fetch_add(1, Ordering::Relaxed);
+                        if !heard {
+                            heard = true;
+                            shared.emit(MediaEvent::FirstAudio);
+                        }
                     }
-                    Playout::Conceal => Step::Conceal,
+                    _ => {}
                 }
-            };
-            let decoded = match step {
-                Step::Silence => {
-                    pcm.fill(0);
-                    Ok(())
-                }
-                Step::Decode(n) => decoder.decode(&packet[..n], &mut pcm),
-                Step::Recover(n) => decoder.recover(&packet[..n], &mut pcm),
-                Step::Conceal => decoder.conceal(&mut pcm),
-            };
-            if let Err(e) = decoded {
-                tracing::debug!("{e}; concealing");
-                if decoder.conceal(&mut pcm).is_err() {
-                    pcm.fill(0);
-                }
-            } else if !heard && matches!(step, Step::Decode(_)) {
-                heard = true;
-                shared.emit(MediaEvent::FirstAudio);
             }
+            player.take_frame(&mut pcm);
             if sink_ok {
                 if let Err(e) = sink.write_frame(&pcm) {
                     sink_ok = false;
@@ -725,8 +896,8 @@ async fn playout_loop(mut sink: Box<dyn AudioSink>, mut decoder: OpusDecoder, sh
     }
 }
 
-/// Samples the selected candidate pair's round-trip time once a second.
-async fn rtt_loop(pc: std::sync::Weak<dyn PeerConnection>, shared: Arc<Shared>) {
+/// Samples the stack's statistics once a second.
+async fn stats_loop(pc: std::sync::Weak<dyn PeerConnection>, shared: Arc<Shared>) {
     if !wait_connected(&shared).await {
         return;
     }
@@ -739,16 +910,29 @@ async fn rtt_loop(pc: std::sync::Weak<dyn PeerConnection>, shared: Arc<Shared>) 
             _ = shutdown.wait_for(|s| *s) => break,
         }
         let Some(pc) = pc.upgrade() else { break };
-        let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
-        let rtt = report
-            .candidate_pairs()
-            .filter(|p| p.nominated && p.current_round_trip_time > 0.0)
-            .map(|p| p.current_round_trip_time)
-            .next();
-        if let Some(rtt) = rtt {
-            shared.rtt_us.store((rtt * 1e6) as u64, Ordering::Relaxed);
-        }
+        sample_stats(pc.as_ref(), &shared).await;
     }
+}
+
+/// Takes from the stack what only it knows: RTP packets and payload bytes that went on the wire
+/// (W3C `outbound-rtp` `packetsSent`/`bytesSent`, counted after DTLS-SRTP is up) and the
+/// selected candidate pair's round-trip time.
+async fn sample_stats(pc: &dyn PeerConnection, shared: &Shared) {
+    let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+    let rtt = report
+        .candidate_pairs()
+        .filter(|p| p.nominated && p.current_round_trip_time > 0.0)
+        .map(|p| p.current_round_trip_time)
+        .next();
+    if let Some(rtt) = rtt {
+        shared.rtt_us.store((rtt * 1e6) as u64, Ordering::Relaxed);
+    }
+    let (packets, bytes) = report
+        .outbound_rtp_streams()
+        .map(|s| &s.sent_rtp_stream_stats)
+        .fold((0, 0), |(p, b), s| (p + s.packets_sent, b + s.bytes_sent));
+    shared.packets_sent.fetch_max(packets, Ordering::Relaxed);
+    shared.bytes_sent.fetch_max(bytes, Ordering::Relaxed);
 }
 
 /// A random u64 from the standard library's per-process random keys (ids need uniqueness,

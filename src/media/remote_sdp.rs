@@ -1,0 +1,175 @@
+//! The peer's SDP, made acceptable to webrtc-rs without changing what it says.
+//!
+//! - **DTLS fingerprints** (RFC 8122 §5): hash names are case-insensitive (`SHA-256` from
+//!   Asterisk and some gateways), several `a=fingerprint` lines may appear, at session and media
+//!   level, in any order, and the certificate must match one of them. webrtc-rs 0.21 reads only
+//!   the first line of each level, refuses differing lines as "conflicting", and checks the
+//!   certificate only against an exact `sha-256`. So the SHA-256 fingerprint (whatever its
+//!   case, wherever it stands) becomes the one line `a=fingerprint:sha-256 <value>` at each
+//!   level that had fingerprints; the certificate is then checked against it, which RFC 8122
+//!   allows ("any of the listed hash functions"). An SDP without a SHA-256 fingerprint is
+//!   refused with a clear reason: webrtc-rs can check no other hash.
+//! - **Candidates in the SDP** (`a=candidate`, RFC 8839): the same rule as trickled ones
+//!   ([`super::ice::refuse_remote_candidate`]); a refused line is removed.
+
+use super::ice::refuse_remote_candidate;
+
+/// The SDP with fingerprints normalised and unusable candidate lines removed; `Err` with a
+/// one-line reason when no fingerprint can be checked. `mdns`: whether `.local` candidates can
+/// be resolved here. Line endings are kept as the peer sent them.
+pub fn prepare(sdp: &str, mdns: bool) -> Result<String, String> {
+    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    let lines: Vec<&str> = sdp.lines().collect();
+    let fingerprints: Vec<(&str, &str)> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("a=fingerprint:"))
+        .filter_map(|v| v.trim().split_once(' '))
+        .map(|(hash, value)| (hash.trim(), value.trim()))
+        .collect();
+    let chosen = if fingerprints.is_empty() {
+        // No fingerprint at all: webrtc-rs says so itself.
+        None
+    } else {
+        let sha256: Vec<&str> = fingerprints
+            .iter()
+            .filter(|(hash, _)| hash.eq_ignore_ascii_case("sha-256"))
+            .map(|(_, v)| *v)
+            .collect();
+        match sha256.first() {
+            None => {
+                let hashes: Vec<&str> = fingerprints.iter().map(|(h, _)| *h).collect();
+                return Err(format!(
+                    "the peer's DTLS fingerprints use {}; mxcall can check only sha-256",
+                    hashes.join(", ")
+                ));
+            }
+            Some(first) if sha256.iter().any(|v| !v.eq_ignore_ascii_case(first)) => {
+                return Err(
+                    "the peer's SDP carries two different sha-256 DTLS fingerprints".into(),
+                );
+            }
+            Some(first) => Some(format!("a=fingerprint:sha-256 {first}")),
+        }
+    };
+
+    let mut out = String::with_capacity(sdp.len());
+    // One fingerprint line per level (the session part, then each m= section).
+    let mut level_has_fingerprint = false;
+    for line in lines {
+        if line.starts_with("m=") {
+            level_has_fingerprint = false;
+        }
+        if line.starts_with("a=fingerprint:") {
+            if level_has_fingerprint {
+                continue;
+            }
+            level_has_fingerprint = true;
+            if let Some(chosen) = &chosen {
+                out.push_str(chosen);
+                out.push_str(eol);
+                continue;
+            }
+        }
+        if let Some(candidate) = line.strip_prefix("a=candidate:")
+            && let Some(why) = refuse_remote_candidate(candidate, mdns)
+        {
+            tracing::debug!(line, why, "remote SDP candidate skipped");
+            continue;
+        }
+        out.push_str(line);
+        out.push_str(eol);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FP: &str = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+
+    fn sdp(session: &[&str], media: &[&str]) -> String {
+        let mut s = String::from("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
+        for l in session {
+            s.push_str(l);
+            s.push_str("\r\n");
+        }
+        s.push_str("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n");
+        for l in media {
+            s.push_str(l);
+            s.push_str("\r\n");
+        }
+        s
+    }
+
+    fn fingerprint_lines(sdp: &str) -> Vec<&str> {
+        sdp.lines()
+            .filter(|l| l.starts_with("a=fingerprint:"))
+            .collect()
+    }
+
+    #[test]
+    fn the_sha_256_fingerprint_is_found_in_any_case_and_order() {
+        let want = format!("a=fingerprint:sha-256 {FP}");
+        for (session, media) in [
+            (vec![], vec![format!("a=fingerprint:SHA-256 {FP}")]),
+            (
+                vec![],
+                vec![
+                    "a=fingerprint:sha-1 12:34:56:78:90:12:34:56:78:90:12:34:56:78:90:12:34:56:78:90".into(),
+                    format!("a=fingerprint:Sha-256 {FP}"),
+                ],
+            ),
+            (
+                vec!["a=fingerprint:sha-512 00:11".to_owned()],
+                vec![format!("a=fingerprint:sha-256 {FP}")],
+            ),
+        ] {
+            let session: Vec<&str> = session.iter().map(String::as_str).collect();
+            let media: Vec<&str> = media.iter().map(String::as_str).collect();
+            let out = prepare(&sdp(&session, &media), true).unwrap();
+            let lines = fingerprint_lines(&out);
+            assert!(!lines.is_empty());
+            assert!(lines.iter().all(|l| *l == want), "{out}");
+            // One per level.
+            assert_eq!(lines.len(), if session.is_empty() { 1 } else { 2 }, "{out}");
+            assert!(out.ends_with("\r\n") && !out.contains("\n\n"));
+        }
+    }
+
+    #[test]
+    fn fingerprints_without_sha_256_or_contradicting_are_refused_with_a_reason() {
+        let only_sha1 = sdp(&[], &["a=fingerprint:SHA-1 12:34"]);
+        let err = prepare(&only_sha1, true).unwrap_err();
+        assert!(err.contains("SHA-1") && err.contains("sha-256"), "{err}");
+        let two = sdp(
+            &[],
+            &[
+                &format!("a=fingerprint:sha-256 {FP}"),
+                "a=fingerprint:sha-256 00:00",
+            ],
+        );
+        assert!(prepare(&two, true).is_err());
+        // No fingerprint: left for webrtc-rs to refuse.
+        assert!(prepare(&sdp(&[], &[]), true).is_ok());
+    }
+
+    #[test]
+    fn tcp_candidate_lines_are_removed() {
+        let s = sdp(
+            &[],
+            &[
+                "a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host",
+                "a=candidate:2 1 tcp 1518280447 127.0.0.1 22 typ host tcptype passive",
+                "a=candidate:3 1 udp 2130706431 abc.local 5001 typ host",
+                "a=end-of-candidates",
+            ],
+        );
+        let out = prepare(&s, false).unwrap();
+        assert!(out.contains("127.0.0.1 5000"));
+        assert!(!out.contains(" tcp "));
+        assert!(!out.contains("abc.local"));
+        assert!(out.contains("a=end-of-candidates"));
+        assert!(prepare(&s, true).unwrap().contains("abc.local"));
+    }
+}
