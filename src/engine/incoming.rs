@@ -190,6 +190,8 @@ impl Engine {
 
     pub(super) async fn on_batch(&mut self, batch: SyncBatch) -> Result<()> {
         let now = batch.received_at.unwrap_or_else(Instant::now);
+        // The wall clock at `now`: events without `unsigned.age` are aged by their timestamp.
+        let now_ms = super::unix_ms().saturating_sub(now.elapsed().as_millis() as u64);
         if matches!(self.mode, Mode::Answer { .. } | Mode::Watch { .. }) {
             self.join_invites(&batch.invited).await;
         }
@@ -226,7 +228,7 @@ impl Engine {
                 };
                 self.add_room(room, peer, policy, signalling::DEFAULT_INVITE_LIFETIME);
             }
-            self.feed_event(now, event);
+            self.feed_event(now, now_ms, event);
             if !touched.contains(&event.room_id) {
                 touched.push(event.room_id.clone());
             }
@@ -247,7 +249,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn feed_event(&mut self, now: Instant, event: &RoomEvent) {
+    pub(super) fn feed_event(&mut self, now: Instant, now_ms: u64, event: &RoomEvent) {
         let Some(room) = self.rooms.get_mut(&event.room_id) else {
             return;
         };
@@ -273,10 +275,12 @@ impl Engine {
         }
         let _ = room.machine.handle_input(Input::Remote {
             now,
+            now_ms,
             sender: &event.sender,
             event_type: &event.event_type,
             content: &event.content,
             age: event.age,
+            origin_server_ts: event.origin_server_ts,
         });
     }
 

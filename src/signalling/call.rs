@@ -285,6 +285,26 @@ impl Call {
     /// Decline a ringing call: `m.call.reject` in version 1 (a ringing js-sdk caller ignores a
     /// hangup from a callee that has not answered), a hangup to a version-0 caller.
     pub fn reject(&mut self, ctx: &mut Ctx, reason: Option<&str>) {
+        self.send_reject(ctx, reason);
+        self.end(ctx, Some(("rejected", Party::Local)), Outcome::Declined);
+    }
+
+    /// Our media could not be set up. An incoming call we have not answered yet is ended for the
+    /// caller as a decline would (`m.call.reject`; a v0 caller gets the hangup with
+    /// `user_media_failed`), so it stops ringing instead of waiting for its timeout; otherwise
+    /// a hangup. Either way the call ends `MediaFailed` here (exit 7).
+    pub fn media_failed(&mut self, ctx: &mut Ctx) {
+        const REASON: &str = "user_media_failed";
+        if self.dir == Direction::Incoming && !self.sent_description {
+            self.send_reject(ctx, Some(REASON));
+            self.end(ctx, Some((REASON, Party::Local)), Outcome::MediaFailed);
+        } else {
+            self.hang_up(ctx, REASON, Outcome::MediaFailed);
+        }
+    }
+
+    /// `m.call.reject`, or the hangup a version-0 caller understands.
+    fn send_reject(&mut self, ctx: &mut Ctx, reason: Option<&str>) {
         if self.opponent_v0 {
             let reason = reason.filter(|r| *r != "user_hangup");
             let content = content::hangup(self.ids(&ctx.cfg), reason);
@@ -293,7 +313,6 @@ impl Call {
             let content = content::reject(self.ids(&ctx.cfg));
             ctx.send(&self.id, content::REJECT, content);
         }
-        self.end(ctx, Some(("rejected", Party::Local)), Outcome::Declined);
     }
 
     // ---- incoming ----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-//! Reading remote `m.call.*` contents: a tolerant but validating parser from `serde_json::Value`.
+//! Reading remote `m.call.*` events: a tolerant but validating parser of their contents from
+//! `serde_json::Value`, and their age at receipt.
 //!
 //! Tolerant, because peers in the wild send what ruma's typed contents reject: integer versions
 //! (0, and 1 from old bots), no `party_id`, unknown hangup reasons, Nheko's `sdpMid: ""`.
@@ -168,6 +169,32 @@ pub(super) fn parse(event_type: &str, content: &Value) -> Result<RemoteEvent, Pa
         version,
         body,
     })
+}
+
+/// How old a remote event was at receipt. Spec "Call Event Liveness": an invite is judged by the
+/// event's `unsigned.age` plus the time since it was received, which the machine adds from `now`.
+///
+/// `unsigned.age` is the server's own measure, immune to our clock ("the use of the `age` field
+/// ensures that incorrect clocks on client devices don't break calls"): it is used whenever the
+/// server sent one. Some servers omit it; then the age is our wall clock at receipt (`now_ms`)
+/// minus the event's `origin_server_ts`, which compares our clock with the sending homeserver's.
+/// The tolerance for their skew, and why:
+/// - Our clock behind theirs makes the event look younger; behind by more than its age, the
+///   difference is negative. That counts as 0: a fresh event, never an error or a dropped call.
+/// - Our clock ahead of theirs by `s` makes the event look `s` older. Nothing is subtracted for
+///   that: any allowance would ring invites that much past their lifetime, and the expiry test
+///   stays the spec's (`age` > `lifetime`, less the machine's ring grace) for both sources. With
+///   js-sdk's 60 s lifetime and the 3 s grace an invite still rings unless our clock is ~57 s
+///   ahead, while NTP keeps clocks within a second.
+///
+/// A missing `origin_server_ts` (0) or wall clock (0) says nothing: the age is 0, as a missing
+/// age always counted.
+pub(super) fn age(unsigned_age: Option<Duration>, origin_server_ts: u64, now_ms: u64) -> Duration {
+    match unsigned_age {
+        Some(age) => age,
+        None if origin_server_ts == 0 => Duration::ZERO,
+        None => Duration::from_millis(now_ms.saturating_sub(origin_server_ts)),
+    }
 }
 
 /// An opaque identifier: a non-empty string of at most 255 bytes without control characters or

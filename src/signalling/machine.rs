@@ -69,12 +69,15 @@ impl CallMachine {
         let result = match input {
             Input::Remote {
                 now,
+                now_ms,
                 sender,
                 event_type,
                 content,
                 age,
+                origin_server_ts,
             } => {
-                self.on_remote(now, sender, event_type, content, age.unwrap_or_default());
+                let age = event::age(age, origin_server_ts, now_ms);
+                self.on_remote(now, sender, event_type, content, age);
                 Ok(())
             }
             Input::BatchEnd { now } => {
@@ -208,8 +211,10 @@ impl CallMachine {
             return;
         };
         let cfg = &self.ctx.cfg;
-        // The room's other member, or ourselves from another device (a user may call themselves).
-        if *sender != *cfg.peer_user && *sender != *cfg.own_user {
+        if *sender == *cfg.own_user {
+            return self.on_own_invite(&call_id);
+        }
+        if *sender != *cfg.peer_user {
             return tracing::debug!(%sender, %call_id, "ignoring invite from a third user");
         }
         if invitee.as_ref().is_some_and(|u| *u != cfg.own_user) {
@@ -249,6 +254,23 @@ impl CallMachine {
             call.remote_buffer().merge(orphan.candidates);
         }
         self.calls.insert(call_id, call);
+    }
+
+    /// An invite from our own user on another device (our echo was dropped before): in this
+    /// two-member room it is our own call to the other member, never one to ring or answer here.
+    /// Spec "Invitees": an invite without `invitee` (Element Web sends none) is "intended for any
+    /// member of the room other than the sender"; js-sdk (`callEventHandler.ts`, "ignore invites
+    /// you send") and Element Android ignore every invite from their own user. So does this one
+    /// naming us as `invitee`: mxcall's calls are with the room's other member (`mxcall call`
+    /// refuses to call yourself), and a `watch --answer` must not pick up its user's own calls.
+    /// The id is remembered as handled: the rest of that call (the peer's answer, our other
+    /// device's candidates and hangup) is dropped rather than kept as orphans.
+    fn on_own_invite(&mut self, call_id: &str) {
+        tracing::debug!(%call_id, "our own call from another device: not ringing");
+        if !self.calls.contains_key(call_id) {
+            self.orphans.remove(call_id);
+            self.remember_ended(call_id);
+        }
     }
 
     /// An event for a call we do not know (yet): keep what an invite arriving later needs.
@@ -299,16 +321,8 @@ impl CallMachine {
                 call.end(&mut self.ctx, None, Outcome::NoAnswer);
                 continue;
             }
-            let from_peer = call
-                .opponent
-                .as_ref()
-                .is_some_and(|p| p.user == self.ctx.cfg.peer_user);
-            let glare = if from_peer {
-                self.outgoing_in_glare()
-            } else {
-                None
-            };
-            if let Some((ours, stage)) = glare {
+            // Every pending invite is the peer's (`on_invite`): ours against theirs is glare.
+            if let Some((ours, stage)) = self.outgoing_in_glare() {
                 match glare::resolve(&ours, stage, &id) {
                     Resolution::TakeTheirs => self.replace(&ours, &id, now),
                     Resolution::KeepOurs => {

@@ -45,8 +45,8 @@ pub struct Config {
     pub own_user: OwnedUserId,
     /// Our `party_id` for every call (the device id); tells our own echo from our other devices.
     pub own_party: String,
-    /// The room's other member: the only user we call and accept calls from (besides our own
-    /// other devices — a user may call themselves).
+    /// The room's other member: the only user we call and the only one whose invites ring (an
+    /// invite from our own user here is our own call to them, see `CallMachine`'s invite rules).
     pub peer_user: OwnedUserId,
     /// `lifetime` of our invites and how long we ring before hanging up with `invite_timeout`.
     pub invite_lifetime: Duration,
@@ -96,11 +96,16 @@ pub enum Input<'a> {
     /// non-call types are ignored.
     Remote {
         now: Instant,
+        /// The local wall clock at `now` (Unix ms), read by the engine: the age of an event
+        /// without `unsigned.age` counts from its `origin_server_ts` (see `event::age`).
+        now_ms: u64,
         sender: &'a matrix_sdk::ruma::UserId,
         event_type: &'a str,
         content: &'a serde_json::Value,
-        /// `unsigned.age` at receipt; `None` counts as zero.
+        /// `unsigned.age` at receipt, if the server sent one.
         age: Option<Duration>,
+        /// The event's `origin_server_ts` (Unix ms; 0 when missing).
+        origin_server_ts: u64,
     },
     /// The sync response that carried the previous `Remote` inputs is fully processed: only now
     /// may an invite ring, so that a hangup later in the same batch cancels it.

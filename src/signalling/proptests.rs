@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use super::tests::harness::{ALICE, ALICE_DEV, BOB, EVE, alice_config, user};
+use super::tests::harness::{ALICE, ALICE_DEV, BOB, EVE, WALL0, alice_config, user};
 use super::{
     CallEvent, CallMachine, Command, IceCandidate, Input, MediaAction, MediaInput, Output,
 };
@@ -64,6 +64,9 @@ enum Op {
         ty: usize,
         content: Value,
         age: u64,
+        /// Whether the server sent `unsigned.age`; without it the age comes from
+        /// `origin_server_ts`, here `age` before the wall clock.
+        unsigned: bool,
         retarget: Option<usize>,
     },
     BatchEnd,
@@ -160,9 +163,10 @@ fn remote() -> impl Strategy<Value = Op> {
     let sender = prop_oneof![1 => Just(0usize), 3 => Just(1usize), 1 => Just(2usize)];
     let malformed = prop::bool::weighted(0.25);
     let age = prop_oneof![4 => 0u64..3_000, 1 => 0u64..150_000];
+    let unsigned = prop::bool::weighted(0.8);
     let retarget = prop::option::weighted(0.5, 0usize..8);
-    (sender, 0..TYPES.len(), malformed, age, retarget).prop_flat_map(
-        |(sender, ty, malformed, age, retarget)| {
+    (sender, 0..TYPES.len(), malformed, age, unsigned, retarget).prop_flat_map(
+        |(sender, ty, malformed, age, unsigned, retarget)| {
             let content = if malformed {
                 any_json().boxed()
             } else {
@@ -173,6 +177,7 @@ fn remote() -> impl Strategy<Value = Op> {
                 ty,
                 content,
                 age,
+                unsigned,
                 retarget,
             })
         },
@@ -322,7 +327,8 @@ fn event_call_id(e: &CallEvent) -> &str {
 fn run(ops: Vec<(u64, Op)>) -> Result<(), TestCaseError> {
     let mut m = CallMachine::new(alice_config());
     let mut obs = Observer::default();
-    let mut now = Instant::now();
+    let start = Instant::now();
+    let mut now = start;
     for (dt, op) in ops {
         now += Duration::from_millis(dt);
         let result = match op {
@@ -331,6 +337,7 @@ fn run(ops: Vec<(u64, Op)>) -> Result<(), TestCaseError> {
                 ty,
                 mut content,
                 age,
+                unsigned,
                 retarget,
             } => {
                 let live: Vec<&str> = m.live_calls().collect();
@@ -340,13 +347,15 @@ fn run(ops: Vec<(u64, Op)>) -> Result<(), TestCaseError> {
                     obj.insert("call_id".into(), json!(live[i % live.len()]));
                 }
                 let sender = user(SENDERS[sender]);
-                let age = Some(Duration::from_millis(age));
+                let now_ms = WALL0 + now.duration_since(start).as_millis() as u64;
                 m.handle_input(Input::Remote {
                     now,
+                    now_ms,
                     sender: &sender,
                     event_type: TYPES[ty],
                     content: &content,
-                    age,
+                    age: unsigned.then(|| Duration::from_millis(age)),
+                    origin_server_ts: now_ms - age,
                 })
             }
             Op::BatchEnd => m.handle_input(Input::BatchEnd { now }),

@@ -107,7 +107,9 @@ impl Pending {
                 Ok(ev) if matches!(ev.kind, TimelineEventKind::Decrypted(_)) => {
                     if let Some(mut event) = super::sync::room_event(&entry.room_id, &ev) {
                         let waited = now.duration_since(entry.seen);
-                        event.age = Some(entry.age.or(event.age).unwrap_or_default() + waited);
+                        // Without any age the signalling ages it by `origin_server_ts` (which already
+                        // includes the wait); with one, the wait is added.
+                        event.age = entry.age.or(event.age).map(|a| a + waited);
                         tracing::debug!(room = %entry.room_id, ?waited, "decrypted an event late");
                         opened.push(event);
                     }

@@ -104,7 +104,7 @@ impl Call {
             }
             MediaInput::Failed(why) => {
                 tracing::debug!(call_id = %self.id, "media failed: {why}");
-                self.hang_up(ctx, "user_media_failed", Outcome::Error);
+                self.media_failed(ctx);
             }
             other => {
                 tracing::debug!(call_id = %self.id, phase = ?self.phase, "ignoring media input {other:?}")
@@ -182,12 +182,9 @@ impl Call {
         }
         self.flush_local(ctx, now);
         if due(self.setup_deadline) && !self.sent_description {
-            // The media engine never produced our offer/answer; nothing went out yet.
-            return self.end(
-                ctx,
-                Some(("user_media_failed", Party::Local)),
-                Outcome::Error,
-            );
+            // The media engine never produced our offer/answer: as a caller nothing went out
+            // yet; as a callee the caller is told (`media_failed`).
+            return self.media_failed(ctx);
         }
         if due(self.expires_at) {
             return match self.phase {

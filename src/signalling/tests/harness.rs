@@ -1,6 +1,6 @@
 //! A virtual clock and a driver around one [`CallMachine`]: inputs at millisecond offsets from a
-//! fixed base `Instant`, outputs collected for assertions, remote contents built as raw JSON the
-//! way peers send them.
+//! fixed base `Instant` (and, for the wall clock, from [`WALL0`]), outputs collected for
+//! assertions, remote contents built as raw JSON the way peers send them.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,9 @@ pub const ALICE_DEV: &str = "ALICEDEV";
 pub const BOB: &str = "@bob:example.org";
 pub const BOB_DEV: &str = "BOBDEV";
 pub const EVE: &str = "@eve:example.org";
+
+/// The wall clock (Unix ms) at the virtual clock's 0.
+pub const WALL0: u64 = 1_800_000_000_000;
 
 pub fn user(s: &str) -> OwnedUserId {
     UserId::parse(s).expect("test user id")
@@ -58,6 +61,11 @@ impl H {
         self.t0 + Duration::from_millis(ms)
     }
 
+    /// The wall clock (Unix ms) at the same moment as [`Self::at`].
+    pub fn wall(&self, ms: u64) -> u64 {
+        WALL0 + ms
+    }
+
     fn drain(&mut self) -> Vec<Output> {
         let mut got = Vec::new();
         while let Some(o) = self.m.poll_output() {
@@ -67,6 +75,8 @@ impl H {
         got
     }
 
+    /// A remote event received at `ms` with `unsigned.age` `age_ms` (and an `origin_server_ts`
+    /// that agrees with it).
     pub fn remote_aged(
         &mut self,
         ms: u64,
@@ -75,14 +85,43 @@ impl H {
         content: Value,
         age_ms: u64,
     ) -> Vec<Output> {
-        let now = self.at(ms);
+        let ts = self.wall(ms).saturating_sub(age_ms);
+        self.remote_full(ms, sender, ty, content, Some(age_ms), ts)
+    }
+
+    /// A remote event received at `ms` without `unsigned.age` (some servers omit it), sent at
+    /// `origin_server_ts` (Unix ms, by the sending server's clock).
+    pub fn remote_stamped(
+        &mut self,
+        ms: u64,
+        sender: &str,
+        ty: &str,
+        content: Value,
+        origin_server_ts: u64,
+    ) -> Vec<Output> {
+        self.remote_full(ms, sender, ty, content, None, origin_server_ts)
+    }
+
+    /// A remote event received at `ms`, with `unsigned.age` `age_ms` if the server sent one
+    /// and `origin_server_ts` as given, independently.
+    pub fn remote_full(
+        &mut self,
+        ms: u64,
+        sender: &str,
+        ty: &str,
+        content: Value,
+        age_ms: Option<u64>,
+        origin_server_ts: u64,
+    ) -> Vec<Output> {
         let sender = user(sender);
         let input = Input::Remote {
-            now,
+            now: self.at(ms),
+            now_ms: self.wall(ms),
             sender: &sender,
             event_type: ty,
             content: &content,
-            age: Some(Duration::from_millis(age_ms)),
+            age: age_ms.map(Duration::from_millis),
+            origin_server_ts,
         };
         assert_eq!(self.m.handle_input(input), Ok(()));
         self.drain()

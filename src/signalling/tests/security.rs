@@ -1,11 +1,11 @@
 //! Only the expected (user, party) may speak for a call. js-sdk was seen ending calls on a third
 //! user's forged hangup and sending audio to a third user's answer; here such events change
-//! nothing at all.
+//! nothing at all. Nor do our own calls placed on another device ring or get answered here.
 
 use serde_json::Value;
 
 use super::harness::*;
-use crate::signalling::{Command, MediaInput};
+use crate::signalling::{Command, MediaAction, MediaInput, Outcome, RingPolicy};
 
 /// Forged events: (sender, type, content) that must have no effect on an established call `c1`
 /// between Alice and Bob's device `BOB_DEV`.
@@ -153,4 +153,129 @@ fn a_flood_of_invites_is_bounded() {
         .is_ok()
     {}
     h.place_and_send(2, "mine");
+}
+
+/// Our own call to Bob, placed on another of our devices (`PHONE`) as the peers send it: Element
+/// Web's invite names no `invitee`; one naming either of us; a version-0 one.
+fn own_invites() -> Vec<Value> {
+    let with_invitee = |who: &str| {
+        let mut i = invite("own", Some("PHONE"), 60000);
+        i["invitee"] = Value::from(who);
+        i
+    };
+    vec![
+        invite("own", Some("PHONE"), 60000),
+        with_invitee(BOB),
+        with_invitee(ALICE),
+        invite("own", None, 60000),
+    ]
+}
+
+/// The rest of our own call from `PHONE` to Bob: none of it is for this device.
+fn rest_of_own_call(h: &mut H, ms: u64) -> Vec<crate::signalling::Output> {
+    let mut out = h.remote(
+        ms,
+        ALICE,
+        "m.call.candidates",
+        remote_cands("own", Some("PHONE")),
+    );
+    out.extend(h.remote(ms, BOB, "m.call.answer", answer("own", Some(BOB_DEV))));
+    out.extend(h.remote(
+        ms,
+        BOB,
+        "m.call.candidates",
+        remote_cands("own", Some(BOB_DEV)),
+    ));
+    out.extend(h.remote(
+        ms,
+        ALICE,
+        "m.call.select_answer",
+        select_answer("own", "PHONE", BOB_DEV),
+    ));
+    out.extend(h.remote(ms, BOB, "m.call.hangup", hangup("own", Some(BOB_DEV), None)));
+    out.extend(h.batch_end(ms));
+    out
+}
+
+#[test]
+fn our_own_call_from_another_device_never_rings_nor_is_answered() {
+    // `mxcall watch` / `watch --answer` in the DM with Bob while the user calls Bob on Element.
+    for policy in [RingPolicy::Ring, RingPolicy::AutoAnswer] {
+        for content in own_invites() {
+            let mut h = H::alice_with(|c| c.ring = policy);
+            let out = h.synced(0, ALICE, "m.call.invite", content.clone());
+            assert!(out.is_empty(), "{policy:?} {content}: {out:?}");
+            assert_eq!(h.m.live_calls().count(), 0, "{policy:?} {content}");
+            let out = rest_of_own_call(&mut h, 1000);
+            assert!(out.is_empty(), "{policy:?} {content}: {out:?}");
+            // Nothing of it is left for a command to act on.
+            assert!(h.try_cmd(2000, Command::Answer { call_id: None }).is_err());
+        }
+    }
+}
+
+#[test]
+fn our_own_call_from_another_device_leaves_our_calls_alone() {
+    // An incoming call with Bob, answered by `--answer`.
+    let mut h = H::alice_with(|c| c.ring = RingPolicy::AutoAnswer);
+    h.ring_from_bob(0, "c1");
+    h.media(100, "c1", MediaInput::LocalAnswer("answer-sdp".into()));
+    h.run_until(300);
+    h.media(600, "c1", MediaInput::IceConnected);
+    let mut out = h.synced(
+        1000,
+        ALICE,
+        "m.call.invite",
+        invite("own", Some("PHONE"), 60000),
+    );
+    out.extend(rest_of_own_call(&mut h, 2000));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(h.m.live_calls().collect::<Vec<_>>(), ["c1"]);
+    let out = h.synced(
+        3000,
+        BOB,
+        "m.call.hangup",
+        hangup("c1", Some(BOB_DEV), None),
+    );
+    assert_eq!(outcome(&out), Some(Outcome::Completed));
+
+    // Our own invite out from this device: the other device's call is not glare.
+    let mut h = H::alice();
+    h.place_and_send(0, "zzz");
+    let out = h.synced(
+        300,
+        ALICE,
+        "m.call.invite",
+        invite("aaa", Some("PHONE"), 60000),
+    );
+    assert!(out.is_empty(), "{out:?}");
+    let out = h.synced(500, BOB, "m.call.answer", answer("zzz", Some(BOB_DEV)));
+    assert_eq!(send_types(&out), ["m.call.select_answer"]);
+}
+
+#[test]
+fn our_own_calls_do_not_crowd_out_the_peers_early_events() {
+    // Many calls from our other devices, each answered by Bob, then Bob's candidates for a call
+    // of his that arrive before its invite: they are still there when we answer.
+    let mut h = H::alice();
+    for n in 0..40 {
+        let id = format!("own{n}");
+        h.remote(n, ALICE, "m.call.invite", invite(&id, Some("PHONE"), 60000));
+        h.remote(n, BOB, "m.call.answer", answer(&id, Some(BOB_DEV)));
+        h.batch_end(n);
+    }
+    h.remote(
+        1000,
+        BOB,
+        "m.call.candidates",
+        remote_cands("c1", Some(BOB_DEV)),
+    );
+    h.ring_from_bob(1000, "c1");
+    let out = h.cmd(1100, Command::Answer { call_id: None });
+    assert!(
+        actions(&out)
+            .iter()
+            .any(|(_, a)| matches!(a, MediaAction::AddRemoteCandidates { candidates, .. } if candidates.len() == 1)),
+        "{out:?}"
+    );
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::harness::*;
-use crate::signalling::{CallEvent, Command, MediaAction, MediaInput, Outcome, Party};
+use crate::signalling::{CallEvent, Command, MediaAction, MediaInput, Outcome, Party, RingPolicy};
 
 #[test]
 fn an_invite_rings_only_while_live() {
@@ -52,6 +52,102 @@ fn an_invite_rings_only_while_live() {
         59_999,
     );
     assert!(rang(&h.batch_end(0)));
+}
+
+#[test]
+fn an_invite_without_unsigned_age_is_aged_by_its_origin_server_ts() {
+    // Some servers omit `unsigned.age`: the age is then our wall clock at receipt minus
+    // `origin_server_ts`. (ms sent before receipt by our clock — negative: the sending server's
+    // clock is ahead of ours —, lifetime ms, rings and is answered?) under `--answer`, with the
+    // same 3 s minimum ring time as for `unsigned.age`.
+    let table: [(i64, u64, bool); 7] = [
+        (10_000, 5_000, false), // 10 s old, 5 s lifetime: once rang, was answered and connected
+        (0, 5_000, true),
+        (56_000, 60_000, true),
+        (57_000, 60_000, false),
+        (3_600_000, 60_000, false), // from the backlog
+        (-1_000, 5_000, true),      // the server's clock ahead: a negative age counts as 0
+        (-3_600_000, 60_000, true),
+    ];
+    for (sent_before, lifetime, want) in table {
+        let mut h = H::alice_with(|c| c.ring = RingPolicy::AutoAnswer);
+        let ts = h.wall(10_000).checked_add_signed(-sent_before).unwrap();
+        h.remote_stamped(
+            10_000,
+            BOB,
+            "m.call.invite",
+            invite("c1", Some(BOB_DEV), lifetime),
+            ts,
+        );
+        let out = h.batch_end(10_000);
+        let what = format!("sent {sent_before} ms before, lifetime {lifetime}");
+        assert_eq!(rang(&out), want, "{what}");
+        let answered = actions(&out)
+            .iter()
+            .any(|(_, a)| matches!(a, MediaAction::AcceptOffer(_)));
+        assert_eq!(answered, want, "{what}");
+        if !want {
+            assert!(
+                out.is_empty() && h.m.live_calls().count() == 0,
+                "{what}: {out:?}"
+            );
+        }
+    }
+    // `unsigned.age`, when sent, is the server's measure and wins over a skewed clock.
+    let mut h = H::alice();
+    let ts = h.wall(10_000) - 3_600_000;
+    h.remote_full(
+        10_000,
+        BOB,
+        "m.call.invite",
+        invite("c1", Some(BOB_DEV), 60_000),
+        Some(1_000),
+        ts,
+    );
+    assert!(rang(&h.batch_end(10_000)));
+    // Time since receipt counts on top, as with `unsigned.age`: 50 s old + 7 s in the batch.
+    let mut h = H::alice();
+    let ts = h.wall(0) - 50_000;
+    h.remote_stamped(
+        0,
+        BOB,
+        "m.call.invite",
+        invite("c1", Some(BOB_DEV), 60_000),
+        ts,
+    );
+    assert!(!rang(&h.batch_end(7_000)));
+    // Neither `unsigned.age` nor `origin_server_ts` (0): nothing says it is old.
+    let mut h = H::alice();
+    h.remote_stamped(
+        0,
+        BOB,
+        "m.call.invite",
+        invite("c1", Some(BOB_DEV), 60_000),
+        0,
+    );
+    assert!(rang(&h.batch_end(0)));
+}
+
+#[test]
+fn a_negotiate_without_unsigned_age_is_aged_by_its_origin_server_ts() {
+    // (ms sent before receipt, applied?) for a 30 s negotiate offer on a connected call.
+    for (sent_before, want) in [(31_000, false), (1_000, true)] {
+        let mut h = H::alice();
+        h.answer_bob(0, "c1");
+        h.media(600, "c1", MediaInput::IceConnected);
+        let ts = h.wall(40_000) - sent_before;
+        let out = h.remote_stamped(
+            40_000,
+            BOB,
+            "m.call.negotiate",
+            negotiate("c1", BOB_DEV, "offer", 30_000),
+            ts,
+        );
+        let applied = actions(&out)
+            .iter()
+            .any(|(_, a)| matches!(a, MediaAction::AcceptOffer(_)));
+        assert_eq!(applied, want, "sent {sent_before} ms before: {out:?}");
+    }
 }
 
 #[test]
@@ -316,22 +412,43 @@ fn the_media_engine_gets_10_s_to_produce_an_offer_or_answer() {
         sends(&out).is_empty(),
         "nothing was sent, nothing to hang up"
     );
-    assert_eq!(outcome(&out), Some(Outcome::Error));
+    assert_eq!(outcome(&out), Some(Outcome::MediaFailed));
     assert_eq!(actions(&out), [("c1".into(), MediaAction::Close)]);
 
+    // Answering: the caller is told at once (reject), instead of ringing to its timeout.
     let mut h = H::alice();
     h.ring_from_bob(0, "c1");
     h.cmd(100, Command::Answer { call_id: None });
     let out = h.run_until(10_100);
-    assert!(sends(&out).is_empty());
-    assert_eq!(outcome(&out), Some(Outcome::Error));
+    assert_eq!(sends(&out).len(), 1, "{out:?}");
+    assert_eq!(sends(&out)[0].0, "m.call.reject");
+    assert_eq!(outcome(&out), Some(Outcome::MediaFailed));
 
     // A media failure after the invite went out is a hangup on the wire.
     let mut h = H::alice();
     h.place_and_send(0, "c2");
     let out = h.media(300, "c2", MediaInput::Failed("no microphone".into()));
     assert_eq!(sends(&out)[0].1["reason"], json!("user_media_failed"));
-    assert_eq!(outcome(&out), Some(Outcome::Error));
+    assert_eq!(outcome(&out), Some(Outcome::MediaFailed));
+}
+
+/// Media that cannot be set up while answering (no multicast, a broken TURN list, a device
+/// gone): the caller gets `m.call.reject` (a version-0 caller the hangup with
+/// `user_media_failed`) at once, and the call ends `MediaFailed` (exit 7), not exit 1.
+#[test]
+fn a_media_failure_while_answering_tells_the_caller() {
+    let mut h = H::alice();
+    h.ring_from_bob(0, "c1");
+    h.cmd(100, Command::Answer { call_id: None });
+    let out = h.media(
+        200,
+        "c1",
+        MediaInput::Failed("creating the peer connection".into()),
+    );
+    assert_eq!(sends(&out).len(), 1, "{out:?}");
+    assert_eq!(sends(&out)[0].0, "m.call.reject");
+    assert_eq!(outcome(&out), Some(Outcome::MediaFailed));
+    assert_eq!(Outcome::MediaFailed.exit_code(), 7);
 }
 
 #[test]

@@ -180,12 +180,15 @@ impl Room {
             for dev in 0..self.devices.len() {
                 for (_, _from, ty, content) in &arrived {
                     let sender = self.devices[*_from].user.clone();
+                    let now_ms = WALL0 + now.duration_since(self.t0).as_millis() as u64;
                     let input = Input::Remote {
                         now,
+                        now_ms,
                         sender: &sender,
                         event_type: ty,
                         content,
                         age: Some(self.latency),
+                        origin_server_ts: now_ms - self.latency.as_millis() as u64,
                     };
                     self.input(dev, input);
                 }
