@@ -130,9 +130,32 @@ fn a_calls_b_audio_flows_both_ways_and_the_hangup_reaches_b() {
     assert_eq!(ended["outcome"], "completed");
     assert_eq!(ended["exit_code"], 0);
     assert!(ended["duration_ms"].as_u64().unwrap() >= 2900, "{ended}");
+    // Truthful statistics: what A sent on the wire is what B received, and both heard audio.
+    let b_ended = find_event(&b_events, "ended").unwrap();
+    let sent = ended["stats"]["packets_sent"].as_u64().unwrap();
+    let received = b_ended["stats"]["packets_received"].as_u64().unwrap();
+    assert!(
+        sent >= received && sent <= received + 25,
+        "A claims {sent} sent, B received {received}"
+    );
+    assert_eq!(ended["remote_audio"], true, "{ended}");
+    assert_eq!(b_ended["remote_audio"], true, "{b_ended}");
 
     assert_tone(&p.wav("b.wav"), 440.0);
     assert_tone(&p.wav("a.wav"), 880.0);
+
+    // Each side ends its candidates with the end-of-candidates entry (spec: `candidate: ""`).
+    let room_events = call_events(&p.home, "a", &p.room);
+    for user in [&p.a_user, &p.b_user] {
+        let ended = room_events.iter().any(|e| {
+            e["type"] == "m.call.candidates"
+                && e["sender"] == user.as_str()
+                && e["content"]["candidates"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["candidate"] == ""))
+        });
+        assert!(ended, "{user} sent no end-of-candidates: {room_events:#?}");
+    }
 }
 
 #[test]
@@ -951,4 +974,40 @@ fn matrixrtc_without_a_livekit_transport_is_exit_7_and_auto_falls_back_to_legacy
         "legacy"
     );
     wait_for_event(&p.home, "b", &p.room, "m.call.invite");
+}
+
+/// A typo in the user id: mxcall says so at once (usage error, exit 2) and leaves no room
+/// behind, instead of inviting nobody and ringing until its timeout.
+#[test]
+fn calling_a_user_who_does_not_exist_fails_at_once_and_creates_no_room() {
+    let home = Home::new();
+    let (a_user, apw) = register("a");
+    home.login("a", &a_user, &apw);
+    let server = a_user.split_once(':').unwrap().1;
+    let ghost = format!("@nobody-{}:{server}", std::process::id());
+    let started = std::time::Instant::now();
+    let out = home.run(&[
+        "--profile",
+        "a",
+        "call",
+        &ghost,
+        "--ring-timeout",
+        "30",
+        "--input",
+        "null",
+        "--output",
+        "null",
+    ]);
+    let err = assert_fails_with(&out, 2);
+    assert!(
+        err.contains(&ghost) && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let joined = api("GET", "/joined_rooms", &token(&home, "a"), None);
+    assert_eq!(joined["joined_rooms"], serde_json::json!([]), "{joined}");
 }

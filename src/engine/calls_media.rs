@@ -108,7 +108,7 @@ impl Engine {
                     if let Some(call) = self.calls.get_mut(&call_id)
                         && let Some(session) = call.session.take()
                     {
-                        call.stats = Some(session.stats());
+                        call.stats = Some(session.final_stats().await);
                         session.close().await;
                     }
                     Ok(None)

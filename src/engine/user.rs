@@ -294,7 +294,7 @@ impl Engine {
         let mut hangup = None;
         if let Some(mut call) = call {
             if let Some(session) = call.session.take() {
-                call.stats = Some(session.stats());
+                call.stats = Some(session.final_stats().await);
                 session.close().await;
             }
             stats = call.stats;
@@ -335,6 +335,12 @@ impl Engine {
             MediaE2ee::PeerToPeer => (true, None),
             MediaE2ee::Frames(frames) => (frames.is_some(), frames),
         };
+        // A connected call in which nothing the peer sent was decoded is not a clean success,
+        // whatever its outcome: `remote_audio: false` and a line in the summary.
+        let remote_audio = stats
+            .as_ref()
+            .filter(|_| !duration.is_zero())
+            .map(|s| s.frames_decoded > 0);
         self.reporter.event(
             "ended",
             with_call_protocol(
@@ -346,6 +352,7 @@ impl Engine {
                     "duration_ms": duration.as_millis() as u64,
                     "exit_code": code,
                     "stats": stats,
+                    "remote_audio": remote_audio,
                     "encrypted": encrypted,
                     "e2ee": frames.map(|f| json!({
                         "frames_encrypted": f.frames_encrypted,
@@ -373,9 +380,14 @@ impl Engine {
             }
             _ => String::new(),
         };
+        let silent = if remote_audio == Some(false) {
+            format!("; no audio from {peer} was heard")
+        } else {
+            String::new()
+        };
         let line = match (&stats, duration.is_zero()) {
             (Some(s), false) => format!(
-                "call with {peer} {words} after {:.1} s, {how}; {} packets received, {} lost{undecrypted}",
+                "call with {peer} {words} after {:.1} s, {how}; {} packets received, {} lost{undecrypted}{silent}",
                 duration.as_secs_f64(),
                 s.packets_received,
                 s.packets_lost

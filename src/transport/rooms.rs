@@ -143,6 +143,7 @@ async fn dm_with(client: &Client, user: &UserId, own: &UserId) -> Result<CallRoo
             });
         }
     }
+    ensure_user_exists(client, user).await?;
     let room = client.create_dm(user).await.map_err(|e| {
         Error::Other(format!(
             "cannot create a direct room with {user}: {}",
@@ -154,6 +155,32 @@ async fn dm_with(client: &Client, user: &UserId, own: &UserId) -> Result<CallRoo
         peer: user.to_owned(),
         peer_joined: false,
     })
+}
+
+/// Before a direct room is created for a user: their profile must exist (client-server API
+/// `GET /profile/{userId}`, which answers 404 `M_NOT_FOUND` for an unknown user), so a typo fails
+/// at once instead of inviting nobody and ringing into the void. Any other failure (a
+/// homeserver that limits profile look-ups to users who share a room, federation down) is not
+/// proof of absence: the call goes on.
+async fn ensure_user_exists(client: &Client, user: &UserId) -> Result<()> {
+    use matrix_sdk::ruma::api::error::ErrorKind;
+    match client.account().fetch_user_profile_of(user).await {
+        Ok(_) => Ok(()),
+        // Synapse answers an unknown local user with 404 `M_UNKNOWN` ("No row found").
+        Err(e)
+            if e.client_api_error_kind() == Some(&ErrorKind::NotFound)
+                || e.as_client_api_error()
+                    .is_some_and(|api| api.status_code.as_u16() == 404) =>
+        {
+            Err(Error::Usage(format!(
+                "{user} does not exist (the homeserver knows no such user); check the user id"
+            )))
+        }
+        Err(e) => {
+            tracing::debug!(%user, "profile look-up failed ({e}); calling anyway");
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
