@@ -47,6 +47,7 @@ call events also carry \"protocol\": \"legacy\" (m.call.*) or \"matrixrtc\"):
   media        the first audio from the other side was decoded {room_id, call_id}
   hangup       the call was hung up {room_id, call_id, reason, by: local|remote}
   ended        the call is over {room_id, call_id, outcome, duration_ms, exit_code, stats,
+               remote_audio (false: connected, but nothing the other side sent was heard),
                encrypted, e2ee: {frames_encrypted, frames_decrypted, decrypt_failures, ...}}
   e2ee_key     MatrixRTC: a media key of a participant arrived {room_id, call_id, identity, index}
   e2ee_key_missing  MatrixRTC: a device in the call sent no usable media key within 5 s;
