@@ -40,6 +40,7 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('hangup', 'hangup', [CompletionResultType]::ParameterValue, 'Hang up a call running in another mxcall process, or decline a ringing call')
             [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Report incoming calls as they happen; optionally answer them or run a command for each')
             [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'List the audio devices usable with --input/--output device:NAME')
+            [CompletionResult]::new('allow', 'allow', [CompletionResultType]::ParameterValue, 'Show or edit the profile''s allowed callers: who `answer` and `watch --answer` may answer automatically, and whose direct-chat invites they join')
             break
         }
         'mxcall;login' {
@@ -128,6 +129,7 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
         }
         'mxcall;answer' {
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait this long for a call to arrive; exit 6 if none does')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Also answer calls from this user (repeatable), and join their direct-chat invites; see `mxcall allow`')
             [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null')
             [CompletionResult]::new('--record', '--record', [CompletionResultType]::ParameterName, 'Also record the received audio to this WAV file (48 kHz mono)')
@@ -163,6 +165,7 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
         }
         'mxcall;watch' {
             [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run this shell command for each incoming call, with MXCALL_ROOM_ID, MXCALL_CALL_ID and MXCALL_CALLER set')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Also allow this user (repeatable): answer their calls with --answer, and join their direct-chat invites')
             [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null')
             [CompletionResult]::new('--record', '--record', [CompletionResultType]::ParameterName, 'Also record the received audio to this WAV file (48 kHz mono)')
@@ -170,7 +173,7 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('--media-addr', '--media-addr', [CompletionResultType]::ParameterName, 'Local IP address for media (repeatable; default: every interface except loopback)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
             [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Exit after the first call has ended')
-            [CompletionResult]::new('--answer', '--answer', [CompletionResultType]::ParameterName, 'Answer each incoming call (one at a time)')
+            [CompletionResult]::new('--answer', '--answer', [CompletionResultType]::ParameterName, 'Answer each incoming call (one at a time) from an allowed caller; see `mxcall allow`')
             [CompletionResult]::new('--hangup-after-input', '--hangup-after-input', [CompletionResultType]::ParameterName, 'Hang up when the input ends (end of a WAV file, stdin closed)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -192,6 +195,20 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mxcall;allow' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
+            [CompletionResult]::new('--remove', '--remove', [CompletionResultType]::ParameterName, 'Remove the users instead of adding them')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break

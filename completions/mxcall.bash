@@ -16,6 +16,9 @@ _mxcall() {
             ",$1")
                 cmd="mxcall"
                 ;;
+            mxcall,allow)
+                cmd="mxcall__subcmd__allow"
+                ;;
             mxcall,answer)
                 cmd="mxcall__subcmd__answer"
                 ;;
@@ -50,7 +53,7 @@ _mxcall() {
 
     case "${cmd}" in
         mxcall)
-            opts="-v -q -h -V --profile --json --verbose --quiet --help --version login logout whoami verify call answer hangup watch devices"
+            opts="-v -q -h -V --profile --json --verbose --quiet --help --version login logout whoami verify call answer hangup watch devices allow"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -67,14 +70,36 @@ _mxcall() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mxcall__subcmd__allow)
+            opts="-v -q -h -V --remove --profile --json --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mxcall__subcmd__answer)
-            opts="-v -q -h -V --wait --input --output --record --duration --hangup-after-input --media-addr --profile --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --wait --from --input --output --record --duration --hangup-after-input --media-addr --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -274,13 +299,17 @@ _mxcall() {
             return 0
             ;;
         mxcall__subcmd__watch)
-            opts="-v -q -h -V --once --exec --answer --input --output --record --duration --hangup-after-input --media-addr --profile --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --once --exec --answer --from --input --output --record --duration --hangup-after-input --media-addr --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -37,6 +37,7 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand hangup 'Hang up a call running in another mxcall process, or decline a ringing call'
             cand watch 'Report incoming calls as they happen; optionally answer them or run a command for each'
             cand devices 'List the audio devices usable with --input/--output device:NAME'
+            cand allow 'Show or edit the profile''s allowed callers: who `answer` and `watch --answer` may answer automatically, and whose direct-chat invites they join'
         }
         &'mxcall;login'= {
             cand --homeserver 'Homeserver URL; skips discovery through .well-known/matrix/client'
@@ -119,6 +120,7 @@ set edit:completion:arg-completer[mxcall] = {|@words|
         }
         &'mxcall;answer'= {
             cand --wait 'Wait this long for a call to arrive; exit 6 if none does'
+            cand --from 'Also answer calls from this user (repeatable), and join their direct-chat invites; see `mxcall allow`'
             cand --input 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null'
             cand --output 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null'
             cand --record 'Also record the received audio to this WAV file (48 kHz mono)'
@@ -152,6 +154,7 @@ set edit:completion:arg-completer[mxcall] = {|@words|
         }
         &'mxcall;watch'= {
             cand --exec 'Run this shell command for each incoming call, with MXCALL_ROOM_ID, MXCALL_CALL_ID and MXCALL_CALLER set'
+            cand --from 'Also allow this user (repeatable): answer their calls with --answer, and join their direct-chat invites'
             cand --input 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null'
             cand --output 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null'
             cand --record 'Also record the received audio to this WAV file (48 kHz mono)'
@@ -159,7 +162,7 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand --media-addr 'Local IP address for media (repeatable; default: every interface except loopback)'
             cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
             cand --once 'Exit after the first call has ended'
-            cand --answer 'Answer each incoming call (one at a time)'
+            cand --answer 'Answer each incoming call (one at a time) from an allowed caller; see `mxcall allow`'
             cand --hangup-after-input 'Hang up when the input ends (end of a WAV file, stdin closed)'
             cand --json 'Print machine-readable JSON on stdout'
             cand -v 'More detail on stderr (repeat for more)'
@@ -180,6 +183,19 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand --quiet 'Print nothing but errors'
             cand -h 'Print help'
             cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mxcall;allow'= {
+            cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
+            cand --remove 'Remove the users instead of adding them'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }

@@ -39,6 +39,7 @@ complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "answer" -d 'Answer an
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "hangup" -d 'Hang up a call running in another mxcall process, or decline a ringing call'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "watch" -d 'Report incoming calls as they happen; optionally answer them or run a command for each'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "devices" -d 'List the audio devices usable with --input/--output device:NAME'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "allow" -d 'Show or edit the profile\'s allowed callers: who `answer` and `watch --answer` may answer automatically, and whose direct-chat invites they join'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l homeserver -d 'Homeserver URL; skips discovery through .well-known/matrix/client' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l device-name -d 'Display name of the new device' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l save-recovery-key -d 'For an account without cross-signing: write the new recovery key to this new file (0600) instead of showing it on the terminal' -r -F
@@ -91,6 +92,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s q -l quiet -d 'Pr
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -s V -l version -d 'Print version'
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l wait -d 'Wait this long for a call to arrive; exit 6 if none does' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l from -d 'Also answer calls from this user (repeatable), and join their direct-chat invites; see `mxcall allow`' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l output -d 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
@@ -112,6 +114,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -s q -l quiet -d '
 complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -s h -l help -d 'Print help'
 complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -s V -l version -d 'Print version'
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l exec -d 'Run this shell command for each incoming call, with MXCALL_ROOM_ID, MXCALL_CALL_ID and MXCALL_CALLER set' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l from -d 'Also allow this user (repeatable): answer their calls with --answer, and join their direct-chat invites' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l output -d 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
@@ -119,7 +122,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l duration -d 'Han
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l once -d 'Exit after the first call has ended'
-complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l answer -d 'Answer each incoming call (one at a time)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l answer -d 'Answer each incoming call (one at a time) from an allowed caller; see `mxcall allow`'
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l hangup-after-input -d 'Hang up when the input ends (end of a WAV file, stdin closed)'
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l json -d 'Print machine-readable JSON on stdout'
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -s v -l verbose -d 'More detail on stderr (repeat for more)'
@@ -132,3 +135,10 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s v -l verbose -
 complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s q -l quiet -d 'Print nothing but errors'
 complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s h -l help -d 'Print help'
 complete -c mxcall -n "__fish_mxcall_using_subcommand devices" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand allow" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand allow" -l remove -d 'Remove the users instead of adding them'
+complete -c mxcall -n "__fish_mxcall_using_subcommand allow" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand allow" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand allow" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand allow" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mxcall -n "__fish_mxcall_using_subcommand allow" -s V -l version -d 'Print version'

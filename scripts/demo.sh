@@ -31,7 +31,7 @@ for who in alice bob; do
 done
 
 say "bob waits for a call; alice calls @bob:localhost for 5 seconds"
-"$mxcall" --profile bob answer --wait 60 --input tone:880 --output null \
+"$mxcall" --profile bob answer --wait 60 --from @alice:localhost --input tone:880 --output null \
     --record "$work/bob-heard.wav" --media-addr 127.0.0.1 &
 bob=$!
 alice_status=0

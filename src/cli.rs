@@ -39,7 +39,8 @@ macro_rules! json_events_table {
 call events also carry \"protocol\": \"legacy\" (m.call.*) or \"matrixrtc\"):
   joined       MatrixRTC: our call membership is in the room {room_id, call_id, membership_event_id}
   invite_sent  our invite (MatrixRTC: ring notification) went out {room_id, call_id, callee}
-  ringing      an incoming call rings {room_id, call_id, caller}
+  ringing      an incoming call rings {room_id, call_id, caller, answering (this process
+               answers it; false for a caller that is not allowed: see `mxcall allow`)}
   connecting   the call was answered; media is being set up {room_id, call_id}
   connected    media flows (MatrixRTC: our audio is on the SFU and the other member is
                in the call) {room_id, call_id, encrypted (MatrixRTC: media end-to-end
@@ -175,6 +176,31 @@ needs one too) and call their DM: mxcall call @them:example.org.")]
     Watch(WatchArgs),
     /// List the audio devices usable with --input/--output device:NAME
     Devices,
+    /// Show or edit the profile's allowed callers: who `answer` and `watch --answer` may answer
+    /// automatically, and whose direct-chat invites they join
+    #[command(
+        long_about = "Show or edit the profile's allowed callers (the file allowed-callers in \
+the profile directory, one user id per line; kept by logout).\n\n\
+A call reaches the audio devices only from a caller the user allowed: `answer` and `watch --answer` \
+answer automatically only calls from allowed callers (this list, plus --from of that run) and join \
+a direct-chat invite only from them. With nobody allowed they answer only in rooms already joined, \
+and never join a room by themselves. Other calls still ring (printed, --exec runs) but are not \
+answered.\n\n\
+Examples: mxcall allow @alice:example.org @bob:example.org; mxcall allow --remove @bob:example.org; \
+mxcall allow (lists them)"
+    )]
+    Allow(AllowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AllowArgs {
+    /// Users to add (or, with --remove, to remove); none: list the allowed callers
+    #[arg(value_name = "@user:server")]
+    pub users: Vec<String>,
+
+    /// Remove the users instead of adding them
+    #[arg(long)]
+    pub remove: bool,
 }
 
 /// Where a call's audio comes from and goes to.
@@ -249,6 +275,11 @@ pub struct AnswerArgs {
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
     pub wait: std::time::Duration,
 
+    /// Also answer calls from this user (repeatable), and join their direct-chat invites;
+    /// see `mxcall allow`
+    #[arg(long = "from", value_name = "@user:server")]
+    pub from: Vec<String>,
+
     #[command(flatten)]
     pub audio: AudioArgs,
 }
@@ -282,9 +313,14 @@ pub struct WatchArgs {
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
 
-    /// Answer each incoming call (one at a time)
+    /// Answer each incoming call (one at a time) from an allowed caller; see `mxcall allow`
     #[arg(long)]
     pub answer: bool,
+
+    /// Also allow this user (repeatable): answer their calls with --answer, and join their
+    /// direct-chat invites
+    #[arg(long = "from", value_name = "@user:server")]
+    pub from: Vec<String>,
 
     #[command(flatten)]
     pub audio: AudioArgs,

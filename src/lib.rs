@@ -4,6 +4,7 @@
 //! and turn the result into an exit code in one place (`error::to_exit_code`).
 
 pub mod audio;
+pub mod callers;
 pub mod cli;
 pub mod commands;
 pub mod docs;

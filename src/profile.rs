@@ -146,7 +146,8 @@ impl Profile {
 
     /// Removes everything mxcall stored for this profile.
     /// Removes the profile's data. A recovery key that login saved here (`recovery-key*.txt`,
-    /// possibly the only copy of it) is kept; its paths are returned.
+    /// possibly the only copy of it) and the allowed callers (`mxcall allow`, the user's own
+    /// settings) are kept; their paths are returned.
     pub fn remove(&self) -> Result<Vec<PathBuf>> {
         let io =
             |e: std::io::Error| Error::other(&format!("cannot remove {}", self.dir.display()), e);
@@ -161,7 +162,9 @@ impl Profile {
             let path = entry.path();
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with("recovery-key") && name.ends_with(".txt") {
+            if (name.starts_with("recovery-key") && name.ends_with(".txt"))
+                || name == crate::callers::FILE_NAME
+            {
                 kept.push(path);
                 continue;
             }

@@ -574,9 +574,18 @@ fn calling_a_user_creates_a_direct_room_rings_once_they_join_and_reuses_it() {
     for round in 0..2 {
         let b_wav = dir.path().join(format!("b{round}.wav"));
         let a_wav = dir.path().join(format!("a{round}.wav"));
-        let mut b_args: Vec<String> = ["--json", "--profile", "b", "answer", "--wait", "40"]
-            .map(String::from)
-            .to_vec();
+        let mut b_args: Vec<String> = [
+            "--json",
+            "--profile",
+            "b",
+            "answer",
+            "--wait",
+            "40",
+            "--from",
+            &a_user,
+        ]
+        .map(String::from)
+        .to_vec();
         b_args.extend(call_flags("tone:880", &b_wav));
         let mut a_args: Vec<String> = [
             "--json",
@@ -705,12 +714,15 @@ fn answer_joins_direct_invites_only() {
         .as_str()
         .unwrap()
         .to_owned();
+    // Even from an allowed caller: only direct-chat invites are joined.
     let out = home.run(&[
         "--profile",
         "b",
         "answer",
         "--wait",
         "2",
+        "--from",
+        &a_user,
         "--input",
         "null",
         "--output",
@@ -1010,4 +1022,110 @@ fn calling_a_user_who_does_not_exist_fails_at_once_and_creates_no_room() {
     );
     let joined = api("GET", "/joined_rooms", &token(&home, "a"), None);
     assert_eq!(joined["joined_rooms"], serde_json::json!([]), "{joined}");
+}
+
+/// Strangers (issue 11): c, whom b never allowed, starts a DM with b and calls. `answer` does not
+/// join c's invite and answers nothing; with `--from c` it joins and answers. Once b and c share
+/// a room, a profile allowlist naming only a keeps c's calls from being answered there too, while
+/// a plain `watch` still reports them.
+#[test]
+fn calls_from_strangers_never_reach_the_microphone() {
+    let home = Home::new();
+    let (a_user, apw) = register("a");
+    let (b_user, bpw) = register("b");
+    let (c_user, cpw) = register("c");
+    home.login("a", &a_user, &apw);
+    home.login("b", &b_user, &bpw);
+    home.login("c", &c_user, &cpw);
+    let dir = tempfile::tempdir().unwrap();
+    let args = |profile: &str, cmd: &[&str], input: &str, wav: &str| {
+        let mut v: Vec<String> = vec!["--json".into(), "--profile".into(), profile.into()];
+        v.extend(cmd.iter().map(|s| s.to_string()));
+        v.extend(call_flags(input, &dir.path().join(wav)));
+        v
+    };
+
+    // 1. Nobody allowed: c's DM invite is not joined, nothing rings, nothing is answered.
+    let b = spawn(
+        &home,
+        &args("b", &["answer", "--wait", "8"], "tone:880", "b1.wav"),
+    );
+    let c = spawn(
+        &home,
+        &args(
+            "c",
+            &["call", &b_user, "--ring-timeout", "6"],
+            "tone:440",
+            "c1.wav",
+        ),
+    );
+    let b_out = wait(b, Duration::from_secs(60));
+    let c_out = wait(c, Duration::from_secs(60));
+    let b_err = stderr(&b_out);
+    assert_eq!(code(&b_out), 6, "{b_err}");
+    assert!(
+        b_err.contains("not joining")
+            && b_err.contains(&c_user)
+            && b_err.contains("not an allowed caller"),
+        "{b_err}"
+    );
+    assert_eq!(code(&c_out), 6, "{}", stderr(&c_out));
+    let joined = api("GET", "/joined_rooms", &token(&home, "b"), None);
+    assert_eq!(joined["joined_rooms"], serde_json::json!([]), "{joined}");
+
+    // 2. `--from c`: b joins c's DM and answers; audio flows.
+    let b = spawn(
+        &home,
+        &args(
+            "b",
+            &["answer", "--wait", "40", "--from", &c_user],
+            "tone:880",
+            "b2.wav",
+        ),
+    );
+    let c = spawn(
+        &home,
+        &args(
+            "c",
+            &["call", &b_user, "--duration", "2"],
+            "tone:440",
+            "c2.wav",
+        ),
+    );
+    let b_out = wait(b, Duration::from_secs(60));
+    let c_out = wait(c, Duration::from_secs(60));
+    assert_success(&b_out);
+    assert_success(&c_out);
+    assert_tone(&dir.path().join("b2.wav"), 440.0);
+
+    // 3. The profile allows only a: in the room b and c now share, c's call rings but is not
+    //    answered; a plain watch reports it. The list survives logout.
+    assert_success(&home.run(&["--profile", "b", "allow", &a_user]));
+    let listed = home.run(&["--json", "--profile", "b", "allow"]);
+    assert_success(&listed);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout(&listed)).unwrap()["allowed_callers"],
+        serde_json::json!([a_user])
+    );
+    let b = spawn(
+        &home,
+        &args("b", &["answer", "--wait", "8"], "tone:880", "b3.wav"),
+    );
+    let c = spawn(
+        &home,
+        &args(
+            "c",
+            &["call", &b_user, "--ring-timeout", "6"],
+            "tone:440",
+            "c3.wav",
+        ),
+    );
+    let b_out = wait(b, Duration::from_secs(60));
+    let c_out = wait(c, Duration::from_secs(60));
+    let b_err = stderr(&b_out);
+    assert_eq!(code(&b_out), 6, "{b_err}");
+    assert!(b_err.contains("not answering"), "{b_err}");
+    assert!(find_event(&events(&b_out), "ringing").is_some());
+    assert!(find_event(&events(&b_out), "connected").is_none());
+    assert_eq!(code(&c_out), 6, "{}", stderr(&c_out));
 }

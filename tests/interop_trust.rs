@@ -109,7 +109,11 @@ fn mxcall_and_an_element_user_in_only_signed_mode_call_each_other_in_an_encrypte
     // js → mxcall: Element creates the encrypted DM and rings; `mxcall answer` joins and answers.
     let m = spawn(
         &env.home,
-        &env.mx("m", &["answer", "--wait", "90"], "m1.wav"),
+        &env.mx(
+            "m",
+            &["answer", "--wait", "90", "--from", &j.user],
+            "m1.wav",
+        ),
     );
     let mut js = j.peer(
         &env.tone(),
@@ -217,7 +221,7 @@ fn an_mxcall_device_that_is_not_cross_signed_is_excluded_by_element_and_says_so(
     // Element calls: its room keys are withheld from this device, nothing rings, mxcall says why.
     let m = spawn(
         &env.home,
-        &env.mx("m", &["answer", "--wait", "40"], "m.wav"),
+        &env.mx("m", &["answer", "--wait", "40", "--from", &j.user], "m.wav"),
     );
     let mut js = j.peer(
         &env.tone(),

@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 
 use super::Context;
 use crate::audio::AudioSpec;
@@ -34,6 +34,7 @@ pub async fn answer(ctx: &Context, args: AnswerArgs) -> Result<u8> {
         Mode::Answer {
             room,
             wait: args.wait,
+            from: from_users(&args.from)?,
         },
         opts,
     )
@@ -47,6 +48,7 @@ pub async fn watch(ctx: &Context, args: WatchArgs) -> Result<u8> {
         .map(|r| parse_room(r))
         .collect::<Result<Vec<_>>>()?;
     let opts = options(&args.audio)?;
+    let from = from_users(&args.from)?;
     if !args.answer {
         // Watching alone never opens the audio devices.
         let opts = CallOptions {
@@ -62,6 +64,7 @@ pub async fn watch(ctx: &Context, args: WatchArgs) -> Result<u8> {
                 answer: false,
                 exec: args.exec,
                 once: args.once,
+                from,
             },
             opts,
         )
@@ -74,10 +77,17 @@ pub async fn watch(ctx: &Context, args: WatchArgs) -> Result<u8> {
             answer: true,
             exec: args.exec,
             once: args.once,
+            from,
         },
         opts,
     )
     .await
+}
+
+fn from_users(raw: &[String]) -> Result<Vec<OwnedUserId>> {
+    raw.iter()
+        .map(|u| crate::callers::parse_user(u).map_err(|e| Error::Usage(format!("--from: {e}"))))
+        .collect()
 }
 
 pub fn parse_room(raw: &str) -> Result<OwnedRoomId> {

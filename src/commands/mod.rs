@@ -1,5 +1,6 @@
 //! One module per subcommand; `dispatch` routes the parsed command line to it.
 
+mod allow;
 mod call;
 mod devices;
 mod hangup;
@@ -35,5 +36,6 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Watch(args) => call::watch(&ctx, args).await,
         Command::Hangup(args) => hangup::run(&ctx, args).await,
         Command::Devices => devices::run(&ctx),
+        Command::Allow(args) => allow::run(&ctx, args),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, VoipId};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, UserId, VoipId};
 
 use super::{Engine, Mode, Room};
 use crate::error::{Error, Result, exit};
@@ -170,6 +170,15 @@ impl Engine {
     }
 
     /// The ring policy for incoming calls in this mode, if calls in `room_id` are of interest.
+    /// `AutoAnswer` only for a caller the user allowed (`callers`); others just ring.
+    pub(super) fn caller_policy(&self, policy: RingPolicy, peer: &UserId) -> RingPolicy {
+        if policy == RingPolicy::AutoAnswer && !self.callers.may_answer(peer) {
+            RingPolicy::Ring
+        } else {
+            policy
+        }
+    }
+
     pub(super) fn incoming_policy(&self, room_id: &OwnedRoomId) -> Option<RingPolicy> {
         match &self.mode {
             Mode::Call { .. } => None,
@@ -193,7 +202,17 @@ impl Engine {
         // The wall clock at `now`: events without `unsigned.age` are aged by their timestamp.
         let now_ms = super::unix_ms().saturating_sub(now.elapsed().as_millis() as u64);
         if matches!(self.mode, Mode::Answer { .. } | Mode::Watch { .. }) {
-            self.join_invites(&batch.invited).await;
+            let mut invited = batch.invited.clone();
+            if batch.first {
+                // Invites that arrived before this process (an earlier run left a stranger's
+                // invite alone; now the inviter may be allowed).
+                for room in self.client.invited_rooms() {
+                    if !invited.iter().any(|r| r == room.room_id()) {
+                        invited.push(room.room_id().to_owned());
+                    }
+                }
+            }
+            self.join_invites(&invited).await;
         }
         for utd in &batch.undecryptable {
             self.report_undecryptable(utd).await;
@@ -226,6 +245,7 @@ impl Engine {
                 let Ok((peer, _)) = rooms::peer_of(&room, &self.own_user).await else {
                     continue;
                 };
+                let policy = self.caller_policy(policy, &peer);
                 self.add_room(room, peer, policy, signalling::DEFAULT_INVITE_LIFETIME);
             }
             self.feed_event(now, now_ms, event);
@@ -299,6 +319,7 @@ impl Engine {
         let Ok((peer, _)) = rooms::peer_of(&room, &self.own_user).await else {
             return;
         };
+        let policy = self.caller_policy(policy, &peer);
         self.add_rtc_room(room, peer, Some(policy), crate::matrixrtc::RING_LIFETIME)
             .await;
     }
@@ -347,8 +368,8 @@ impl Engine {
     }
 
     /// `answer` and `watch` join direct-chat rooms they are invited to (`is_direct` in the
-    /// invite, as `mxcall call @user` and other clients' "start a DM" send), so that a caller's
-    /// new direct room can ring. Other invites are left alone.
+    /// invite, as `mxcall call @user` and other clients' "start a DM" send) by an allowed caller
+    /// (`callers`), so that their new direct room can ring. Other invites are left alone.
     pub(super) async fn join_invites(&mut self, invited: &[OwnedRoomId]) {
         for room_id in invited {
             let Some(room) = self.client.get_room(room_id) else {
@@ -359,19 +380,32 @@ impl Engine {
             {
                 continue;
             }
-            let direct = match room.invite_details().await {
+            let (direct, inviter) = match room.invite_details().await {
                 Ok(invite) => {
                     use matrix_sdk::deserialized_responses::SyncOrStrippedState as S;
-                    match &**invite.invitee.event() {
+                    let direct = match &**invite.invitee.event() {
                         S::Sync(e) => e.as_original().and_then(|o| o.content.is_direct),
                         S::Stripped(e) => e.content.is_direct,
                     }
-                    .unwrap_or(false)
+                    .unwrap_or(false);
+                    (direct, invite.inviter.map(|m| m.user_id().to_owned()))
                 }
-                Err(_) => false,
+                Err(_) => (false, None),
             };
             if !direct {
                 tracing::debug!(%room_id, "not joining: the invite is not for a direct chat");
+                continue;
+            }
+            if !self.callers.may_join_invite(inviter.as_deref()) {
+                if self.refused_invites.insert(room_id.clone()) {
+                    let who = inviter
+                        .as_ref()
+                        .map_or("an unknown user".to_owned(), |u| u.to_string());
+                    self.reporter.note(&format!(
+                        "not joining {room_id}: invited by {who}, who is not an allowed caller \
+                         (allow them with --from {who} or `mxcall allow {who}`)"
+                    ));
+                }
                 continue;
             }
             match room.join().await {

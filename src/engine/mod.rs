@@ -56,6 +56,8 @@ pub enum Mode {
     Answer {
         room: Option<OwnedRoomId>,
         wait: Duration,
+        /// `--from`: allowed callers of this run, besides the profile's (`callers`).
+        from: Vec<OwnedUserId>,
     },
     /// Report incoming calls; optionally answer them one at a time, or run a command for each.
     Watch {
@@ -63,6 +65,8 @@ pub enum Mode {
         answer: bool,
         exec: Option<String>,
         once: bool,
+        /// `--from`: allowed callers of this run, besides the profile's (`callers`).
+        from: Vec<OwnedUserId>,
     },
     /// Decline the newest ringing call (in `room`, or any; with `call_id`, only that one) that
     /// no running process holds: `mxcall hangup` without a running call. The history comes
@@ -120,6 +124,13 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
 
     let profile = &ctx.profile;
     let session = profile.load_session()?;
+    let callers = match &mode {
+        Mode::Answer { from, .. } | Mode::Watch { from, .. } => crate::callers::CallerPolicy::new(
+            crate::callers::AllowList::load(profile)?,
+            from.iter().cloned(),
+        ),
+        _ => crate::callers::CallerPolicy::default(),
+    };
     let client = crate::homeserver::restore(profile, &session, true).await?;
     let declining = matches!(mode, Mode::Decline { .. });
     if !crate::identity::is_cross_signed_locally(&client).await {
@@ -205,6 +216,8 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         place_after_first_batch: None,
         declined: None,
         reported_undecryptable: std::collections::HashSet::new(),
+        callers,
+        refused_invites: std::collections::HashSet::new(),
         out: ctx.out,
     };
     let result = engine.run_loop(sync_rx, control_rx).await;
@@ -265,6 +278,10 @@ struct Engine {
     declined: Option<(OwnedRoomId, String, OwnedUserId)>,
     /// Undecryptable events already reported (each is reported once).
     reported_undecryptable: std::collections::HashSet<String>,
+    /// Who may be answered automatically and whose invites are joined (`callers`).
+    callers: crate::callers::CallerPolicy,
+    /// Invites not joined because the inviter is not allowed (each is reported once).
+    refused_invites: std::collections::HashSet<OwnedRoomId>,
     out: crate::output::Output,
 }
 

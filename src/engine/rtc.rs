@@ -546,7 +546,7 @@ impl Engine {
         self.reporter.stop_spinner();
         let fields = self.rtc_fields(
             room_id,
-            json!({"caller": caller.as_str(), "intent": intent}),
+            json!({"caller": caller.as_str(), "intent": intent, "answering": answering}),
         );
         self.reporter.event(
             "ringing",
@@ -556,6 +556,7 @@ impl Engine {
                 if answering { "; answering" } else { "" }
             )),
         );
+        self.note_unanswered_caller(&caller);
         if answering {
             self.current = Some(call_id.clone());
             self.wait_deadline = None;

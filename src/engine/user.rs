@@ -13,6 +13,20 @@ use crate::error::exit;
 use crate::signalling::{self, CallEvent, Command, Input, Party, RingPolicy};
 
 impl Engine {
+    /// Says on stderr (JSON mode too) why a ringing call is not answered when this process
+    /// answers calls but not this caller's (`callers`).
+    pub(super) fn note_unanswered_caller(&self, caller: &matrix_sdk::ruma::UserId) {
+        let auto = matches!(
+            self.mode,
+            Mode::Answer { .. } | Mode::Watch { answer: true, .. }
+        );
+        if auto && !self.callers.may_answer(caller) {
+            self.reporter.note(&format!(
+                "not answering: {caller} is not an allowed caller (--from {caller} or `mxcall allow {caller}`)"
+            ));
+        }
+    }
+
     pub(super) fn on_control(&mut self, incoming: Incoming) {
         let Request::Hangup {
             room_id,
@@ -191,13 +205,14 @@ impl Engine {
                     with_call(
                         room_id.as_str(),
                         &call_id,
-                        json!({"caller": caller.as_str()}),
+                        json!({"caller": caller.as_str(), "answering": answering}),
                     ),
                     Some(format!(
                         "incoming call from {caller} in {room_id}{}",
                         if answering { "; answering" } else { "" }
                     )),
                 );
+                self.note_unanswered_caller(&caller);
                 if answering {
                     self.current = Some(call_id.clone());
                     self.wait_deadline = None;
