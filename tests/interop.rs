@@ -447,3 +447,77 @@ fn mxcall_calls_a_js_peer_that_ignores_it_and_exits_6_at_the_ring_timeout() {
     assert_eq!(invite["content"]["lifetime"], 6000, "{invite}");
     eprintln!("js ignores: mxcall exited 6 after {took:?}");
 }
+
+// ---- Hold and resume (RFC 3264 §6.1) through m.call.negotiate ------------------------------------
+
+/// Element (js-sdk) holds mxcall and resumes: with js-sdk's own `setRemoteOnHold` (`sendonly`)
+/// and as other clients and gateways do it (`a=inactive`). Each time mxcall's answer follows the
+/// offer's direction, and after the resume js hears mxcall's 440 Hz again (one-way audio for the
+/// rest of the call was the failure).
+#[test]
+fn js_holds_and_resumes_and_mxcall_sends_again() {
+    if !interop() {
+        return;
+    }
+    for direction in ["inactive", "sendonly"] {
+        // A fresh js device per call (see peer.mjs: a repeated initial sync may replay the
+        // previous invite).
+        let r = rig();
+        let mut js = r.js(
+            "answer",
+            &[
+                "--hold-at",
+                "2",
+                "--resume-at",
+                "4",
+                "--hold-direction",
+                direction,
+                "--hangup-after",
+                "8",
+            ],
+        );
+        js.wait_for("ready", Duration::from_secs(60));
+        let mx = spawn(&r.home, &r.mx(&["call", &r.room], "mx.wav"));
+        let mx_out = wait(mx, Duration::from_secs(60));
+        let js_events = js.finish(Duration::from_secs(20));
+        assert_success(&mx_out);
+        event(&js_events, "held");
+        event(&js_events, "resumed");
+        // The answers to the hold and the resume, as they went over the wire.
+        let answers: Vec<String> = call_events(&r.home, "m", &r.room)
+            .iter()
+            .filter(|e| e["type"] == "m.call.negotiate" && e["sender"] == r.m_user.as_str())
+            .filter_map(|e| {
+                e["content"]["description"]["sdp"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        let heard = event(&js_events, "heard");
+        let after = heard["tone_share_after_resume"].as_f64().unwrap_or(0.0);
+        assert!(
+            after >= 0.8,
+            "{direction}: after the resume js heard mxcall's tone in {:.0}% of the time: {heard}\n\
+             mxcall's negotiate answers: {answers:#?}\nmxcall: {}",
+            after * 100.0,
+            stderr(&mx_out)
+        );
+        let directions: Vec<&str> = answers
+            .iter()
+            .rev()
+            .take(2)
+            .rev()
+            .map(|sdp| {
+                sdp.lines()
+                    .find(|l| ["a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive"].contains(l))
+                    .unwrap_or("a=sendrecv")
+            })
+            .collect();
+        let held = if direction == "inactive" {
+            "a=inactive"
+        } else {
+            "a=recvonly"
+        };
+        assert_eq!(directions, [held, "a=sendrecv"], "{direction}");
+    }
+}

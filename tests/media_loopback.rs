@@ -590,3 +590,71 @@ fn calls_work_on_a_host_without_multicast() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("1 passed"), "{text}");
 }
+
+fn direction(sdp: &str) -> &str {
+    sdp.lines()
+        .find_map(|l| {
+            l.strip_prefix("a=")
+                .filter(|d| ["sendrecv", "sendonly", "recvonly", "inactive"].contains(d))
+        })
+        .unwrap_or("sendrecv")
+}
+
+/// RFC 3264 §6.1 hold and resume, as a peer renegotiates them (`m.call.negotiate`): the answer's
+/// direction follows each offer's, and after the resume audio flows both ways again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_with_inactive_then_resume_with_sendrecv_restores_audio_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_rec, b_rec) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    let (a, mut a_events) = session("tone:440", &a_rec).await;
+    let (b, mut b_events) = session("tone:880", &b_rec).await;
+    let offer = a.create_offer().await.unwrap();
+    a.accept_answer(&b.accept_offer(&offer).await.unwrap())
+        .await
+        .unwrap();
+    let mut seen = [Seen::default(), Seen::default()];
+    let t0 = Instant::now();
+    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
+        let step = Instant::now() + Duration::from_millis(20);
+        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
+    }
+    let settle = Instant::now() + Duration::from_secs(1);
+    pump(&a, &mut a_events, &b, &mut b_events, &mut seen, settle).await;
+
+    for (offered, expected) in [
+        ("inactive", "inactive"),
+        ("sendrecv", "sendrecv"),
+        ("sendonly", "recvonly"),
+        ("sendrecv", "sendrecv"),
+    ] {
+        let reoffer = a
+            .create_offer()
+            .await
+            .unwrap()
+            .replace("a=sendrecv", &format!("a={offered}"));
+        let answer = b.accept_offer(&reoffer).await.unwrap();
+        assert_eq!(
+            direction(&answer),
+            expected,
+            "answer to a={offered}:\n{answer}"
+        );
+        a.accept_answer(&answer).await.unwrap();
+        let until = Instant::now() + Duration::from_millis(1500);
+        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, until).await;
+    }
+    // After the final resume B sends again: A hears 880 Hz in the last second.
+    let before = a.stats().packets_received;
+    let until = Instant::now() + Duration::from_secs(2);
+    pump(&a, &mut a_events, &b, &mut b_events, &mut seen, until).await;
+    let after = a.stats().packets_received;
+    a.close().await;
+    b.close().await;
+    assert!(
+        after >= before + 60,
+        "B does not send after the resume: {before} → {after}"
+    );
+    let samples = read_wav(&a_rec);
+    let tail = &samples[samples.len().saturating_sub(48_000)..];
+    let report = analyse(tail, 880.0);
+    assert!(report.fraction() >= 0.8, "{report:?}");
+}

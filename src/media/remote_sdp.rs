@@ -11,6 +11,13 @@
 //!   refused with a clear reason: webrtc-rs can check no other hash.
 //! - **Candidates in the SDP** (`a=candidate`, RFC 8839): the same rule as trickled ones
 //!   ([`super::ice::refuse_remote_candidate`]); a refused line is removed.
+//! - **DTLS role** (RFC 5763 §5): in answers to later offers (renegotiation, ICE restart) the
+//!   answerer keeps the role of the running DTLS association; webrtc-rs answers `active` each
+//!   time, which Chromium refuses ("Failed to set SSL role") when mxcall was the caller and so
+//!   `passive`. [`setup_role`] / [`set_setup_role`] read and fix it.
+//! - **Media direction** (RFC 3264 §6.1, hold and resume): [`audio_direction`] reads it and
+//!   [`set_audio_direction`] rewrites it; the session uses them around webrtc-rs, which stops a
+//!   transceiver for good when an offer says `a=inactive` (so a resume could never send again).
 
 use super::ice::refuse_remote_candidate;
 
@@ -82,9 +89,170 @@ pub fn prepare(sdp: &str, mdns: bool) -> Result<String, String> {
     Ok(out)
 }
 
+/// The direction of an audio m-line (RFC 3264 §6.1), from the peer's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    fn attribute(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "a=sendrecv",
+            Direction::SendOnly => "a=sendonly",
+            Direction::RecvOnly => "a=recvonly",
+            Direction::Inactive => "a=inactive",
+        }
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        [
+            Direction::SendRecv,
+            Direction::SendOnly,
+            Direction::RecvOnly,
+            Direction::Inactive,
+        ]
+        .into_iter()
+        .find(|d| line.trim_end() == d.attribute())
+    }
+
+    /// The answer to an offer with this direction from a side that wants to send and receive
+    /// (RFC 3264 §6.1): the offer's direction reversed.
+    pub fn answer(self) -> Self {
+        match self {
+            Direction::SendRecv => Direction::SendRecv,
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            Direction::Inactive => Direction::Inactive,
+        }
+    }
+
+    /// Whether the side that wrote this direction receives media.
+    pub fn receives(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::RecvOnly)
+    }
+}
+
+/// The direction of the first audio m-line: its own attribute, else the session's, else
+/// `sendrecv` (RFC 4566 §6).
+pub fn audio_direction(sdp: &str) -> Direction {
+    let mut session = None;
+    let mut in_audio = false;
+    let mut seen_media = false;
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            if in_audio {
+                break;
+            }
+            seen_media = true;
+            in_audio = line.starts_with("m=audio");
+            continue;
+        }
+        if let Some(d) = Direction::parse(line) {
+            if in_audio {
+                return d;
+            }
+            if !seen_media {
+                session = Some(d);
+            }
+        }
+    }
+    session.unwrap_or(Direction::SendRecv)
+}
+
+/// The SDP with the first audio m-line's direction set to `to` (its attribute replaced, or
+/// added after the m-line); a session-level direction is left as is.
+pub fn set_audio_direction(sdp: &str, to: Direction) -> String {
+    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut out = String::with_capacity(sdp.len() + 16);
+    let (mut in_audio, mut done, mut pending_insert) = (false, false, false);
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            if pending_insert {
+                out.push_str(to.attribute());
+                out.push_str(eol);
+                done = true;
+            }
+            in_audio = !done && line.starts_with("m=audio");
+            pending_insert = in_audio;
+        } else if in_audio && !done && Direction::parse(line).is_some() {
+            out.push_str(to.attribute());
+            out.push_str(eol);
+            pending_insert = false;
+            done = true;
+            continue;
+        }
+        out.push_str(line);
+        out.push_str(eol);
+    }
+    if pending_insert {
+        out.push_str(to.attribute());
+        out.push_str(eol);
+    }
+    out
+}
+
+/// The `a=setup` value (RFC 4145 §4, RFC 5763 §5) of the first line that has one.
+pub fn setup_role(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=setup:"))
+        .map(str::trim)
+}
+
+/// The SDP with every `a=setup` line saying `role`.
+pub fn set_setup_role(sdp: &str, role: &str) -> String {
+    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.lines() {
+        if line.starts_with("a=setup:") {
+            out.push_str("a=setup:");
+            out.push_str(role);
+        } else {
+            out.push_str(line);
+        }
+        out.push_str(eol);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setup_roles_are_read_and_rewritten() {
+        let s = sdp(&[], &["a=setup:active", "a=mid:0"]);
+        assert_eq!(setup_role(&s), Some("active"));
+        let t = set_setup_role(&s, "passive");
+        assert_eq!(setup_role(&t), Some("passive"));
+        assert!(!t.contains("a=setup:active"));
+        assert_eq!(setup_role(&sdp(&[], &[])), None);
+    }
+
+    #[test]
+    fn directions_are_read_and_rewritten_on_the_audio_line() {
+        let base = sdp(&[], &["a=mid:0", "a=sendrecv", "a=rtcp-mux"]);
+        assert_eq!(audio_direction(&base), Direction::SendRecv);
+        let held = set_audio_direction(&base, Direction::Inactive);
+        assert_eq!(audio_direction(&held), Direction::Inactive);
+        assert_eq!(held.matches("a=inactive").count(), 1);
+        assert!(!held.contains("a=sendrecv"));
+        // No media-level attribute: the session's counts; a rewrite adds one to the m-line.
+        let session_level = sdp(&["a=sendonly"], &["a=mid:0"]);
+        assert_eq!(audio_direction(&session_level), Direction::SendOnly);
+        let rewritten = set_audio_direction(&session_level, Direction::RecvOnly);
+        assert_eq!(audio_direction(&rewritten), Direction::RecvOnly);
+        assert_eq!(
+            audio_direction(&sdp(&[], &["a=mid:0"])),
+            Direction::SendRecv
+        );
+        assert!(Direction::RecvOnly.receives() && !Direction::SendOnly.receives());
+        assert_eq!(Direction::SendOnly.answer(), Direction::RecvOnly);
+        assert_eq!(Direction::Inactive.answer(), Direction::Inactive);
+    }
 
     const FP: &str = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
 

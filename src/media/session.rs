@@ -33,9 +33,10 @@ use super::ice::{has_relay, refuse_remote_candidate, usable_ice_servers};
 use super::jitter::MAX_PAYLOAD;
 use super::jitter::{JitterBuffer, JitterConfig, Playout};
 use super::player::{Filled, FramePlayer, MAX_PACKETS_PER_FRAME};
-use super::remote_sdp;
+use super::remote_sdp::{self, Direction};
 use super::{Candidate, ConnState, MediaConfig, MediaError, MediaEvent, MediaStats};
 use crate::audio::{AudioSink, AudioSource, FRAME_SAMPLES, SourceStatus};
+use webrtc::rtp_transceiver::RTCRtpTransceiverDirection;
 
 const FRAME: Duration = Duration::from_millis(20);
 /// One frame in RTP clock units (48 kHz).
@@ -59,6 +60,9 @@ pub struct MediaSession {
     pc: Arc<dyn PeerConnection>,
     /// Whether the peer's mDNS (`.local`) candidates can be resolved.
     mdns: bool,
+    /// Our DTLS role (`a=setup` value, "active" or "passive") once the first negotiation set it;
+    /// answers to later offers keep it (RFC 5763 §5).
+    dtls_role: Mutex<Option<String>>,
     shared: Arc<Shared>,
     stream_id: String,
     track_id: Option<String>,
@@ -85,6 +89,9 @@ struct Shared {
     /// Microseconds; `u64::MAX` until measured.
     rtt_us: AtomicU64,
     receiving: AtomicBool,
+    /// The peer receives our audio (RFC 3264 direction of the last negotiation): false while it
+    /// holds the call (`a=inactive` / `a=sendonly` offers, or such answers), so nothing is sent.
+    sending: AtomicBool,
     /// Whether remote audio is played (false for a send-only session: nothing would drain the
     /// jitter buffer).
     plays: bool,
@@ -329,6 +336,7 @@ impl MediaSession {
             frames_decoded: AtomicU64::new(0),
             rtt_us: AtomicU64::new(u64::MAX),
             receiving: AtomicBool::new(false),
+            sending: AtomicBool::new(true),
             plays: sink.is_some(),
             crypto: cfg.frame_crypto.clone(),
             gathering: Mutex::new(Gathering::default()),
@@ -440,6 +448,7 @@ impl MediaSession {
             MediaSession {
                 pc,
                 mdns,
+                dtls_role: Mutex::new(None),
                 shared,
                 stream_id,
                 track_id,
@@ -484,6 +493,24 @@ impl MediaSession {
                 reason,
             }
         })?;
+        // Hold and resume (RFC 3264 §6.1): the answer's direction follows each offer's. Our
+        // transceiver goes back to sendrecv first (webrtc-rs narrows it to the offer and never
+        // widens it again), and an `inactive` offer reaches webrtc-rs as `recvonly` (it would
+        // stop the transceiver for good), its answer going out as `inactive`.
+        // Only a session that sends has a direction to keep (an SFU subscriber has none).
+        let offered = remote_sdp::audio_direction(&sdp);
+        let sdp = if offered == Direction::Inactive && self.track_id.is_some() {
+            remote_sdp::set_audio_direction(&sdp, Direction::RecvOnly)
+        } else {
+            sdp
+        };
+        if self.track_id.is_some() {
+            for t in self.pc.get_transceivers().await {
+                if let Err(e) = t.set_direction(RTCRtpTransceiverDirection::Sendrecv).await {
+                    tracing::debug!("cannot reset the transceiver's direction: {e}");
+                }
+            }
+        }
         let desc = RTCSessionDescription::offer(sdp).map_err(remote_err)?;
         self.pc
             .set_remote_description(desc)
@@ -494,7 +521,50 @@ impl MediaSession {
             .create_answer(None)
             .await
             .map_err(|e| MediaError::webrtc("creating an answer", e))?;
-        self.apply_local(answer, "applying the local answer").await
+        let answer = self
+            .apply_local(answer, "applying the local answer")
+            .await?;
+        self.set_sending(offered);
+        // webrtc-rs does not narrow its answer to a `sendonly` offer either: the answer says
+        // what RFC 3264 §6.1 asks, and `set_sending` makes it true.
+        let wanted = offered.answer();
+        let answer = if self.track_id.is_some() && remote_sdp::audio_direction(&answer) != wanted {
+            remote_sdp::set_audio_direction(&answer, wanted)
+        } else {
+            answer
+        };
+        Ok(self.keep_dtls_role(answer))
+    }
+
+    /// Our answer with the DTLS role of the running association (the first negotiation's).
+    fn keep_dtls_role(&self, answer: String) -> String {
+        let mut role = lock(&self.dtls_role);
+        match (role.as_deref(), remote_sdp::setup_role(&answer)) {
+            (None, Some(ours)) => {
+                *role = Some(ours.to_owned());
+                answer
+            }
+            (Some(kept), Some(ours)) if kept != ours => {
+                tracing::debug!(kept, ours, "keeping our DTLS role in the answer");
+                remote_sdp::set_setup_role(&answer, kept)
+            }
+            _ => answer,
+        }
+    }
+
+    /// Sends only while the peer's description says it receives.
+    fn set_sending(&self, remote: Direction) {
+        let sending = remote.receives();
+        if self.shared.sending.swap(sending, Ordering::AcqRel) != sending {
+            tracing::info!(
+                "the peer {} our audio",
+                if sending {
+                    "receives"
+                } else {
+                    "holds the call: no longer sending"
+                }
+            );
+        }
     }
 
     /// Applies the remote answer to our offer.
@@ -509,11 +579,25 @@ impl MediaSession {
                 reason,
             }
         })?;
+        let answered = remote_sdp::audio_direction(&sdp);
+        {
+            // We offered `actpass`: our role is the opposite of theirs.
+            let mut role = lock(&self.dtls_role);
+            if role.is_none() {
+                *role = match remote_sdp::setup_role(&sdp) {
+                    Some("active") => Some("passive".to_owned()),
+                    Some("passive") => Some("active".to_owned()),
+                    _ => None,
+                };
+            }
+        }
         let desc = RTCSessionDescription::answer(sdp).map_err(remote_err)?;
         self.pc
             .set_remote_description(desc)
             .await
-            .map_err(remote_err)
+            .map_err(remote_err)?;
+        self.set_sending(answered);
+        Ok(())
     }
 
     /// Adds a remote candidate; `None` (or an empty candidate) marks the end of candidates.
@@ -718,6 +802,10 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
         if status == SourceStatus::Ended && !input_ended {
             input_ended = true;
             shared.emit(MediaEvent::InputEnded);
+        }
+        if !shared.sending.load(Ordering::Acquire) {
+            // Held: the source keeps its pace, nothing goes on the wire.
+            continue;
         }
         pool.resize(MAX_PACKET, 0);
         let len = match path.encoder.encode(&pcm, &mut pool) {

@@ -7,6 +7,7 @@
 //   node peer.mjs --hs URL --user @u:hs --token TOKEN --device DEV
 //                 --mode call|answer|reject|ignore|setup|check-device|verify-accept|verify-request
 //                 [--room !room:hs] [--hangup-after S] [--give-up-after S] [--expect HZ]
+//                 [--hold-at S --resume-at S [--hold-direction sendonly|inactive]]
 //                 [--tone FILE.wav | --tone-hz HZ] [--timeout S] [--verbose]
 //                 [--crypto] [--isolation all|only-signed] [--bootstrap | --recovery-key KEY]
 //                 [--create-dm @other:hs] [--auto-join] [--stay S]
@@ -60,6 +61,9 @@ const { values: a } = parseArgs({
         mode: { type: "string", default: "answer" },
         room: { type: "string" },
         "hangup-after": { type: "string" },
+        "hold-at": { type: "string" },
+        "resume-at": { type: "string" },
+        "hold-direction": { type: "string" },
         "give-up-after": { type: "string" },
         expect: { type: "string" },
         tone: { type: "string" },
@@ -109,6 +113,9 @@ const secrets = {
 const q = new URLSearchParams({ hs: a.hs, user: a.user, token: a.token, device: a.device, mode: a.mode });
 if (a.room) q.set("room", a.room);
 if (a["hangup-after"]) q.set("hangup_after", a["hangup-after"]);
+if (a["hold-at"]) q.set("hold_at", a["hold-at"]);
+if (a["resume-at"]) q.set("resume_at", a["resume-at"]);
+if (a["hold-direction"]) q.set("hold_direction", a["hold-direction"]);
 if (a["give-up-after"]) q.set("give_up_after", a["give-up-after"]);
 if (a.expect) q.set("expect", a.expect);
 if (a.crypto) q.set("crypto", "");

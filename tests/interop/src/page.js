@@ -54,6 +54,9 @@ const opts = {
     mode: q.get("mode") || "answer",
     room: q.get("room"),
     hangupAfter: num("hangup_after"),
+    holdAt: num("hold_at"),
+    resumeAt: num("resume_at"),
+    holdDirection: q.get("hold_direction") || "sendonly",
     giveUpAfter: num("give_up_after"),
     expect: num("expect"),
     // The DM is encrypted, as Element makes it: it needs crypto too.
@@ -82,6 +85,7 @@ window.addEventListener("unhandledrejection", (e) => report("error", { message: 
 // ---- The call -------------------------------------------------------------------------------
 let current = null; // the one call this page is about
 let ear = null;
+let earAfterResume = null;
 
 function watchCall(call) {
     current = call;
@@ -95,6 +99,8 @@ function watchCall(call) {
             if (opts.hangupAfter !== undefined) {
                 setTimeout(() => call.hangup("user_hangup", false), opts.hangupAfter * 1000);
             }
+            if (opts.holdAt !== undefined) setTimeout(() => hold(call, true), opts.holdAt * 1000);
+            if (opts.resumeAt !== undefined) setTimeout(() => hold(call, false), opts.resumeAt * 1000);
         }
     });
     call.on(CallEvent.FeedsChanged, () => {
@@ -113,10 +119,28 @@ function watchCall(call) {
             reason: call.hangupReason,
             connected_ms: connectedAt === undefined ? null : Date.now() - connectedAt,
         });
+        if (earAfterResume) heard.tone_share_after_resume = earAfterResume.summary().tone_share;
         report("heard", { call_id: call.callId, ...heard });
         // Let the last events (our hangup or reject) go out before the driver closes the page.
         setTimeout(finish, 1000);
     });
+}
+
+/** Puts the other side on hold (RFC 3264 §6.1, through js-sdk's m.call.negotiate) or resumes:
+ * "sendonly" is js-sdk's own setRemoteOnHold; "inactive" is how other clients and gateways hold. */
+function hold(call, on) {
+    if (opts.holdDirection === "sendonly") {
+        call.setRemoteOnHold(on);
+    } else {
+        for (const t of call.peerConn.getTransceivers()) t.direction = on ? opts.holdDirection : "sendrecv";
+    }
+    report(on ? "held" : "resumed", { call_id: call.callId, direction: on ? opts.holdDirection : "sendrecv" });
+    // Chromium takes a held track out of its stream and puts it back on resume; a player (an
+    // Element UI, this ear) attaches afresh. From 1 s after the resume (the renegotiation).
+    if (!on) setTimeout(() => {
+        const stream = call.remoteUsermediaStream;
+        if (stream) earAfterResume = new Ear(stream, { expect: opts.expect, report: () => {} });
+    }, 1000);
 }
 
 // ---- The end: "done" closes the page ------------------------------------------------------------
