@@ -1129,3 +1129,56 @@ fn calls_from_strangers_never_reach_the_microphone() {
     assert!(find_event(&events(&b_out), "connected").is_none());
     assert_eq!(code(&c_out), 6, "{}", stderr(&c_out));
 }
+
+/// A limited sync timeline (issue 11 item 10): an invite followed by 60 other call events before
+/// the callee's next sync is cut from the timeline (its limit is 50); mxcall fetches what was cut
+/// and the live invite still rings.
+#[test]
+fn a_live_invite_rings_even_when_the_sync_timeline_was_cut() {
+    let p = pair();
+    // b's profile gets a stored sync token.
+    let out = p.home.run(&[
+        "--profile",
+        "b",
+        "answer",
+        "--wait",
+        "1",
+        "--input",
+        "null",
+        "--output",
+        "null",
+    ]);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    send_event(
+        &p.home,
+        "a",
+        &p.room,
+        "m.call.invite",
+        serde_json::json!({
+            "call_id": "limited-1", "party_id": "A1", "version": "1", "lifetime": 10000,
+            "offer": {"type": "offer", "sdp": "v=0\r\n"},
+        }),
+    );
+    for i in 0..60 {
+        send_event(
+            &p.home,
+            "a",
+            &p.room,
+            "m.call.candidates",
+            serde_json::json!({
+                "call_id": format!("other-{i}"), "party_id": "A1", "version": "1",
+                "candidates": [{"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}],
+            }),
+        );
+    }
+    let watch = spawn(
+        &p.home,
+        &["--json", "--profile", "b", "watch", "--once"].map(String::from),
+    );
+    let out = wait(watch, Duration::from_secs(40));
+    let evs = events(&out);
+    let ringing = find_event(&evs, "ringing")
+        .unwrap_or_else(|| panic!("the invite never rang: {evs:?}\n{}", stderr(&out)));
+    assert_eq!(ringing["call_id"], "limited-1");
+    assert_eq!(find_event(&evs, "ended").unwrap()["outcome"], "no_answer");
+}

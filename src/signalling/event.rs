@@ -189,7 +189,7 @@ pub(super) fn parse(event_type: &str, content: &Value) -> Result<RemoteEvent, Pa
 ///
 /// A missing `origin_server_ts` (0) or wall clock (0) says nothing: the age is 0, as a missing
 /// age always counted.
-pub(super) fn age(unsigned_age: Option<Duration>, origin_server_ts: u64, now_ms: u64) -> Duration {
+pub fn age(unsigned_age: Option<Duration>, origin_server_ts: u64, now_ms: u64) -> Duration {
     match unsigned_age {
         Some(age) => age,
         None if origin_server_ts == 0 => Duration::ZERO,

@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 
 use matrix_sdk::ruma::OwnedUserId;
 
+/// How old an event was when the server handed it over: `unsigned.age`, else the wall clock minus
+/// `origin_server_ts` (see the rule and its skew tolerance in `event`).
+pub use event::age as event_age;
 pub use machine::CallMachine;
 
 /// Default `lifetime` of our invites, and how long the caller rings before giving up. The spec

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use matrix_sdk::Client;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::TimelineEvent;
+use matrix_sdk::room::MessagesOptions;
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
@@ -44,7 +45,8 @@ pub struct SyncBatch {
     pub media_keys: Vec<crate::matrixrtc::keys::ReceivedKey>,
 }
 
-fn filter() -> FilterDefinition {
+/// The event types of the call filter's timeline (and of what fills a cut timeline).
+fn timeline_filter() -> RoomEventFilter {
     let mut timeline = RoomEventFilter::empty();
     timeline.types = Some(vec![
         "m.call.*".into(),
@@ -55,6 +57,19 @@ fn filter() -> FilterDefinition {
         crate::matrixrtc::notification::EVENT_TYPE.into(),
         crate::matrixrtc::decline::EVENT_TYPE.into(),
     ]);
+    timeline
+}
+
+/// A cut timeline is filled back to events this old: older ones cannot be live invites or
+/// rings (js-sdk's invites live 60 s, mxcall's at most its `--ring-timeout`, MatrixRTC rings
+/// at most 90 s), so nothing older is fetched.
+const LIVE_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// At most this many pages of [`CUT_PAGE`] events are fetched per cut timeline.
+const CUT_PAGES: usize = 3;
+const CUT_PAGE: u32 = 100;
+
+fn filter() -> FilterDefinition {
+    let mut timeline = timeline_filter();
     timeline.limit = Some(50u32.into());
     let mut state = RoomEventFilter::empty();
     state.types = Some(vec![
@@ -170,7 +185,15 @@ pub fn spawn(
             match result {
                 Ok(response) => {
                     backoff = Duration::from_millis(250);
+                    let cuts = cut_timelines(&response);
                     let mut batch = to_batch(response, first, &mut pending);
+                    if !cuts.is_empty() {
+                        // What a `limited` timeline left out comes first: it is older.
+                        let (mut cut, mut utds) = fetch_cut(&client, cuts, &mut pending).await;
+                        cut.append(&mut batch.events);
+                        batch.events = cut;
+                        batch.undecryptable.append(&mut utds);
+                    }
                     // Keys that came with this response may open events that waited before it.
                     let mut late = pending.retry(&client).await;
                     late.append(&mut batch.events);
@@ -221,6 +244,93 @@ async fn locked_sync(
         .spin_lock_store(Some(STORE_LOCK_MAX_BACKOFF_MS))
         .await?;
     client.sync_once(settings).await
+}
+
+/// Rooms whose timeline in this response was cut (`limited`: more events than the filter's
+/// limit since the last sync) while its oldest event is recent enough that the cut part may
+/// hold a live invite or ring: (room, the `prev_batch` token to page back from).
+fn cut_timelines(response: &matrix_sdk::sync::SyncResponse) -> Vec<(OwnedRoomId, String)> {
+    let now_ms = unix_ms();
+    response
+        .rooms
+        .joined
+        .iter()
+        .filter(|(_, u)| u.timeline.limited)
+        .filter_map(|(room_id, u)| {
+            let token = u.timeline.prev_batch.clone()?;
+            let oldest = u
+                .timeline
+                .events
+                .iter()
+                .find_map(|ev| room_event(room_id, ev));
+            let recent = oldest.is_none_or(|ev| event_age(&ev, now_ms) < LIVE_WINDOW);
+            recent.then(|| (room_id.clone(), token))
+        })
+        .collect()
+}
+
+/// Pages back (`/messages`, through the store so that matrix-sdk decrypts) from each cut
+/// timeline's `prev_batch` until events are older than [`LIVE_WINDOW`], at most [`CUT_PAGES`]
+/// pages; returns the events oldest first, and those that did not decrypt.
+async fn fetch_cut(
+    client: &Client,
+    cuts: Vec<(OwnedRoomId, String)>,
+    pending: &mut Pending,
+) -> (Vec<RoomEvent>, Vec<Undecryptable>) {
+    let now = Instant::now();
+    let now_ms = unix_ms();
+    let (mut events, mut undecryptable) = (Vec::new(), Vec::new());
+    for (room_id, token) in cuts {
+        let Some(room) = client.get_room(&room_id) else {
+            continue;
+        };
+        let mut from = Some(token);
+        let mut newest_first = Vec::new();
+        for _ in 0..CUT_PAGES {
+            let Some(token) = from.take() else { break };
+            let mut options = MessagesOptions::backward().from(token.as_str());
+            options.limit = CUT_PAGE.into();
+            options.filter = timeline_filter();
+            let page = match room.messages(options).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::debug!(%room_id, "cannot fill a cut timeline: {}", crate::error::root_cause(&e));
+                    break;
+                }
+            };
+            let old_enough = page
+                .chunk
+                .last()
+                .and_then(|ev| room_event(&room_id, ev))
+                .is_some_and(|ev| event_age(&ev, now_ms) >= LIVE_WINDOW);
+            let full = page.chunk.len() >= CUT_PAGE as usize;
+            newest_first.extend(page.chunk);
+            if old_enough || !full {
+                break;
+            }
+            from = page.end;
+        }
+        tracing::debug!(%room_id, events = newest_first.len(), "filled a cut sync timeline");
+        for ev in newest_first.iter().rev() {
+            if let Some(utd) = pending.add(&room_id, ev, now) {
+                undecryptable.push(utd);
+            } else if let Some(event) = room_event(&room_id, ev) {
+                events.push(event);
+            }
+        }
+    }
+    (events, undecryptable)
+}
+
+/// How old an event was when the server handed it over (the signalling's rule).
+fn event_age(ev: &RoomEvent, now_ms: u64) -> Duration {
+    crate::signalling::event_age(ev.age, ev.origin_server_ts, now_ms)
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn to_batch(
