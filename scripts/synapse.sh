@@ -9,6 +9,8 @@
 # Environment:
 #   MXCALL_SYNAPSE_VENV    venv path (default: $REPO/.tmp/synapse-venv)
 #   MXCALL_SYNAPSE_PYTHON  interpreter used to create the venv (default: python3, needs >= 3.10)
+#   MXCALL_HS_DEFAULT_MESSAGE_LIMIT  1: keep Synapse's default rc_message (0.2/s, burst 10)
+#                          instead of raising it with the other limits
 #   MXCALL_TURN_URIS       optional, comma/space separated TURN URIs (e.g. turn:127.0.0.1:3478?transport=udp)
 #   MXCALL_TURN_SECRET     optional, TURN REST shared secret (both must be set to enable TURN)
 #   MXCALL_TURN_USER_LIFETIME  optional, default 1h
@@ -214,8 +216,11 @@ bcrypt_rounds: 4
 max_event_delay_duration: 24h
 
 EOF
-        printf '# Rate limits: all raised out of reach.\n'
-        for name in rc_message rc_registration rc_registration_token_validity \
+        printf '# Rate limits: all raised out of reach (rc_message: Synapse'"'"'s default with MXCALL_HS_DEFAULT_MESSAGE_LIMIT=1).\n'
+        if [[ "${MXCALL_HS_DEFAULT_MESSAGE_LIMIT:-}" != 1 ]]; then
+            printf 'rc_message: %s\n' "$rl"
+        fi
+        for name in rc_registration rc_registration_token_validity \
             rc_joins_per_room rc_key_requests rc_3pid_validation rc_third_party_invite \
             rc_media_create rc_delayed_event_mgmt rc_room_creation rc_reports \
             rc_user_directory rc_profile rc_admin_redaction; do

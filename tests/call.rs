@@ -1182,3 +1182,69 @@ fn a_live_invite_rings_even_when_the_sync_timeline_was_cut() {
     assert_eq!(ringing["call_id"], "limited-1");
     assert_eq!(find_event(&evs, "ended").unwrap()["outcome"], "no_answer");
 }
+
+/// A dead invite never rings (issue 11, "dead invite after a decline"): b answers a call, declines
+/// the next with `mxcall hangup --reason busy`, and a's third call gives up after 3 s. A second
+/// later `mxcall answer --wait 3` on b must not ring for it (it answered the dead invite, failed
+/// ICE and exited 7), whatever b's profile stored.
+#[test]
+fn an_invite_whose_call_has_ended_never_rings_later() {
+    let p = pair();
+    let (a, b) = p.start_call(&["--duration", "2"]);
+    assert_success(&wait(a, Duration::from_secs(60)));
+    assert_success(&wait(b, Duration::from_secs(60)));
+
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "30"],
+            "tone:440",
+            "a2.wav",
+        ),
+    );
+    wait_for_event(&p.home, "b", &p.room, "m.call.invite");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_success(
+        &p.home
+            .run(&["--profile", "b", "hangup", &p.room, "--reason", "busy"]),
+    );
+    assert_eq!(code(&wait(a, Duration::from_secs(30))), 5);
+
+    let a = p.home.run(&[
+        "--profile",
+        "a",
+        "call",
+        &p.room,
+        "--ring-timeout",
+        "3",
+        "--input",
+        "null",
+        "--output",
+        "null",
+    ]);
+    assert_eq!(code(&a), 6, "{}", stderr(&a));
+    std::thread::sleep(Duration::from_secs(1));
+    let b = p.home.run(&[
+        "--json",
+        "--profile",
+        "b",
+        "answer",
+        &p.room,
+        "--wait",
+        "3",
+        "--input",
+        "null",
+        "--output",
+        "null",
+        "--media-addr",
+        "127.0.0.1",
+    ]);
+    let evs = events(&b);
+    assert!(
+        find_event(&evs, "ringing").is_none(),
+        "a dead invite rang: {evs:?}\n{}",
+        stderr(&b)
+    );
+    assert_eq!(code(&b), 6, "{}", stderr(&b));
+}

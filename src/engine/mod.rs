@@ -93,7 +93,49 @@ pub struct CallOptions {
 /// How long the hangup of an interrupted call may take before the process exits anyway.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
 /// How long queued events (a final hangup) may take to reach the homeserver at exit.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// (A rate-limited homeserver asks for seconds between events: the hangup may need them.)
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn ends_call(event_type: &str) -> bool {
+    matches!(event_type, "m.call.hangup" | "m.call.reject")
+}
+
+/// Our hangups and rejects on their way to the homeserver: one that never got there leaves the
+/// other side ringing or in the call, which the exit code must say (issue 11, rate limits).
+#[derive(Debug, Default)]
+struct HangupDelivery {
+    queued: usize,
+    done: usize,
+    failed: Option<String>,
+}
+
+impl HangupDelivery {
+    fn reported(&mut self, report: &SendReport) {
+        match report {
+            SendReport::Sent { event_type, .. } if ends_call(event_type) => self.done += 1,
+            SendReport::Failed { event_type, cause } if ends_call(event_type) => {
+                self.done += 1;
+                self.failed = Some(cause.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// A line for the user when a hangup did not reach the homeserver.
+    fn undelivered(&self) -> Option<String> {
+        if let Some(cause) = &self.failed {
+            return Some(format!(
+                "mxcall: the hangup did not reach the homeserver ({cause}); the other side may still be ringing or in the call"
+            ));
+        }
+        (self.done < self.queued).then(|| {
+            format!(
+                "mxcall: the hangup had not reached the homeserver after {} s; the other side may still be ringing or in the call",
+                FLUSH_TIMEOUT.as_secs()
+            )
+        })
+    }
+}
 
 struct Room {
     machine: CallMachine,
@@ -216,14 +258,22 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         place_after_first_batch: None,
         declined: None,
         reported_undecryptable: std::collections::HashSet::new(),
+        hangups: HangupDelivery::default(),
         callers,
         refused_invites: std::collections::HashSet::new(),
         out: ctx.out,
     };
     let result = engine.run_loop(sync_rx, control_rx).await;
-    engine.shutdown().await;
+    let undelivered = engine.shutdown().await;
     drop(control);
-    result
+    // A call that ended "cleanly" but whose hangup never reached the other side did not.
+    result.map(|code| {
+        if code == exit::OK && undelivered {
+            exit::OTHER
+        } else {
+            code
+        }
+    })
 }
 
 struct Engine {
@@ -278,6 +328,7 @@ struct Engine {
     declined: Option<(OwnedRoomId, String, OwnedUserId)>,
     /// Undecryptable events already reported (each is reported once).
     reported_undecryptable: std::collections::HashSet<String>,
+    hangups: HangupDelivery,
     /// Who may be answered automatically and whose invites are joined (`callers`).
     callers: crate::callers::CallerPolicy,
     /// Invites not joined because the inviter is not allowed (each is reported once).
@@ -358,6 +409,7 @@ impl Engine {
     }
 
     fn on_send_report(&mut self, room_id: OwnedRoomId, report: SendReport) {
+        self.hangups.reported(&report);
         if let Mode::Decline { .. } = self.mode {
             return self.on_decline_sent(report);
         }
@@ -480,6 +532,9 @@ impl Engine {
                 ..
             } => {
                 if let Some(room) = self.rooms.get(room_id) {
+                    if ends_call(&event_type) {
+                        self.hangups.queued += 1;
+                    }
                     room.sender.send(event_type, content);
                 }
             }
@@ -488,7 +543,9 @@ impl Engine {
         }
     }
 
-    async fn shutdown(&mut self) {
+    /// Ends media and the SFU, finishes the sink, and lets queued events (the final hangup)
+    /// reach the homeserver; true (and a line on stderr) when a hangup did not.
+    async fn shutdown(&mut self) -> bool {
         self.reporter.stop_spinner();
         for (_, mut call) in self.calls.drain() {
             if let Some(session) = call.session.take() {
@@ -505,6 +562,16 @@ impl Engine {
         self.rooms.clear();
         let tasks = std::mem::take(&mut self.send_tasks);
         let _ = tokio::time::timeout(FLUSH_TIMEOUT, futures_join_all(tasks)).await;
+        while let Ok((_, report)) = self.send_rx.try_recv() {
+            self.hangups.reported(&report);
+        }
+        match self.hangups.undelivered() {
+            Some(line) => {
+                self.reporter.note(&line);
+                true
+            }
+            None => false,
+        }
     }
 }
 
