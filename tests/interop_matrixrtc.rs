@@ -583,6 +583,8 @@ fn encrypted_dm_a_participant_whose_key_never_arrives_is_reported_and_nothing_is
         "{ended}"
     );
     assert_eq!(ended["e2ee"]["frames_decrypted"], 0, "{ended}");
+    // Connected, but nothing the other side said was heard: not a clean success.
+    assert_eq!(ended["remote_audio"], false, "{ended}");
     // No noise: what was played is silence.
     let samples = read_wav(&r.path("mx.wav"));
     let loudest = samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
