@@ -7,7 +7,10 @@
 //   node peer.mjs --hs URL --user @u:hs --token TOKEN --device DEV
 //                 --mode call|answer|reject|ignore|setup|check-device|verify-accept|verify-request
 //                 [--room !room:hs] [--hangup-after S] [--give-up-after S] [--expect HZ]
-//                 [--hold-at S --resume-at S [--hold-direction sendonly|inactive]]
+//                 [--hold-at S --resume-at S [--hold-direction sendonly|inactive]] [--video]
+//                 [--upgrade-video-at S]
+//                 (--video: --mode call places a video call, audio and camera; --upgrade-video-at:
+//                 adds the camera S seconds after "connected", js-sdk's upgradeCall)
 //                 [--tone FILE.wav | --tone-hz HZ] [--timeout S] [--verbose]
 //                 [--crypto] [--isolation all|only-signed] [--bootstrap | --recovery-key KEY]
 //                 [--create-dm @other:hs] [--auto-join] [--stay S]
@@ -64,6 +67,8 @@ const { values: a } = parseArgs({
         "hold-at": { type: "string" },
         "resume-at": { type: "string" },
         "hold-direction": { type: "string" },
+        video: { type: "boolean" },
+        "upgrade-video-at": { type: "string" },
         "give-up-after": { type: "string" },
         expect: { type: "string" },
         tone: { type: "string" },
@@ -116,6 +121,8 @@ if (a["hangup-after"]) q.set("hangup_after", a["hangup-after"]);
 if (a["hold-at"]) q.set("hold_at", a["hold-at"]);
 if (a["resume-at"]) q.set("resume_at", a["resume-at"]);
 if (a["hold-direction"]) q.set("hold_direction", a["hold-direction"]);
+if (a.video) q.set("video", "");
+if (a["upgrade-video-at"]) q.set("upgrade_video_at", a["upgrade-video-at"]);
 if (a["give-up-after"]) q.set("give_up_after", a["give-up-after"]);
 if (a.expect) q.set("expect", a.expect);
 if (a.crypto) q.set("crypto", "");

@@ -57,6 +57,8 @@ const opts = {
     holdAt: num("hold_at"),
     resumeAt: num("resume_at"),
     holdDirection: q.get("hold_direction") || "sendonly",
+    video: q.has("video"),
+    upgradeVideoAt: num("upgrade_video_at"),
     giveUpAfter: num("give_up_after"),
     expect: num("expect"),
     // The DM is encrypted, as Element makes it: it needs crypto too.
@@ -100,6 +102,13 @@ function watchCall(call) {
                 setTimeout(() => call.hangup("user_hangup", false), opts.hangupAfter * 1000);
             }
             if (opts.holdAt !== undefined) setTimeout(() => hold(call, true), opts.holdAt * 1000);
+            if (opts.upgradeVideoAt !== undefined) {
+                setTimeout(() => {
+                    call.upgradeCall(false, true)
+                        .then(() => report("upgraded", { call_id: call.callId }))
+                        .catch((e) => report("error", { message: "upgradeCall: " + e }));
+                }, opts.upgradeVideoAt * 1000);
+            }
             if (opts.resumeAt !== undefined) setTimeout(() => hold(call, false), opts.resumeAt * 1000);
         }
     });
@@ -421,7 +430,8 @@ async function main() {
                 if (call.state !== "connected" && call.state !== "ended") call.hangup("user_hangup", false);
             }, opts.giveUpAfter * 1000);
         }
-        await call.placeVoiceCall();
+        if (opts.video) await call.placeVideoCall();
+        else await call.placeVoiceCall();
         report("placed", { call_id: call.callId });
     } else if (opts.mode === "setup") {
         await finish();
