@@ -89,7 +89,7 @@ _mxcall() {
             return 0
             ;;
         mxcall__subcmd__answer)
-            opts="-v -q -h -V --wait --from --input --output --record --duration --hangup-after-input --media-addr --profile --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --wait --from --input --output --record --duration --hangup-after-input --media-addr --stats-interval --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -123,6 +123,10 @@ _mxcall() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stats-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -135,7 +139,7 @@ _mxcall() {
             return 0
             ;;
         mxcall__subcmd__call)
-            opts="-v -q -h -V --ring-timeout --protocol --input --output --record --duration --hangup-after-input --media-addr --profile --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --ring-timeout --protocol --input --output --record --duration --hangup-after-input --media-addr --stats-interval --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -166,6 +170,10 @@ _mxcall() {
                     return 0
                     ;;
                 --media-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stats-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -299,7 +307,7 @@ _mxcall() {
             return 0
             ;;
         mxcall__subcmd__watch)
-            opts="-v -q -h -V --once --exec --answer --from --input --output --record --duration --hangup-after-input --media-addr --profile --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --once --exec --answer --from --input --output --record --duration --hangup-after-input --media-addr --stats-interval --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -330,6 +338,10 @@ _mxcall() {
                     return 0
                     ;;
                 --media-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stats-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

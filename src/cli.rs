@@ -47,8 +47,13 @@ call events also carry \"protocol\": \"legacy\" (m.call.*) or \"matrixrtc\"):
                encrypted, as in encrypted rooms)}
   media        the first audio from the other side was decoded {room_id, call_id}
   hangup       the call was hung up {room_id, call_id, reason, by: local|remote}
+  stats        every --stats-interval while a legacy call is connected {room_id, call_id,
+               interval_ms, rtt_ms, packets_sent, packets_received, packets_lost,
+               loss_percent, jitter_ms, jitter_buffer_ms, concealed_frames, fec_recovered,
+               send_kbps, recv_kbps, mos (ITU-T G.107 E-model estimate, 1-4.5)}
   ended        the call is over {room_id, call_id, outcome, duration_ms, exit_code, stats,
-               remote_audio (false: connected, but nothing the other side sent was heard),
+               mos (the whole call's), remote_audio (false: connected, but nothing the other
+               side sent was heard),
                encrypted, e2ee: {frames_encrypted, frames_decrypted, decrypt_failures, ...}}
   e2ee_key     MatrixRTC: a media key of a participant arrived {room_id, call_id, identity, index}
   e2ee_key_missing  MatrixRTC: a device in the call sent no usable media key within 5 s;
@@ -229,6 +234,11 @@ pub struct AudioArgs {
     /// Local IP address for media (repeatable; default: every interface except loopback)
     #[arg(long, value_name = "IP")]
     pub media_addr: Vec<std::net::IpAddr>,
+
+    /// With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a call
+    /// is connected; 0 turns them off
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
+    pub stats_interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

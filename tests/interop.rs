@@ -545,12 +545,18 @@ fn a_js_video_call_is_answered_audio_only() {
         .into_iter()
         .find(|e| e["type"] == "m.call.answer")
         .expect("mxcall's answer");
-    let sdp = answer["content"]["answer"]["sdp"].as_str().unwrap().to_owned();
+    let sdp = answer["content"]["answer"]["sdp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let video = sdp
         .lines()
         .find(|l| l.starts_with("m=video"))
         .unwrap_or_else(|| panic!("the answer has no video m-line (it must reject it):\n{sdp}"));
-    assert!(video.starts_with("m=video 0 "), "video not rejected: {video}\n{sdp}");
+    assert!(
+        video.starts_with("m=video 0 "),
+        "video not rejected: {video}\n{sdp}"
+    );
     assert_js_heard(&js_events, 440.0);
     assert_tone(&r.path("mx.wav"), 880.0);
 }
@@ -566,7 +572,14 @@ fn a_mid_call_video_upgrade_is_answered_audio_only() {
     let mx = spawn(&r.home, &r.mx(&["answer", "--wait", "60"], "mx.wav"));
     let mut js = r.js(
         "call",
-        &["--room", &r.room, "--upgrade-video-at", "2", "--hangup-after", "6"],
+        &[
+            "--room",
+            &r.room,
+            "--upgrade-video-at",
+            "2",
+            "--hangup-after",
+            "6",
+        ],
     );
     let mx_out = wait(mx, Duration::from_secs(90));
     let js_events = js.finish(Duration::from_secs(30));
@@ -577,14 +590,21 @@ fn a_mid_call_video_upgrade_is_answered_audio_only() {
     let renegotiated = call_events(&r.home, "m", &r.room)
         .into_iter()
         .filter(|e| e["type"] == "m.call.negotiate" && e["sender"] == r.m_user.as_str())
-        .filter_map(|e| e["content"]["description"]["sdp"].as_str().map(str::to_owned))
+        .filter_map(|e| {
+            e["content"]["description"]["sdp"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .next_back()
         .expect("mxcall answered no renegotiation");
     let video = renegotiated
         .lines()
         .find(|l| l.starts_with("m=video"))
         .unwrap_or_else(|| panic!("no video m-line in the answer:\n{renegotiated}"));
-    assert!(video.starts_with("m=video 0 "), "video not rejected: {video}");
+    assert!(
+        video.starts_with("m=video 0 "),
+        "video not rejected: {video}"
+    );
     assert_js_heard(&js_events, 440.0);
     assert_tone(&r.path("mx.wav"), 880.0);
 }

@@ -104,5 +104,6 @@ fn options(audio: &AudioArgs) -> Result<CallOptions> {
         duration: audio.duration,
         hangup_after_input: audio.hangup_after_input,
         bind: audio.media_addr.clone(),
+        stats_interval: (!audio.stats_interval.is_zero()).then_some(audio.stats_interval),
     })
 }

@@ -45,6 +45,7 @@ pub async fn run(ctx: &Context, args: HangupArgs) -> Result<u8> {
         duration: None,
         hangup_after_input: false,
         bind: Vec::new(),
+        stats_interval: None,
     };
     engine::run(
         ctx,

@@ -17,6 +17,7 @@ mod incoming;
 mod rtc;
 mod rtc_keys;
 mod rtc_media;
+mod stats;
 mod user;
 
 use std::collections::HashMap;
@@ -88,6 +89,8 @@ pub struct CallOptions {
     pub hangup_after_input: bool,
     /// Local addresses for media (tests bind 127.0.0.1).
     pub bind: Vec<std::net::IpAddr>,
+    /// `--stats-interval`: how often a connected call reports its quality; `None`: never.
+    pub stats_interval: Option<Duration>,
 }
 
 /// How long the hangup of an interrupted call may take before the process exits anyway.
@@ -253,6 +256,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         started: Instant::now(),
         wait_deadline: None,
         duration_deadline: None,
+        stats: stats::StatsTimer::default(),
         interrupted_at: None,
         pending_place: None,
         place_after_first_batch: None,
@@ -319,6 +323,8 @@ struct Engine {
     wait_deadline: Option<Instant>,
     /// `--duration`: when to hang up, counted from `connected`.
     duration_deadline: Option<Instant>,
+    /// `stats` events of connected calls (`--stats-interval`).
+    stats: stats::StatsTimer,
     interrupted_at: Option<Instant>,
     /// `call` into a room whose peer has not joined yet.
     pending_place: Option<OwnedRoomId>,
@@ -403,6 +409,7 @@ impl Engine {
         let own = [
             self.wait_deadline,
             self.duration_deadline,
+            self.stats.deadline(),
             self.interrupted_at.map(|t| t + INTERRUPT_GRACE),
         ];
         machines.chain(own.into_iter().flatten()).min()
@@ -483,6 +490,7 @@ impl Engine {
             self.duration_deadline = None;
             self.hangup_current(None);
         }
+        self.report_stats(now);
         if self.wait_deadline.is_some_and(|t| now >= t) {
             self.wait_deadline = None;
             self.reporter.stop_spinner();

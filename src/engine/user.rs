@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::control::{Incoming, Reply, Request};
 use super::report::{with_call, with_call_protocol};
-use super::{Engine, Mode};
+use super::{Engine, Mode, stats};
 use crate::error::exit;
 use crate::signalling::{self, CallEvent, Command, Input, Party, RingPolicy};
 
@@ -253,6 +253,7 @@ impl Engine {
                 {
                     self.duration_deadline.get_or_insert(now + d);
                 }
+                self.stats.start(now, self.opts.stats_interval);
             }
             CallEvent::Replaced { call_id, by } => {
                 tracing::info!(%call_id, %by, "glare: the call continues as {by}");
@@ -367,6 +368,7 @@ impl Engine {
                     "duration_ms": duration.as_millis() as u64,
                     "exit_code": code,
                     "stats": stats,
+                    "mos": stats.as_ref().filter(|_| !duration.is_zero()).map(stats::mos),
                     "remote_audio": remote_audio,
                     "encrypted": encrypted,
                     "e2ee": frames.map(|f| json!({
@@ -402,10 +404,12 @@ impl Engine {
         };
         let line = match (&stats, duration.is_zero()) {
             (Some(s), false) => format!(
-                "call with {peer} {words} after {:.1} s, {how}; {} packets received, {} lost{undecrypted}{silent}",
+                "call with {peer} {words} after {:.1} s, {how}; {} packets received, {} lost ({:.1}%), MOS {:.1}{undecrypted}{silent}",
                 duration.as_secs_f64(),
                 s.packets_received,
-                s.packets_lost
+                s.packets_lost,
+                stats::loss_percent(s.packets_lost, s.packets_received),
+                stats::mos(s)
             ),
             _ if how.is_empty() => format!("call with {peer}: {words}"),
             _ => format!("call with {peer}: {words} ({how})"),

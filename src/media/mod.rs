@@ -49,6 +49,7 @@ pub(crate) mod error;
 pub mod ice;
 pub mod jitter;
 mod player;
+pub mod quality;
 mod remote_sdp;
 mod session;
 
