@@ -47,6 +47,8 @@ call events also carry \"protocol\": \"legacy\" (m.call.*) or \"matrixrtc\"):
                encrypted, as in encrypted rooms)}
   media        the first audio from the other side was decoded {room_id, call_id}
   hangup       the call was hung up {room_id, call_id, reason, by: local|remote}
+  held, resumed  the other side put the call on hold / resumed it {room_id, call_id, by: remote}
+  remote_muted, remote_unmuted  the other side muted / unmuted its microphone {room_id, call_id}
   stats        every --stats-interval while a legacy call is connected {room_id, call_id,
                interval_ms, rtt_ms, packets_sent, packets_received, packets_lost,
                loss_percent, jitter_ms, jitter_buffer_ms, concealed_frames, fec_recovered,

@@ -141,7 +141,8 @@ fn a_calls_b_audio_flows_both_ways_and_the_hangup_reaches_b() {
     assert_eq!(ended["remote_audio"], true, "{ended}");
     assert_eq!(b_ended["remote_audio"], true, "{b_ended}");
     // Live statistics every second (issue 12): a clean loopback call rates near the top.
-    let stats: Vec<&serde_json::Value> = a_events.iter().filter(|e| e["event"] == "stats").collect();
+    let stats: Vec<&serde_json::Value> =
+        a_events.iter().filter(|e| e["event"] == "stats").collect();
     assert!(stats.len() >= 2, "{a_events:?}");
     for s in &stats {
         assert_eq!(s["loss_percent"], 0.0, "{s}");
@@ -152,7 +153,10 @@ fn a_calls_b_audio_flows_both_ways_and_the_hangup_reaches_b() {
     let kbps = last["send_kbps"].as_f64().unwrap();
     assert!((15.0..80.0).contains(&kbps), "{last}");
     assert!(ended["mos"].as_f64().unwrap() > 4.2, "{ended}");
-    assert!(find_event(&b_events, "stats").is_none(), "b has the default 5 s interval");
+    assert!(
+        find_event(&b_events, "stats").is_none(),
+        "b has the default 5 s interval"
+    );
 
     assert_tone(&p.wav("b.wav"), 440.0);
     assert_tone(&p.wav("a.wav"), 880.0);

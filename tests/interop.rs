@@ -483,6 +483,11 @@ fn js_holds_and_resumes_and_mxcall_sends_again() {
         assert_success(&mx_out);
         event(&js_events, "held");
         event(&js_events, "resumed");
+        // mxcall reports both (issue 12: remote hold as JSON events).
+        let mx_events = events(&mx_out);
+        let held = event(&mx_events, "held");
+        assert_eq!(held["by"], "remote", "{held}");
+        assert!(ms_between(held, event(&mx_events, "resumed")) > 1000);
         // The answers to the hold and the resume, as they went over the wire.
         let answers: Vec<String> = call_events(&r.home, "m", &r.room)
             .iter()
@@ -607,4 +612,37 @@ fn a_mid_call_video_upgrade_is_answered_audio_only() {
     );
     assert_js_heard(&js_events, 440.0);
     assert_tone(&r.path("mx.wav"), 880.0);
+}
+
+/// Element mutes and unmutes its microphone (`setMicrophoneMuted`, an
+/// `m.call.sdp_stream_metadata_changed`): mxcall reports `remote_muted` and `remote_unmuted`.
+#[test]
+fn js_mute_and_unmute_are_reported_by_mxcall() {
+    if !interop() {
+        return;
+    }
+    let r = rig();
+    let mx = spawn(&r.home, &r.mx(&["answer", "--wait", "60"], "mx.wav"));
+    let mut js = r.js(
+        "call",
+        &[
+            "--room",
+            &r.room,
+            "--mute-at",
+            "1",
+            "--unmute-at",
+            "3",
+            "--hangup-after",
+            "5",
+        ],
+    );
+    let mx_out = wait(mx, Duration::from_secs(90));
+    let js_events = js.finish(Duration::from_secs(30));
+    assert_success(&mx_out);
+    event(&js_events, "muted");
+    event(&js_events, "unmuted");
+    let mx_events = events(&mx_out);
+    let muted = event(&mx_events, "remote_muted");
+    let unmuted = event(&mx_events, "remote_unmuted");
+    assert!(ms_between(muted, unmuted) > 1000, "{muted} {unmuted}");
 }

@@ -45,6 +45,19 @@ impl Engine {
                 self.reporter.note(&format!("mxcall: {e}"));
                 return;
             }
+            MediaEvent::PeerHold(held) => {
+                if let Some(call) = self.calls.get(&call_id) {
+                    let fields =
+                        with_call(call.room_id.as_str(), &call_id, json!({"by": "remote"}));
+                    let (name, line) = if held {
+                        ("held", "the other side put the call on hold")
+                    } else {
+                        ("resumed", "the other side resumed the call")
+                    };
+                    self.reporter.event(name, fields, Some(line.to_owned()));
+                }
+                return;
+            }
         };
         let Some(call) = self.calls.get(&call_id) else {
             return;

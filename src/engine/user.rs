@@ -290,6 +290,18 @@ impl Engine {
                     )),
                 );
             }
+            CallEvent::RemoteMuted { call_id, muted } => {
+                let (name, line) = if muted {
+                    ("remote_muted", format!("{peer} muted their microphone"))
+                } else {
+                    ("remote_unmuted", format!("{peer} unmuted their microphone"))
+                };
+                self.reporter.event(
+                    name,
+                    with_call(room_id.as_str(), &call_id, json!({})),
+                    Some(line),
+                );
+            }
             CallEvent::Ended { call_id, outcome } => {
                 self.on_ended(room_id, call_id, outcome, &peer).await
             }

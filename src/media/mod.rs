@@ -145,6 +145,9 @@ pub enum MediaEvent {
     FirstAudio,
     /// The source's input is over (end of a WAV file, stdin closed); silence is sent from now on.
     InputEnded,
+    /// The peer put the call on hold (`true`: its description says it receives nothing, RFC
+    /// 3264 §6.1; nothing is sent to it) or resumed it (`false`).
+    PeerHold(bool),
     /// Something failed while the call runs (a device vanished, the output disk is full). The
     /// session goes on without the failed part; the caller decides whether to hang up.
     Error(MediaError),

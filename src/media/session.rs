@@ -564,6 +564,7 @@ impl MediaSession {
                     "holds the call: no longer sending"
                 }
             );
+            self.shared.emit(MediaEvent::PeerHold(!sending));
         }
     }
 

@@ -117,6 +117,8 @@ pub(super) struct Call {
     setup_deadline: Option<Instant>,
     /// Our invite or answer is out: from now on ending the call needs a hangup on the wire.
     sent_description: bool,
+    /// What the opponent last said of its microphone (`sdp_stream_metadata`).
+    remote_muted: bool,
     /// The engine holds a peer connection for this call.
     media_started: bool,
     local: LocalBatcher,
@@ -147,6 +149,7 @@ impl Call {
             send_at: None,
             setup_deadline: None,
             sent_description: false,
+            remote_muted: false,
             media_started: false,
             local: LocalBatcher::default(),
             remote: RemoteBuffer::default(),

@@ -70,7 +70,11 @@ pub(super) enum Body {
         sdp: String,
         lifetime: Duration,
     },
-    StreamMetadataChanged,
+    /// `audio_muted` of the sender's user-media stream (js-sdk's `setMicrophoneMuted`), if
+    /// the metadata names one (spec `m.call.sdp_stream_metadata_changed`, MSC3077).
+    StreamMetadataChanged {
+        audio_muted: Option<bool>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +165,9 @@ pub(super) fn parse(event_type: &str, content: &Value) -> Result<RemoteEvent, Pa
                 lifetime,
             }
         }
-        _ => Body::StreamMetadataChanged,
+        _ => Body::StreamMetadataChanged {
+            audio_muted: usermedia_audio_muted(obj.get("sdp_stream_metadata")),
+        },
     };
     Ok(RemoteEvent {
         call_id,
@@ -169,6 +175,15 @@ pub(super) fn parse(event_type: &str, content: &Value) -> Result<RemoteEvent, Pa
         version,
         body,
     })
+}
+
+/// `audio_muted` of the first stream whose `purpose` is `m.usermedia` (MSC3077).
+fn usermedia_audio_muted(metadata: Option<&Value>) -> Option<bool> {
+    metadata?
+        .as_object()?
+        .values()
+        .filter(|s| s.get("purpose").and_then(Value::as_str) == Some("m.usermedia"))
+        .find_map(|s| s.get("audio_muted").and_then(Value::as_bool))
 }
 
 /// How old a remote event was at receipt. Spec "Call Event Liveness": an invite is judged by the

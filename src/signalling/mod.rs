@@ -240,6 +240,11 @@ pub enum CallEvent {
         reason: String,
         by: Party,
     },
+    /// The other side muted (`true`) or unmuted its microphone (`m.call.sdp_stream_metadata_changed`).
+    RemoteMuted {
+        call_id: String,
+        muted: bool,
+    },
     /// The call is over; the last event for `call_id`.
     Ended {
         call_id: String,

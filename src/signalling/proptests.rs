@@ -320,6 +320,7 @@ fn event_call_id(e: &CallEvent) -> &str {
         | CallEvent::Connected { call_id }
         | CallEvent::Replaced { call_id, .. }
         | CallEvent::Hangup { call_id, .. }
+        | CallEvent::RemoteMuted { call_id, .. }
         | CallEvent::Ended { call_id, .. } => call_id,
     }
 }

@@ -8,7 +8,7 @@
 //                 --mode call|answer|reject|ignore|setup|check-device|verify-accept|verify-request
 //                 [--room !room:hs] [--hangup-after S] [--give-up-after S] [--expect HZ]
 //                 [--hold-at S --resume-at S [--hold-direction sendonly|inactive]] [--video]
-//                 [--upgrade-video-at S]
+//                 [--upgrade-video-at S] [--mute-at S] [--unmute-at S]
 //                 (--video: --mode call places a video call, audio and camera; --upgrade-video-at:
 //                 adds the camera S seconds after "connected", js-sdk's upgradeCall)
 //                 [--tone FILE.wav | --tone-hz HZ] [--timeout S] [--verbose]
@@ -69,6 +69,8 @@ const { values: a } = parseArgs({
         "hold-direction": { type: "string" },
         video: { type: "boolean" },
         "upgrade-video-at": { type: "string" },
+        "mute-at": { type: "string" },
+        "unmute-at": { type: "string" },
         "give-up-after": { type: "string" },
         expect: { type: "string" },
         tone: { type: "string" },
@@ -123,6 +125,8 @@ if (a["resume-at"]) q.set("resume_at", a["resume-at"]);
 if (a["hold-direction"]) q.set("hold_direction", a["hold-direction"]);
 if (a.video) q.set("video", "");
 if (a["upgrade-video-at"]) q.set("upgrade_video_at", a["upgrade-video-at"]);
+if (a["mute-at"]) q.set("mute_at", a["mute-at"]);
+if (a["unmute-at"]) q.set("unmute_at", a["unmute-at"]);
 if (a["give-up-after"]) q.set("give_up_after", a["give-up-after"]);
 if (a.expect) q.set("expect", a.expect);
 if (a.crypto) q.set("crypto", "");

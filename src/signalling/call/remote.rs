@@ -91,6 +91,21 @@ impl Call {
                     lifetime,
                 },
             ) if from_opponent => self.on_negotiate(ctx, kind, sdp, lifetime, age),
+            (
+                _,
+                Body::StreamMetadataChanged {
+                    audio_muted: Some(muted),
+                },
+            ) if from_opponent
+                && matches!(self.phase, Phase::Connecting | Phase::Connected)
+                && muted != self.remote_muted =>
+            {
+                self.remote_muted = muted;
+                ctx.event(CallEvent::RemoteMuted {
+                    call_id: self.id.clone(),
+                    muted,
+                });
+            }
             (_, body) => tracing::debug!(
                 call_id = %self.id, sender = %sender, party = ?from.party, phase = ?self.phase,
                 "ignoring call event: {}", body_name(&body)
@@ -215,6 +230,6 @@ fn body_name(body: &Body) -> &'static str {
         Body::Reject => "reject",
         Body::Hangup { .. } => "hangup",
         Body::Negotiate { .. } => "negotiate",
-        Body::StreamMetadataChanged => "sdp_stream_metadata_changed",
+        Body::StreamMetadataChanged { .. } => "sdp_stream_metadata_changed",
     }
 }

@@ -279,3 +279,45 @@ fn our_own_calls_do_not_crowd_out_the_peers_early_events() {
         "{out:?}"
     );
 }
+
+/// Mute reports (issue 12): the opponent's `m.call.sdp_stream_metadata_changed` with
+/// `audio_muted` becomes `RemoteMuted` once per change; a third user's is ignored.
+#[test]
+fn the_opponents_mute_is_reported_once_per_change_and_others_are_ignored() {
+    use crate::signalling::CallEvent;
+    let meta = |muted: bool| {
+        serde_json::json!({
+            "call_id": "out1", "party_id": BOB_DEV, "version": "1",
+            "sdp_stream_metadata": {"s1": {"purpose": "m.usermedia", "audio_muted": muted, "video_muted": true}},
+        })
+    };
+    let mutes = |out: &[crate::signalling::Output]| -> Vec<bool> {
+        events(out)
+            .into_iter()
+            .filter_map(|e| match e {
+                CallEvent::RemoteMuted { muted, .. } => Some(muted),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut h = H::alice();
+    h.place_and_send(0, "out1");
+    h.synced(1000, BOB, "m.call.answer", answer("out1", Some(BOB_DEV)));
+    h.media(1100, "out1", MediaInput::IceConnected);
+    assert_eq!(
+        mutes(&h.synced(2000, EVE, "m.call.sdp_stream_metadata_changed", meta(true))),
+        Vec::<bool>::new()
+    );
+    assert_eq!(
+        mutes(&h.synced(3000, BOB, "m.call.sdp_stream_metadata_changed", meta(true))),
+        [true]
+    );
+    assert_eq!(
+        mutes(&h.synced(3500, BOB, "m.call.sdp_stream_metadata_changed", meta(true))),
+        Vec::<bool>::new()
+    );
+    assert_eq!(
+        mutes(&h.synced(4000, BOB, "m.call.sdp_stream_metadata_changed", meta(false))),
+        [false]
+    );
+}

@@ -59,6 +59,8 @@ const opts = {
     holdDirection: q.get("hold_direction") || "sendonly",
     video: q.has("video"),
     upgradeVideoAt: num("upgrade_video_at"),
+    muteAt: num("mute_at"),
+    unmuteAt: num("unmute_at"),
     giveUpAfter: num("give_up_after"),
     expect: num("expect"),
     // The DM is encrypted, as Element makes it: it needs crypto too.
@@ -102,6 +104,11 @@ function watchCall(call) {
                 setTimeout(() => call.hangup("user_hangup", false), opts.hangupAfter * 1000);
             }
             if (opts.holdAt !== undefined) setTimeout(() => hold(call, true), opts.holdAt * 1000);
+            const mute = (on) => call.setMicrophoneMuted(on)
+                .then(() => report(on ? "muted" : "unmuted", { call_id: call.callId }))
+                .catch((e) => report("error", { message: "setMicrophoneMuted: " + e }));
+            if (opts.muteAt !== undefined) setTimeout(() => mute(true), opts.muteAt * 1000);
+            if (opts.unmuteAt !== undefined) setTimeout(() => mute(false), opts.unmuteAt * 1000);
             if (opts.upgradeVideoAt !== undefined) {
                 setTimeout(() => {
                     call.upgradeCall(false, true)
