@@ -31,11 +31,23 @@ _mxcall() {
             mxcall,hangup)
                 cmd="mxcall__subcmd__hangup"
                 ;;
+            mxcall,hold)
+                cmd="mxcall__subcmd__hold"
+                ;;
             mxcall,login)
                 cmd="mxcall__subcmd__login"
                 ;;
             mxcall,logout)
                 cmd="mxcall__subcmd__logout"
+                ;;
+            mxcall,mute)
+                cmd="mxcall__subcmd__mute"
+                ;;
+            mxcall,resume)
+                cmd="mxcall__subcmd__resume"
+                ;;
+            mxcall,unmute)
+                cmd="mxcall__subcmd__unmute"
                 ;;
             mxcall,verify)
                 cmd="mxcall__subcmd__verify"
@@ -53,7 +65,7 @@ _mxcall() {
 
     case "${cmd}" in
         mxcall)
-            opts="-v -q -h -V --profile --json --verbose --quiet --help --version login logout whoami verify call answer hangup watch devices allow"
+            opts="-v -q -h -V --profile --json --verbose --quiet --help --version login logout whoami verify call answer hangup watch devices allow hold resume mute unmute"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -232,6 +244,24 @@ _mxcall() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mxcall__subcmd__hold)
+            opts="-v -q -h -V --profile --json --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mxcall__subcmd__login)
             opts="-v -q -h -V --homeserver --password-stdin --device-name --recovery-key-stdin --save-recovery-key --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -264,6 +294,60 @@ _mxcall() {
             ;;
         mxcall__subcmd__logout)
             opts="-v -q -h -V --force --profile --json --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mxcall__subcmd__mute)
+            opts="-v -q -h -V --profile --json --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mxcall__subcmd__resume)
+            opts="-v -q -h -V --profile --json --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mxcall__subcmd__unmute)
+            opts="-v -q -h -V --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

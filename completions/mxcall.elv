@@ -38,6 +38,10 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand watch 'Report incoming calls as they happen; optionally answer them or run a command for each'
             cand devices 'List the audio devices usable with --input/--output device:NAME'
             cand allow 'Show or edit the profile''s allowed callers: who `answer` and `watch --answer` may answer automatically, and whose direct-chat invites they join'
+            cand hold 'Put the call a running mxcall process of this profile holds on hold'
+            cand resume 'Resume a call this profile''s running mxcall process put on hold'
+            cand mute 'Mute the microphone of the call a running mxcall process of this profile holds'
+            cand unmute 'Unmute the microphone of the call a running mxcall process of this profile holds'
         }
         &'mxcall;login'= {
             cand --homeserver 'Homeserver URL; skips discovery through .well-known/matrix/client'
@@ -192,6 +196,54 @@ set edit:completion:arg-completer[mxcall] = {|@words|
         &'mxcall;allow'= {
             cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
             cand --remove 'Remove the users instead of adding them'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mxcall;hold'= {
+            cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mxcall;resume'= {
+            cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mxcall;mute'= {
+            cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mxcall;unmute'= {
+            cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
             cand --json 'Print machine-readable JSON on stdout'
             cand -v 'More detail on stderr (repeat for more)'
             cand --verbose 'More detail on stderr (repeat for more)'

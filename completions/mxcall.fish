@@ -40,6 +40,10 @@ complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "hangup" -d 'Hang up a
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "watch" -d 'Report incoming calls as they happen; optionally answer them or run a command for each'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "devices" -d 'List the audio devices usable with --input/--output device:NAME'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "allow" -d 'Show or edit the profile\'s allowed callers: who `answer` and `watch --answer` may answer automatically, and whose direct-chat invites they join'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "hold" -d 'Put the call a running mxcall process of this profile holds on hold'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "resume" -d 'Resume a call this profile\'s running mxcall process put on hold'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "mute" -d 'Mute the microphone of the call a running mxcall process of this profile holds'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "unmute" -d 'Unmute the microphone of the call a running mxcall process of this profile holds'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l homeserver -d 'Homeserver URL; skips discovery through .well-known/matrix/client' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l device-name -d 'Display name of the new device' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l save-recovery-key -d 'For an account without cross-signing: write the new recovery key to this new file (0600) instead of showing it on the terminal' -r -F
@@ -145,3 +149,27 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand allow" -s v -l verbose -d 
 complete -c mxcall -n "__fish_mxcall_using_subcommand allow" -s q -l quiet -d 'Print nothing but errors'
 complete -c mxcall -n "__fish_mxcall_using_subcommand allow" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mxcall -n "__fish_mxcall_using_subcommand allow" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand hold" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand hold" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand hold" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand hold" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand hold" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mxcall -n "__fish_mxcall_using_subcommand hold" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand resume" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand resume" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand resume" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand resume" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand resume" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mxcall -n "__fish_mxcall_using_subcommand resume" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand mute" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand mute" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand mute" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand mute" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand mute" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mxcall -n "__fish_mxcall_using_subcommand mute" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand unmute" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand unmute" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand unmute" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand unmute" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand unmute" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mxcall -n "__fish_mxcall_using_subcommand unmute" -s V -l version -d 'Print version'

@@ -47,7 +47,9 @@ call events also carry \"protocol\": \"legacy\" (m.call.*) or \"matrixrtc\"):
                encrypted, as in encrypted rooms)}
   media        the first audio from the other side was decoded {room_id, call_id}
   hangup       the call was hung up {room_id, call_id, reason, by: local|remote}
-  held, resumed  the other side put the call on hold / resumed it {room_id, call_id, by: remote}
+  held, resumed  the call was put on hold / resumed {room_id, call_id, by: local (mxcall hold,
+               resume) | remote}
+  muted, unmuted  we muted / unmuted (mxcall mute, unmute) {room_id, call_id, by: local}
   remote_muted, remote_unmuted  the other side muted / unmuted its microphone {room_id, call_id}
   stats        every --stats-interval while a legacy call is connected {room_id, call_id,
                interval_ms, rtt_ms, packets_sent, packets_received, packets_lost,
@@ -197,6 +199,39 @@ Examples: mxcall allow @alice:example.org @bob:example.org; mxcall allow --remov
 mxcall allow (lists them)"
     )]
     Allow(AllowArgs),
+    /// Put the call a running mxcall process of this profile holds on hold
+    #[command(
+        long_about = "Put the connected legacy call that a running `mxcall call`, `answer` \
+or `watch --answer` of this profile holds on hold: an m.call.negotiate offer saying sendonly \
+(RFC 3264, as Element's hold), silence to the other side, nothing from it. `mxcall resume` ends \
+the hold. Exit 1 when no running process has a connected call.\n\n\
+Example: mxcall hold; sleep 30; mxcall resume"
+    )]
+    Hold(CallControlArgs),
+    /// Resume a call this profile's running mxcall process put on hold
+    #[command(
+        long_about = "Resume the call `mxcall hold` put on hold (an m.call.negotiate offer \
+saying sendrecv again).\n\nExample: mxcall resume '!room:example.org'"
+    )]
+    Resume(CallControlArgs),
+    /// Mute the microphone of the call a running mxcall process of this profile holds
+    #[command(
+        long_about = "Mute our audio in the connected legacy call that a running mxcall \
+process of this profile holds: silence goes out, and the other side is told \
+(m.call.sdp_stream_metadata_changed with audio_muted, as Element's mute button).\n\n\
+Example: mxcall mute && sleep 10 && mxcall unmute"
+    )]
+    Mute(CallControlArgs),
+    /// Unmute the microphone of the call a running mxcall process of this profile holds
+    #[command(long_about = "Unmute our audio after `mxcall mute`.\n\nExample: mxcall unmute")]
+    Unmute(CallControlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CallControlArgs {
+    /// Only the call in this room (default: the running process's connected call)
+    #[arg(value_name = "ROOM_ID")]
+    pub room: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1265,3 +1265,66 @@ fn an_invite_whose_call_has_ended_never_rings_later() {
     );
     assert_eq!(code(&b), 6, "{}", stderr(&b));
 }
+
+/// Hold, resume, mute and unmute from another shell (issue 12), between two mxcall processes:
+/// each side reports what it did and what the other did, and the held or muted side's audio
+/// stops and comes back.
+#[test]
+fn hold_resume_mute_and_unmute_from_another_shell() {
+    let p = pair();
+    let (a, b) = p.start_call(&["--duration", "11"]);
+    wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
+    std::thread::sleep(Duration::from_secs(2));
+    let b_ctl = |cmd: &str| {
+        let out = p.home.run(&["--json", "--profile", "b", cmd]);
+        assert_success(&out);
+        out
+    };
+    let held = b_ctl("hold");
+    assert!(stdout(&held).contains("\"held\""), "{}", stdout(&held));
+    std::thread::sleep(Duration::from_secs(3));
+    b_ctl("resume");
+    std::thread::sleep(Duration::from_secs(1));
+    b_ctl("mute");
+    std::thread::sleep(Duration::from_secs(2));
+    b_ctl("unmute");
+    let a_out = wait(a, Duration::from_secs(60));
+    let b_out = wait(b, Duration::from_secs(60));
+    assert_success(&a_out);
+    assert_success(&b_out);
+    let (a_events, b_events) = (events(&a_out), events(&b_out));
+    for (name, by) in [("held", "remote"), ("resumed", "remote")] {
+        let e =
+            find_event(&a_events, name).unwrap_or_else(|| panic!("a saw no {name}: {a_events:?}"));
+        assert_eq!(e["by"], by, "{e}");
+    }
+    for name in ["remote_muted", "remote_unmuted"] {
+        assert!(
+            find_event(&a_events, name).is_some(),
+            "a saw no {name}: {a_events:?}"
+        );
+    }
+    for name in ["held", "resumed", "muted", "unmuted"] {
+        let e = find_event(&b_events, name)
+            .unwrap_or_else(|| panic!("b printed no {name}: {b_events:?}"));
+        assert_eq!(e["by"], "local", "{e}");
+    }
+    // What a heard of b: silence while held and while muted (≥ 4 s in all), the tone at the end.
+    let samples = audio_check_frames(&p.wav("a.wav"), 880.0);
+    let silent = samples.iter().filter(|t| !**t).count();
+    assert!(silent >= 200, "only {silent} frames without b's tone");
+    let tail = &samples[samples.len().saturating_sub(75)..samples.len().saturating_sub(25)];
+    assert!(
+        tail.iter().all(|t| *t),
+        "b's tone did not come back after unmute"
+    );
+}
+
+/// Per 20 ms frame of a recording: whether it carries `freq`.
+fn audio_check_frames(path: &std::path::Path, freq: f64) -> Vec<bool> {
+    let samples = common::audio::read_wav(path);
+    samples
+        .chunks(960)
+        .map(|f| common::audio::frame_has_tone(f, freq))
+        .collect()
+}

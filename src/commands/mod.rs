@@ -2,6 +2,7 @@
 
 mod allow;
 mod call;
+mod call_control;
 mod devices;
 mod hangup;
 mod login;
@@ -37,5 +38,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Hangup(args) => hangup::run(&ctx, args).await,
         Command::Devices => devices::run(&ctx),
         Command::Allow(args) => allow::run(&ctx, args),
+        Command::Hold(args) => call_control::hold(&ctx, args, true).await,
+        Command::Resume(args) => call_control::hold(&ctx, args, false).await,
+        Command::Mute(args) => call_control::mute(&ctx, args, true).await,
+        Command::Unmute(args) => call_control::mute(&ctx, args, false).await,
     }
 }

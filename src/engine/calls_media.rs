@@ -111,6 +111,17 @@ impl Engine {
                     }
                     Ok(None)
                 }
+                MediaAction::HoldOffer(held) => {
+                    let session = self.session_for(room_id, &call_id).await?;
+                    Ok(Some(MediaInput::LocalOffer(
+                        session.hold_offer(held).await?,
+                    )))
+                }
+                MediaAction::SetMuted(muted) => {
+                    let session = self.session_for(room_id, &call_id).await?;
+                    session.set_muted(muted);
+                    Ok(None)
+                }
                 MediaAction::IceRestart => {
                     let session = self.session_for(room_id, &call_id).await?;
                     Ok(Some(MediaInput::LocalOffer(

@@ -1,9 +1,10 @@
-//! The control socket: how `mxcall hangup` reaches a call running in another mxcall process of
-//! the same profile.
+//! The control socket: how `mxcall hangup` (and `hold`, `resume`, `mute`, `unmute`) reaches a
+//! call running in another mxcall process of the same profile.
 //!
 //! Each running `call` / `answer` / `watch` listens on `<profile dir>/run/<pid>.sock` (mode 0600
 //! inside a 0700 directory, so only the user can connect). The protocol is one JSON request line
-//! and one JSON reply line: `{"op":"hangup","room_id":…,"call_id":…,"reason":…}` →
+//! and one JSON reply line: `{"op":"hangup","room_id":…,"call_id":…,"reason":…}`,
+//! `{"op":"hold","room_id":…,"held":true}` or `{"op":"mute","room_id":…,"muted":true}` →
 //! `{"ok":true,"call_id":…}` or `{"ok":false,"error":…}`.
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,18 @@ pub enum Request {
         call_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+    },
+    /// `mxcall hold` / `resume`.
+    Hold {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room_id: Option<String>,
+        held: bool,
+    },
+    /// `mxcall mute` / `unmute`.
+    Mute {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room_id: Option<String>,
+        muted: bool,
     },
 }
 
@@ -193,7 +206,9 @@ mod tests {
         let (server, mut rx) = ControlServer::start(&profile).unwrap();
         tokio::spawn(async move {
             let incoming = rx.recv().await.unwrap();
-            let Request::Hangup { reason, .. } = &incoming.request;
+            let Request::Hangup { reason, .. } = &incoming.request else {
+                panic!("not a hangup: {:?}", incoming.request);
+            };
             assert_eq!(reason.as_deref(), Some("busy"));
             let _ = incoming.reply.send(Reply {
                 ok: true,

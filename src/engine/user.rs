@@ -28,11 +28,35 @@ impl Engine {
     }
 
     pub(super) fn on_control(&mut self, incoming: Incoming) {
-        let Request::Hangup {
-            room_id,
-            call_id,
-            reason,
-        } = incoming.request;
+        let (room_id, call_id, reason) = match incoming.request {
+            Request::Hangup {
+                room_id,
+                call_id,
+                reason,
+            } => (room_id, call_id, reason),
+            Request::Hold { room_id, held } => {
+                let reply = self.on_call_control(room_id, |call_id| Command::Hold {
+                    call_id: Some(call_id),
+                    held,
+                });
+                if let Some(call_id) = reply.call_id.as_deref().filter(|_| reply.ok) {
+                    self.report_local(call_id, if held { "held" } else { "resumed" });
+                }
+                let _ = incoming.reply.send(reply);
+                return;
+            }
+            Request::Mute { room_id, muted } => {
+                let reply = self.on_call_control(room_id, |call_id| Command::Mute {
+                    call_id: Some(call_id),
+                    muted,
+                });
+                if let Some(call_id) = reply.call_id.as_deref().filter(|_| reply.ok) {
+                    self.report_local(call_id, if muted { "muted" } else { "unmuted" });
+                }
+                let _ = incoming.reply.send(reply);
+                return;
+            }
+        };
         let now = Instant::now();
         let mut reply = Reply {
             ok: false,
@@ -82,6 +106,55 @@ impl Engine {
             };
         }
         let _ = incoming.reply.send(reply);
+    }
+
+    /// A hold or mute request: the command for the connected legacy call of `room_id` (or of
+    /// any room), through its machine.
+    fn on_call_control(
+        &mut self,
+        room_id: Option<String>,
+        command: impl Fn(String) -> Command,
+    ) -> Reply {
+        let now = Instant::now();
+        let mut reply = Reply {
+            ok: false,
+            call_id: None,
+            error: Some("no connected legacy call in this process".into()),
+        };
+        for (id, room) in self.rooms.iter_mut() {
+            if room_id.as_deref().is_some_and(|r| r != id.as_str()) {
+                continue;
+            }
+            let Some(call_id) = room.machine.live_calls().last().map(str::to_owned) else {
+                continue;
+            };
+            match room
+                .machine
+                .handle_input(Input::Command(now, command(call_id.clone())))
+            {
+                Ok(()) => {
+                    return Reply {
+                        ok: true,
+                        call_id: Some(call_id),
+                        error: None,
+                    };
+                }
+                Err(e) => reply.error = Some(e.to_string()),
+            }
+        }
+        reply
+    }
+
+    /// `held`/`resumed`/`muted`/`unmuted` done by us, as JSON and a line.
+    fn report_local(&mut self, call_id: &str, what: &str) {
+        let Some(room_id) = self.calls.get(call_id).map(|c| c.room_id.clone()) else {
+            return;
+        };
+        self.reporter.event(
+            what,
+            with_call(room_id.as_str(), call_id, json!({"by": "local"})),
+            Some(format!("call {what}")),
+        );
     }
 
     /// `Mode::Decline`: the newest ringing call that matches is declined through its machine

@@ -92,6 +92,10 @@ struct Shared {
     /// The peer receives our audio (RFC 3264 direction of the last negotiation): false while it
     /// holds the call (`a=inactive` / `a=sendonly` offers, or such answers), so nothing is sent.
     sending: AtomicBool,
+    /// `set_muted`: silence goes out instead of the source.
+    muted: AtomicBool,
+    /// We hold the call (`hold_offer`): silence goes out, as js-sdk mutes while it holds.
+    held: AtomicBool,
     /// Whether remote audio is played (false for a send-only session: nothing would drain the
     /// jitter buffer).
     plays: bool,
@@ -337,6 +341,8 @@ impl MediaSession {
             rtt_us: AtomicU64::new(u64::MAX),
             receiving: AtomicBool::new(false),
             sending: AtomicBool::new(true),
+            muted: AtomicBool::new(false),
+            held: AtomicBool::new(false),
             plays: sink.is_some(),
             crypto: cfg.frame_crypto.clone(),
             gathering: Mutex::new(Gathering::default()),
@@ -633,6 +639,24 @@ impl MediaSession {
             })
     }
 
+    /// An offer that puts the call on hold (`held`: `a=sendonly`, our audio silenced — RFC 3264
+    /// §6.1 as js-sdk's `setRemoteOnHold`) or resumes it (`a=sendrecv`); send it like any offer
+    /// and pass the answer to [`accept_answer`](Self::accept_answer).
+    pub async fn hold_offer(&self, held: bool) -> Result<String, MediaError> {
+        self.shared.held.store(held, Ordering::Release);
+        let offer = self.create_offer().await?;
+        Ok(if held {
+            remote_sdp::set_audio_direction(&offer, Direction::SendOnly)
+        } else {
+            offer
+        })
+    }
+
+    /// Sends silence instead of the source (`true`), or the source again.
+    pub fn set_muted(&self, muted: bool) {
+        self.shared.muted.store(muted, Ordering::Release);
+    }
+
     /// An offer with fresh ICE credentials, applied locally; new candidates follow as events.
     /// Send it like any offer and pass the answer to [`accept_answer`](Self::accept_answer).
     pub async fn ice_restart_offer(&self) -> Result<String, MediaError> {
@@ -807,6 +831,9 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
         if !shared.sending.load(Ordering::Acquire) {
             // Held: the source keeps its pace, nothing goes on the wire.
             continue;
+        }
+        if shared.muted.load(Ordering::Acquire) || shared.held.load(Ordering::Acquire) {
+            pcm.fill(0);
         }
         pool.resize(MAX_PACKET, 0);
         let len = match path.encoder.encode(&pcm, &mut pool) {

@@ -285,6 +285,27 @@ impl Call {
         self.end(ctx, Some((reason, Party::Local)), outcome);
     }
 
+    /// Hold or resume (see [`Command::Hold`](super::Command::Hold)): the media engine makes the
+    /// offer, which goes out as `m.call.negotiate` like any renegotiation.
+    pub fn hold(&mut self, ctx: &mut Ctx, held: bool) -> Result<(), super::CommandError> {
+        if self.opponent_v0 {
+            return Err(super::CommandError::VersionZero);
+        }
+        ctx.media(&self.id, MediaAction::HoldOffer(held));
+        Ok(())
+    }
+
+    /// Mute or unmute (see [`Command::Mute`](super::Command::Mute)); a version-0 peer knows no
+    /// stream metadata and just gets silence.
+    pub fn mute(&mut self, ctx: &mut Ctx, muted: bool) {
+        ctx.media(&self.id, MediaAction::SetMuted(muted));
+        if !self.opponent_v0 {
+            let content =
+                content::stream_metadata_changed(self.ids(&ctx.cfg), &ctx.cfg.stream_id, muted);
+            ctx.send(&self.id, content::STREAM_METADATA_CHANGED, content);
+        }
+    }
+
     /// Decline a ringing call: `m.call.reject` in version 1 (a ringing js-sdk caller ignores a
     /// hangup from a callee that has not answered), a hangup to a version-0 caller.
     pub fn reject(&mut self, ctx: &mut Ctx, reason: Option<&str>) {

@@ -30,6 +30,7 @@ pub(super) const SELECT_ANSWER: &str = "m.call.select_answer";
 pub(super) const REJECT: &str = "m.call.reject";
 pub(super) const HANGUP: &str = "m.call.hangup";
 pub(super) const NEGOTIATE: &str = "m.call.negotiate";
+pub(super) const STREAM_METADATA_CHANGED: &str = "m.call.sdp_stream_metadata_changed";
 
 /// Who we are in a call: the fields every event of ours carries.
 #[derive(Clone, Copy)]
@@ -139,6 +140,18 @@ pub(super) fn hangup(ids: Ids<'_>, reason: Option<&str>) -> Value {
         obj.remove("reason");
     }
     v
+}
+
+/// Our stream's metadata with `audio_muted` (MSC3077), as js-sdk's `setMicrophoneMuted` sends it.
+pub(super) fn stream_metadata_changed(ids: Ids<'_>, stream_id: &str, audio_muted: bool) -> Value {
+    serde_json::json!({
+        "call_id": ids.call_id,
+        "party_id": ids.party_id,
+        "version": "1",
+        "sdp_stream_metadata": {
+            stream_id: {"purpose": "m.usermedia", "audio_muted": audio_muted, "video_muted": true},
+        },
+    })
 }
 
 pub(super) fn negotiate(

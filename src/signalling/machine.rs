@@ -422,6 +422,20 @@ impl CallMachine {
                 }
                 Ok(())
             }
+            Command::Hold { call_id, held } => {
+                let id = self.connected_target(call_id)?;
+                match self.calls.get_mut(&id) {
+                    Some(call) => call.hold(&mut self.ctx, held),
+                    None => Err(CommandError::NoSuchCall),
+                }
+            }
+            Command::Mute { call_id, muted } => {
+                let id = self.connected_target(call_id)?;
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.mute(&mut self.ctx, muted);
+                }
+                Ok(())
+            }
             Command::Hangup { call_id, reason } => {
                 let id = match call_id {
                     Some(id) => id,
@@ -492,6 +506,23 @@ impl CallMachine {
     }
 
     /// The call a Hangup without id means: the one furthest along, the most recent on ties.
+    /// The call a hold or mute is for: `call_id`, or the one in progress; it must be connected.
+    fn connected_target(&self, call_id: Option<String>) -> Result<String, CommandError> {
+        let id = match call_id {
+            Some(id) => id,
+            None => self.current_call().ok_or(CommandError::NoSuchCall)?,
+        };
+        let call = self
+            .calls
+            .get(&id)
+            .filter(|c| c.is_live() && c.announced)
+            .ok_or(CommandError::NoSuchCall)?;
+        if !matches!(call.phase, Phase::Connecting | Phase::Connected) {
+            return Err(CommandError::NotConnected);
+        }
+        Ok(id)
+    }
+
     fn current_call(&self) -> Option<String> {
         let rank = |p: Phase| match p {
             Phase::Connected => 4,

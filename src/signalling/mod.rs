@@ -141,6 +141,16 @@ pub enum Command {
         call_id: Option<String>,
         reason: Option<String>,
     },
+    /// Put the connected call on hold (`true`) or resume it: an `m.call.negotiate` offer saying
+    /// `sendonly` / `sendrecv` (RFC 3264 §6.1, as js-sdk's `setRemoteOnHold`), nothing sent to
+    /// the peer while held. Needs a version-1 peer.
+    Hold { call_id: Option<String>, held: bool },
+    /// Mute (`true`) or unmute our microphone: `m.call.sdp_stream_metadata_changed` with
+    /// `audio_muted` (MSC3077, as js-sdk's `setMicrophoneMuted`) and silence on the wire.
+    Mute {
+        call_id: Option<String>,
+        muted: bool,
+    },
 }
 
 /// Reports from the media engine about one call.
@@ -206,6 +216,11 @@ pub enum MediaAction {
     },
     /// Restart ICE and produce a new offer ([`MediaInput::LocalOffer`]).
     IceRestart,
+    /// Produce an offer that puts the call on hold (`sendonly`, our audio silenced) or resumes
+    /// it (`sendrecv`) ([`MediaInput::LocalOffer`]).
+    HoldOffer(bool),
+    /// Send silence (`true`) or the source again.
+    SetMuted(bool),
     /// Close the peer connection of this call.
     Close,
 }
@@ -313,4 +328,8 @@ pub enum CommandError {
     Busy,
     #[error("invalid or already used call id")]
     BadCallId,
+    #[error("the call is not connected")]
+    NotConnected,
+    #[error("the other side speaks VoIP version 0, which cannot renegotiate")]
+    VersionZero,
 }

@@ -268,14 +268,18 @@ impl Observer {
                 }
                 Output::Media { call_id, action } => {
                     let reaction = match action {
-                        MediaAction::CreateOffer | MediaAction::IceRestart => {
+                        MediaAction::CreateOffer
+                        | MediaAction::IceRestart
+                        | MediaAction::HoldOffer(_) => {
                             Some(MediaInput::LocalOffer("v=0 offer".into()))
                         }
                         MediaAction::AcceptOffer(_) => {
                             Some(MediaInput::LocalAnswer("v=0 answer".into()))
                         }
                         MediaAction::AcceptAnswer(_) => Some(MediaInput::IceConnected),
-                        MediaAction::AddRemoteCandidates { .. } | MediaAction::Close => None,
+                        MediaAction::AddRemoteCandidates { .. }
+                        | MediaAction::Close
+                        | MediaAction::SetMuted(_) => None,
                     };
                     self.reactions
                         .extend(reaction.map(|r| (call_id.clone(), r)));

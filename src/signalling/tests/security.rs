@@ -321,3 +321,53 @@ fn the_opponents_mute_is_reported_once_per_change_and_others_are_ignored() {
         [false]
     );
 }
+
+/// `mxcall hold` / `mute` (issue 12): only a connected call; hold asks the media engine for a
+/// hold offer (which goes out as `m.call.negotiate`), mute silences it and tells the peer.
+#[test]
+fn hold_and_mute_act_on_the_connected_call_only() {
+    use crate::signalling::CommandError;
+    let mut h = H::alice();
+    h.place_and_send(0, "out1");
+    assert_eq!(
+        h.try_cmd(
+            100,
+            Command::Hold {
+                call_id: None,
+                held: true
+            }
+        )
+        .unwrap_err(),
+        CommandError::NotConnected
+    );
+    h.synced(1000, BOB, "m.call.answer", answer("out1", Some(BOB_DEV)));
+    h.media(1100, "out1", MediaInput::IceConnected);
+    let out = h.cmd(
+        2000,
+        Command::Hold {
+            call_id: None,
+            held: true,
+        },
+    );
+    assert_eq!(
+        actions(&out),
+        [("out1".to_owned(), MediaAction::HoldOffer(true))]
+    );
+    let out = h.media(2100, "out1", MediaInput::LocalOffer("v=0 hold".into()));
+    assert_eq!(sends(&out)[0].0, "m.call.negotiate");
+    let out = h.cmd(
+        3000,
+        Command::Mute {
+            call_id: None,
+            muted: true,
+        },
+    );
+    assert_eq!(
+        actions(&out),
+        [("out1".to_owned(), MediaAction::SetMuted(true))]
+    );
+    let sent = sends(&out);
+    assert_eq!(sent[0].0, "m.call.sdp_stream_metadata_changed");
+    let streams = sent[0].1["sdp_stream_metadata"].as_object().unwrap();
+    assert_eq!(streams.values().next().unwrap()["audio_muted"], true);
+}
