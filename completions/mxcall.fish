@@ -88,7 +88,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l output -d 'Where 
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l duration -d 'Hang up this many seconds after the call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
-complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a call is connected; 0 turns them off' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l hangup-after-input -d 'Hang up when the input ends (end of a WAV file, stdin closed)'
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l json -d 'Print machine-readable JSON on stdout'
@@ -103,7 +103,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l output -d 'Wher
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l duration -d 'Hang up this many seconds after the call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
-complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a call is connected; 0 turns them off' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l hangup-after-input -d 'Hang up when the input ends (end of a WAV file, stdin closed)'
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l json -d 'Print machine-readable JSON on stdout'
@@ -119,14 +119,14 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -s v -l verbose -d
 complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -s q -l quiet -d 'Print nothing but errors'
 complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -s h -l help -d 'Print help'
 complete -c mxcall -n "__fish_mxcall_using_subcommand hangup" -s V -l version -d 'Print version'
-complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l exec -d 'Run this shell command for each incoming call, with MXCALL_ROOM_ID, MXCALL_CALL_ID and MXCALL_CALLER set' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l exec -d 'Run this shell command for each incoming call, with MXCALL_ROOM_ID, MXCALL_CALL_ID, MXCALL_CALLER and MXCALL_PROFILE set' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l from -d 'Also allow this user (repeatable): answer their calls with --answer, and join their direct-chat invites' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l output -d 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l duration -d 'Hang up this many seconds after the call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
-complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a call is connected; 0 turns them off' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l once -d 'Exit after the first call has ended'
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l answer -d 'Answer each incoming call (one at a time) from an allowed caller; see `mxcall allow`'

@@ -11,7 +11,7 @@ macro_rules! exit_codes_table {
     () => {
         "EXIT CODES:
   0  success; for calls: the call connected and then ended normally
-  1  any other error
+  1  any other error (also a call whose final hangup never reached the homeserver)
   2  usage error
   3  not logged in, wrong password or recovery key, or token rejected: run `mxcall login`
   4  homeserver unreachable or answering garbage
@@ -19,7 +19,8 @@ macro_rules! exit_codes_table {
   6  nobody answered (ring timeout, invite expired) / nothing to answer within --wait
   7  media failed (ICE failure, LiveKit SFU unreachable, audio device or file unusable;
      --protocol matrixrtc on a homeserver without a MatrixRTC transport)
-  8  the call was answered elsewhere or replaced"
+  8  the call was answered elsewhere or replaced
+  130  interrupted (a second Ctrl-C, or Ctrl-C while nothing was in progress)"
     };
 }
 
@@ -190,11 +191,13 @@ needs one too) and call their DM: mxcall call @them:example.org.")]
     #[command(
         long_about = "Show or edit the profile's allowed callers (the file allowed-callers in \
 the profile directory, one user id per line; kept by logout).\n\n\
-A call reaches the audio devices only from a caller the user allowed: `answer` and `watch --answer` \
-answer automatically only calls from allowed callers (this list, plus --from of that run) and join \
-a direct-chat invite only from them. With nobody allowed they answer only in rooms already joined, \
-and never join a room by themselves. Other calls still ring (printed, --exec runs) but are not \
-answered.\n\n\
+Two modes. With nobody allowed (this list empty and no --from), `answer` and `watch --answer` \
+answer calls only in rooms the account has already joined (people it chose to talk to) and never \
+join a room by themselves. As soon as anybody is allowed (this list, or --from of that run), they \
+answer only calls from allowed callers — in joined rooms too — and join a direct-chat invite \
+(`answer` and `watch`, with or without --answer) only from them. Other calls still ring (printed, \
+--exec runs, the ringing event says answering: false) but are not answered. A caller whose DM \
+invite is never joined waits up to its --ring-timeout (exit 6).\n\n\
 Examples: mxcall allow @alice:example.org @bob:example.org; mxcall allow --remove @bob:example.org; \
 mxcall allow (lists them)"
     )]
@@ -204,26 +207,32 @@ mxcall allow (lists them)"
         long_about = "Put the connected legacy call that a running `mxcall call`, `answer` \
 or `watch --answer` of this profile holds on hold: an m.call.negotiate offer saying sendonly \
 (RFC 3264, as Element's hold), silence to the other side, nothing from it. `mxcall resume` ends \
-the hold. Exit 1 when no running process has a connected call.\n\n\
+the hold. Legacy (m.call.*) calls only. Exit 1 when no running process has a connected legacy \
+call (a MatrixRTC call, a version-0 peer: the error says so).\n\n\
 Example: mxcall hold; sleep 30; mxcall resume"
     )]
     Hold(CallControlArgs),
     /// Resume a call this profile's running mxcall process put on hold
     #[command(
         long_about = "Resume the call `mxcall hold` put on hold (an m.call.negotiate offer \
-saying sendrecv again).\n\nExample: mxcall resume '!room:example.org'"
+saying sendrecv again). Legacy calls only; exit 1 when no running process has a connected legacy \
+call.\n\nExample: mxcall resume '!room:example.org'"
     )]
     Resume(CallControlArgs),
     /// Mute the microphone of the call a running mxcall process of this profile holds
     #[command(
         long_about = "Mute our audio in the connected legacy call that a running mxcall \
 process of this profile holds: silence goes out, and the other side is told \
-(m.call.sdp_stream_metadata_changed with audio_muted, as Element's mute button).\n\n\
+(m.call.sdp_stream_metadata_changed with audio_muted, as Element's mute button). Legacy calls \
+only; exit 1 when no running process has a connected legacy call.\n\n\
 Example: mxcall mute && sleep 10 && mxcall unmute"
     )]
     Mute(CallControlArgs),
     /// Unmute the microphone of the call a running mxcall process of this profile holds
-    #[command(long_about = "Unmute our audio after `mxcall mute`.\n\nExample: mxcall unmute")]
+    #[command(
+        long_about = "Unmute our audio after `mxcall mute`. Legacy calls only; exit 1 when \
+no running process has a connected legacy call.\n\nExample: mxcall unmute"
+    )]
     Unmute(CallControlArgs),
 }
 
@@ -272,8 +281,8 @@ pub struct AudioArgs {
     #[arg(long, value_name = "IP")]
     pub media_addr: Vec<std::net::IpAddr>,
 
-    /// With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a call
-    /// is connected; 0 turns them off
+    /// With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a
+    /// legacy call is connected; 0 turns them off
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
     pub stats_interval: std::time::Duration,
 }
@@ -356,7 +365,7 @@ pub struct WatchArgs {
     #[arg(long)]
     pub once: bool,
 
-    /// Run this shell command for each incoming call, with MXCALL_ROOM_ID, MXCALL_CALL_ID and MXCALL_CALLER set
+    /// Run this shell command for each incoming call, with MXCALL_ROOM_ID, MXCALL_CALL_ID, MXCALL_CALLER and MXCALL_PROFILE set
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
 

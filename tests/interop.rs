@@ -535,35 +535,7 @@ fn a_js_video_call_is_answered_audio_only() {
     if !interop() {
         return;
     }
-    let r = rig();
-    let mx = spawn(&r.home, &r.mx(&["answer", "--wait", "60"], "mx.wav"));
-    let mut js = r.js(
-        "call",
-        &["--room", &r.room, "--video", "--hangup-after", "4"],
-    );
-    let mx_out = wait(mx, Duration::from_secs(90));
-    let js_events = js.finish(Duration::from_secs(30));
-    assert_success(&mx_out);
-    let errors: Vec<&Value> = js_events.iter().filter(|e| e["event"] == "error").collect();
-    assert!(errors.is_empty(), "js reported errors: {errors:#?}");
-    let answer = call_events(&r.home, "m", &r.room)
-        .into_iter()
-        .find(|e| e["type"] == "m.call.answer")
-        .expect("mxcall's answer");
-    let sdp = answer["content"]["answer"]["sdp"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let video = sdp
-        .lines()
-        .find(|l| l.starts_with("m=video"))
-        .unwrap_or_else(|| panic!("the answer has no video m-line (it must reject it):\n{sdp}"));
-    assert!(
-        video.starts_with("m=video 0 "),
-        "video not rejected: {video}\n{sdp}"
-    );
-    assert_js_heard(&js_events, 440.0);
-    assert_tone(&r.path("mx.wav"), 880.0);
+    js_video_call_is_answered_audio_only(&["--video"], "m.call.answer", "answer");
 }
 
 /// Element upgrades a voice call to video mid-call (`upgradeCall`, an `m.call.negotiate` offer
@@ -573,42 +545,41 @@ fn a_mid_call_video_upgrade_is_answered_audio_only() {
     if !interop() {
         return;
     }
+    js_video_call_is_answered_audio_only(
+        &["--upgrade-video-at", "2"],
+        "m.call.negotiate",
+        "description",
+    );
+}
+
+/// js calls mxcall with `js_flags`; mxcall's last `event_type` (its SDP under `sdp_field`)
+/// rejects the video m-line, and audio flows both ways without a js error.
+fn js_video_call_is_answered_audio_only(js_flags: &[&str], event_type: &str, sdp_field: &str) {
     let r = rig();
     let mx = spawn(&r.home, &r.mx(&["answer", "--wait", "60"], "mx.wav"));
-    let mut js = r.js(
-        "call",
-        &[
-            "--room",
-            &r.room,
-            "--upgrade-video-at",
-            "2",
-            "--hangup-after",
-            "6",
-        ],
-    );
+    let mut args = vec!["--room", r.room.as_str(), "--hangup-after", "6"];
+    args.extend_from_slice(js_flags);
+    let mut js = r.js("call", &args);
     let mx_out = wait(mx, Duration::from_secs(90));
     let js_events = js.finish(Duration::from_secs(30));
     assert_success(&mx_out);
-    event(&js_events, "upgraded");
     let errors: Vec<&Value> = js_events.iter().filter(|e| e["event"] == "error").collect();
     assert!(errors.is_empty(), "js reported errors: {errors:#?}");
-    let renegotiated = call_events(&r.home, "m", &r.room)
+    let sdp = call_events(&r.home, "m", &r.room)
         .into_iter()
-        .filter(|e| e["type"] == "m.call.negotiate" && e["sender"] == r.m_user.as_str())
-        .filter_map(|e| {
-            e["content"]["description"]["sdp"]
-                .as_str()
-                .map(str::to_owned)
-        })
+        .filter(|e| e["type"] == event_type && e["sender"] == r.m_user.as_str())
+        .filter_map(|e| e["content"][sdp_field]["sdp"].as_str().map(str::to_owned))
         .next_back()
-        .expect("mxcall answered no renegotiation");
-    let video = renegotiated
+        .unwrap_or_else(|| panic!("mxcall sent no {event_type}"));
+    let video = sdp
         .lines()
         .find(|l| l.starts_with("m=video"))
-        .unwrap_or_else(|| panic!("no video m-line in the answer:\n{renegotiated}"));
+        .unwrap_or_else(|| {
+            panic!("no video m-line in mxcall's {event_type} (it must reject it):\n{sdp}")
+        });
     assert!(
         video.starts_with("m=video 0 "),
-        "video not rejected: {video}"
+        "video not rejected: {video}\n{sdp}"
     );
     assert_js_heard(&js_events, 440.0);
     assert_tone(&r.path("mx.wav"), 880.0);
