@@ -36,7 +36,7 @@ use crate::matrixrtc as matrixrtc_request;
 use crate::media::{self, MediaConfig, MediaEvent, MediaSession};
 use crate::signalling::{CallMachine, Command, Input, Output, Party};
 use crate::transport::rooms::Target;
-use crate::transport::send::{CallSender, SendReport};
+use crate::transport::send::{CallSender, SendReport, ends_call};
 use crate::transport::sync::SyncBatch;
 use crate::transport::{self};
 use audio_slot::{SharedSink, SharedSource, TeeSink};
@@ -98,10 +98,6 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
 /// How long queued events (a final hangup) may take to reach the homeserver at exit.
 /// (A rate-limited homeserver asks for seconds between events: the hangup may need them.)
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(15);
-
-fn ends_call(event_type: &str) -> bool {
-    matches!(event_type, "m.call.hangup" | "m.call.reject")
-}
 
 /// Our hangups and rejects on their way to the homeserver: one that never got there leaves the
 /// other side ringing or in the call, which the exit code must say (issue 11, rate limits).
@@ -583,13 +579,9 @@ impl Engine {
     }
 }
 
-/// The wall clock in Unix milliseconds: JSON events' `ts`, and the `now_ms` of MatrixRTC
-/// inputs (membership expiry and ring lifetimes are wall-clock rules).
-pub(super) fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+/// JSON events' `ts`, and the `now_ms` of the machines' inputs (invite ages without
+/// `unsigned.age`, MatrixRTC expiry and ring lifetimes are wall-clock rules).
+pub(super) use crate::transport::unix_ms;
 
 async fn futures_join_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
     for task in tasks {

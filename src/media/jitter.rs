@@ -81,6 +81,29 @@ pub enum Playout<'a> {
     Conceal,
 }
 
+impl Playout<'_> {
+    /// The same decision with its packet copied into `buf` (at least [`MAX_PAYLOAD`] long), for
+    /// a caller that decodes after releasing the lock the receiver needs.
+    pub fn copied_into(self, buf: &mut [u8]) -> Playout<'_> {
+        let mut copy = |p: &[u8]| {
+            buf[..p.len()].copy_from_slice(p);
+            p.len()
+        };
+        match self {
+            Playout::Idle => Playout::Idle,
+            Playout::Conceal => Playout::Conceal,
+            Playout::Packet(p) => {
+                let n = copy(p);
+                Playout::Packet(&buf[..n])
+            }
+            Playout::Fec(p) => {
+                let n = copy(p);
+                Playout::Fec(&buf[..n])
+            }
+        }
+    }
+}
+
 /// What happened to a pushed packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushOutcome {

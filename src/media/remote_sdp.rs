@@ -25,7 +25,7 @@ use super::ice::refuse_remote_candidate;
 /// one-line reason when no fingerprint can be checked. `mdns`: whether `.local` candidates can
 /// be resolved here. Line endings are kept as the peer sent them.
 pub fn prepare(sdp: &str, mdns: bool) -> Result<String, String> {
-    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    let eol = line_ending(sdp);
     let lines: Vec<&str> = sdp.lines().collect();
     let fingerprints: Vec<(&str, &str)> = lines
         .iter()
@@ -166,7 +166,7 @@ pub fn audio_direction(sdp: &str) -> Direction {
 /// The SDP with the first audio m-line's direction set to `to` (its attribute replaced, or
 /// added after the m-line); a session-level direction is left as is.
 pub fn set_audio_direction(sdp: &str, to: Direction) -> String {
-    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    let eol = line_ending(sdp);
     let mut out = String::with_capacity(sdp.len() + 16);
     let (mut in_audio, mut done, mut pending_insert) = (false, false, false);
     for line in sdp.lines() {
@@ -204,7 +204,7 @@ pub fn setup_role(sdp: &str) -> Option<&str> {
 
 /// The SDP with every `a=setup` line saying `role`.
 pub fn set_setup_role(sdp: &str, role: &str) -> String {
-    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    let eol = line_ending(sdp);
     let mut out = String::with_capacity(sdp.len());
     for line in sdp.lines() {
         if line.starts_with("a=setup:") {
@@ -216,6 +216,11 @@ pub fn set_setup_role(sdp: &str, role: &str) -> String {
         out.push_str(eol);
     }
     out
+}
+
+/// The line ending the peer used (RFC 4566 says CRLF; some send LF), kept in rewrites.
+fn line_ending(sdp: &str) -> &'static str {
+    if sdp.contains("\r\n") { "\r\n" } else { "\n" }
 }
 
 #[cfg(test)]

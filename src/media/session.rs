@@ -31,7 +31,7 @@ use webrtc::peer_connection::{
 use super::codec::{MAX_PACKET, OpusEncoder};
 use super::ice::{has_relay, refuse_remote_candidate, usable_ice_servers};
 use super::jitter::MAX_PAYLOAD;
-use super::jitter::{JitterBuffer, JitterConfig, Playout};
+use super::jitter::{JitterBuffer, JitterConfig};
 use super::player::{Filled, FramePlayer, MAX_PACKETS_PER_FRAME};
 use super::remote_sdp::{self, Direction};
 use super::{Candidate, ConnState, MediaConfig, MediaError, MediaEvent, MediaStats};
@@ -962,27 +962,7 @@ async fn playout_loop(mut sink: Box<dyn AudioSink>, mut player: FramePlayer, sha
             while player.wants_packet() && pulls < MAX_PACKETS_PER_FRAME {
                 pulls += 1;
                 // Copy the packet out so the decoder runs without the lock the receiver needs.
-                let (kind, len) = {
-                    let mut jb = shared.jitter.lock().unwrap_or_else(|p| p.into_inner());
-                    match jb.pop() {
-                        Playout::Idle => (0, 0),
-                        Playout::Packet(p) => {
-                            packet[..p.len()].copy_from_slice(p);
-                            (1, p.len())
-                        }
-                        Playout::Fec(p) => {
-                            packet[..p.len()].copy_from_slice(p);
-                            (2, p.len())
-                        }
-                        Playout::Conceal => (3, 0),
-                    }
-                };
-                let pull = match kind {
-                    0 => Playout::Idle,
-                    1 => Playout::Packet(&packet[..len]),
-                    2 => Playout::Fec(&packet[..len]),
-                    _ => Playout::Conceal,
-                };
+                let pull = lock(&shared.jitter).pop().copied_into(&mut packet);
                 match player.fill(pull) {
                     Filled::Silence => break,
                     Filled::Decoded | Filled::Recovered => {

@@ -15,7 +15,7 @@ use matrix_sdk::ruma::api::client::filter::RoomEventFilter;
 use matrix_sdk::ruma::{OwnedRoomId, UInt};
 
 use super::rooms;
-use super::sync::{SyncBatch, room_event, sync_now};
+use super::sync::{SyncBatch, sync_now, take_events};
 use super::undecryptable::Pending;
 
 /// How many of each room's newest call events are looked at.
@@ -65,13 +65,14 @@ pub async fn recent_batch(
         };
         let room_id = room.room_id().to_owned();
         // /messages backwards is newest first; the machine wants the order they happened in.
-        for ev in messages.chunk.iter().rev() {
-            if let Some(utd) = pending.add(&room_id, ev, now) {
-                batch.undecryptable.push(utd);
-            } else if let Some(event) = room_event(&room_id, ev) {
-                batch.events.push(event);
-            }
-        }
+        take_events(
+            &room_id,
+            messages.chunk.iter().rev(),
+            &mut pending,
+            now,
+            &mut batch.events,
+            &mut batch.undecryptable,
+        );
     }
     Ok(batch)
 }

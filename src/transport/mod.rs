@@ -15,6 +15,13 @@ pub mod undecryptable;
 
 use std::time::Duration;
 
+/// The wall clock in Unix milliseconds (0 before 1970).
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 
 /// One event from a sync response that a call may care about, in its raw JSON form so that the

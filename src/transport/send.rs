@@ -93,7 +93,7 @@ pub fn spawn(room: Room) -> (CallSender, mpsc::UnboundedReceiver<SendReport>) {
                     next = rx.recv(), if open => match next {
                         Some(next) => {
                             let ends_this = out.event_type == CANDIDATES
-                                && ends_call(&next)
+                                && ends_call(&next.event_type)
                                 && call_id(&next) == call_id(&out);
                             queue.push(next);
                             if ends_this {
@@ -132,7 +132,7 @@ struct Queue {
 
 impl Queue {
     fn push(&mut self, out: Outgoing) {
-        if ends_call(&out) {
+        if ends_call(&out.event_type) {
             let id = call_id(&out).map(str::to_owned);
             let before = self.events.len();
             self.events
@@ -164,8 +164,9 @@ impl Queue {
     }
 }
 
-fn ends_call(out: &Outgoing) -> bool {
-    matches!(out.event_type.as_str(), "m.call.hangup" | "m.call.reject")
+/// Whether an event of this type ends a call for the peer (a hangup or a reject).
+pub fn ends_call(event_type: &str) -> bool {
+    matches!(event_type, "m.call.hangup" | "m.call.reject")
 }
 
 fn call_id(out: &Outgoing) -> Option<&str> {

@@ -20,7 +20,7 @@ use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
 use tokio::sync::mpsc;
 
 use super::undecryptable::{Pending, Undecryptable};
-use super::{RoomEvent, store_claim};
+use super::{RoomEvent, store_claim, unix_ms};
 use crate::error::{Error, Result};
 
 /// How long one `/sync` request waits on the server for news.
@@ -311,26 +311,41 @@ async fn fetch_cut(
             from = page.end;
         }
         tracing::debug!(%room_id, events = newest_first.len(), "filled a cut sync timeline");
-        for ev in newest_first.iter().rev() {
-            if let Some(utd) = pending.add(&room_id, ev, now) {
-                undecryptable.push(utd);
-            } else if let Some(event) = room_event(&room_id, ev) {
-                events.push(event);
-            }
-        }
+        let oldest_first = newest_first.iter().rev();
+        take_events(
+            &room_id,
+            oldest_first,
+            pending,
+            now,
+            &mut events,
+            &mut undecryptable,
+        );
     }
     (events, undecryptable)
+}
+
+/// One room's timeline events, in order, into `events`; those that did not decrypt into
+/// `undecryptable` (and `pending`, which retries them when a key arrives).
+pub(super) fn take_events<'a>(
+    room_id: &OwnedRoomId,
+    timeline: impl IntoIterator<Item = &'a TimelineEvent>,
+    pending: &mut Pending,
+    now: Instant,
+    events: &mut Vec<RoomEvent>,
+    undecryptable: &mut Vec<Undecryptable>,
+) {
+    for ev in timeline {
+        if let Some(utd) = pending.add(room_id, ev, now) {
+            undecryptable.push(utd);
+        } else if let Some(event) = room_event(room_id, ev) {
+            events.push(event);
+        }
+    }
 }
 
 /// How old an event was when the server handed it over (the signalling's rule).
 fn event_age(ev: &RoomEvent, now_ms: u64) -> Duration {
     crate::signalling::event_age(ev.age, ev.origin_server_ts, now_ms)
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn to_batch(
@@ -349,15 +364,14 @@ fn to_batch(
             matrix_sdk::sync::State::After(evs) => (Vec::new(), rtc_state(room_id, evs)),
         };
         events.extend(state_before);
-        for ev in &update.timeline.events {
-            if let Some(utd) = pending.add(room_id, ev, now) {
-                undecryptable.push(utd);
-                continue;
-            }
-            if let Some(event) = room_event(room_id, ev) {
-                events.push(event);
-            }
-        }
+        take_events(
+            room_id,
+            &update.timeline.events,
+            pending,
+            now,
+            &mut events,
+            &mut undecryptable,
+        );
         events.extend(state_after);
     }
     SyncBatch {
