@@ -127,9 +127,7 @@ async fn two_sessions_exchange_tones_over_loopback() {
     let call_end = Instant::now() + Duration::from_secs(3);
     pump(&a, &mut a_events, &b, &mut b_events, &mut seen, call_end).await;
 
-    let stats = [a.final_stats().await, b.final_stats().await];
-    a.close().await;
-    b.close().await;
+    let stats = [a.close().await, b.close().await];
 
     // What one side counts as sent is what went on the wire: the other side received it.
     for (from, to) in [(0, 1), (1, 0)] {

@@ -132,8 +132,7 @@ impl Engine {
                     if let Some(call) = self.calls.get_mut(&call_id)
                         && let Some(session) = call.session.take()
                     {
-                        call.stats = Some(session.final_stats().await);
-                        session.close().await;
+                        call.stats = Some(session.close().await);
                     }
                     Ok(None)
                 }

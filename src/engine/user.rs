@@ -395,8 +395,7 @@ impl Engine {
         let mut hangup = None;
         if let Some(mut call) = call {
             if let Some(session) = call.session.take() {
-                call.stats = Some(session.final_stats().await);
-                session.close().await;
+                call.stats = Some(session.close().await);
             }
             stats = call.stats;
             duration = call.connected_at.map(|t| t.elapsed()).unwrap_or_default();

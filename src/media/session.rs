@@ -667,13 +667,6 @@ impl MediaSession {
         self.create_offer().await
     }
 
-    /// The session's counters after sampling the stack's statistics once more: what
-    /// [`stats`](Self::stats) says, up to date, for the end of a call.
-    pub async fn final_stats(&self) -> MediaStats {
-        sample_stats(self.pc.as_ref(), &self.shared).await;
-        self.stats()
-    }
-
     /// A snapshot of the session's counters; what went on the wire is sampled once a second.
     pub fn stats(&self) -> MediaStats {
         let s = &self.shared;
@@ -698,8 +691,9 @@ impl MediaSession {
     }
 
     /// Stops the audio, finishes the sink (a WAV recording gets its final header), and closes
-    /// the peer connection.
-    pub async fn close(self) {
+    /// the peer connection. Returns the call's final counters: sampled from the stack after
+    /// the last frame was sent, so `packets_sent` is exactly what went on the wire.
+    pub async fn close(self) -> MediaStats {
         self.shared.shutdown.send_replace(true);
         let playout = self
             .playout
@@ -709,13 +703,17 @@ impl MediaSession {
         if let Some(task) = playout {
             let _ = task.await;
         }
-        if let Err(e) = self.pc.close().await {
-            tracing::debug!("closing the peer connection: {e}");
-        }
+        // The send loop ends at the shutdown; only then is the stack's count final.
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for task in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
         }
+        sample_stats(self.pc.as_ref(), &self.shared).await;
+        let stats = self.stats();
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!("closing the peer connection: {e}");
+        }
+        stats
     }
 
     async fn apply_local(
