@@ -234,6 +234,28 @@ Example: mxcall mute && sleep 10 && mxcall unmute"
 no running process has a connected legacy call.\n\nExample: mxcall unmute"
     )]
     Unmute(CallControlArgs),
+    /// Send DTMF digits (touch tones) on the call a running mxcall process of this profile holds
+    #[command(
+        long_about = "Send DTMF digits on the connected legacy call that a running mxcall \
+process of this profile holds, as RFC 4733 telephone-events in its audio (what Element's dial \
+pad and SIP gateways send): each digit a 100 ms tone, 70 ms (one frame more: 80 ms) between \
+digits, a comma a 2 s pause. Digits: 0-9, *, #, A-D. The digits received from the other side \
+are printed by the process that holds the call (with --json: dtmf events). Legacy calls only; \
+exit 1 when no running process has a connected legacy call or the other side's client did not \
+offer DTMF, exit 2 for a character that is not a digit.\n\n\
+Example: mxcall dtmf '1234#'; mxcall dtmf '9,,1' '!room:example.org'"
+    )]
+    Dtmf(DtmfArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DtmfArgs {
+    /// The digits: 0-9, *, #, A-D; a comma pauses 2 s
+    #[arg(value_name = "DIGITS", value_parser = parse_dtmf)]
+    pub digits: String,
+
+    #[command(flatten)]
+    pub call: CallControlArgs,
 }
 
 #[derive(Debug, Args)]
@@ -285,6 +307,19 @@ pub struct AudioArgs {
     /// legacy call is connected; 0 turns them off
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
     pub stats_interval: std::time::Duration,
+
+    /// Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after
+    /// a legacy call connected
+    #[arg(long, value_name = "DIGITS", value_parser = parse_dtmf)]
+    pub dtmf: Option<String>,
+
+    /// How long after `connected` --dtmf starts
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_secs, requires = "dtmf")]
+    pub dtmf_delay: std::time::Duration,
+
+    /// Hang up when the other side sends one of these DTMF digits (e.g. '#')
+    #[arg(long, value_name = "DIGITS", value_parser = parse_dtmf)]
+    pub hangup_on_dtmf: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -383,6 +418,10 @@ pub struct WatchArgs {
 }
 
 /// Seconds, possibly fractional ("2.5"), as a duration.
+fn parse_dtmf(s: &str) -> Result<String, String> {
+    crate::media::dtmf::parse_digits(s)
+}
+
 fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
     let secs: f64 = s
         .parse()

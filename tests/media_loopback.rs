@@ -30,6 +30,7 @@ struct Seen {
     first_audio_at: Option<Instant>,
     states: Vec<ConnState>,
     errors: Vec<String>,
+    dtmf: Vec<mxcall::media::dtmf::Dtmf>,
 }
 
 /// Passes each side's candidates to the other and records events, until `until`.
@@ -70,6 +71,7 @@ async fn pump(
                 s.first_audio_at.get_or_insert(Instant::now());
             }
             MediaEvent::Error(e) => s.errors.push(e.to_string()),
+            MediaEvent::Dtmf(d) => s.dtmf.push(d),
             _ => {}
         }
     }
@@ -240,7 +242,8 @@ async fn answers_a_chromium_offer_with_one_bundled_opus_line() {
     let answer = s.accept_offer(CHROMIUM_OFFER).await.unwrap();
     assert_chromium_shaped(&answer, s.stream_id());
     let m_line = answer.lines().find(|l| l.starts_with("m=audio")).unwrap();
-    assert!(m_line.ends_with("UDP/TLS/RTP/SAVPF 111"), "{m_line}");
+    // Opus and the telephone-event at its clock (RFC 4733), nothing else.
+    assert!(m_line.ends_with("UDP/TLS/RTP/SAVPF 111 110"), "{answer}");
     assert!(
         answer.contains("a=setup:active") || answer.contains("a=setup:passive"),
         "{answer}"
@@ -655,4 +658,119 @@ async fn hold_with_inactive_then_resume_with_sendrecv_restores_audio_both_ways()
     let tail = &samples[samples.len().saturating_sub(48_000)..];
     let report = analyse(tail, 880.0);
     assert!(report.fraction() >= 0.8, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtmf_digits_go_both_ways_as_telephone_events_and_audio_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_rec, b_rec) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    let (a, mut a_events) = session("tone:440", &a_rec).await;
+    let (b, mut b_events) = session("tone:880", &b_rec).await;
+    let offer = a.create_offer().await.unwrap();
+    // Offered at both clock rates, as browsers do (RFC 4733 §7.1.1).
+    assert!(offer.contains("telephone-event/48000"), "{offer}");
+    assert!(offer.contains("telephone-event/8000"), "{offer}");
+    a.accept_answer(&b.accept_offer(&offer).await.unwrap())
+        .await
+        .unwrap();
+    let mut seen = [Seen::default(), Seen::default()];
+    let t0 = Instant::now();
+    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
+        let step = Instant::now() + Duration::from_millis(20);
+        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
+    }
+    assert_eq!(a.dtmf_refusal(), None);
+    a.send_dtmf("12#").unwrap();
+    b.send_dtmf("D*").unwrap();
+    let until = Instant::now() + Duration::from_secs(2);
+    pump(&a, &mut a_events, &b, &mut b_events, &mut seen, until).await;
+    let before = b.stats();
+    let until = Instant::now() + Duration::from_secs(1);
+    pump(&a, &mut a_events, &b, &mut b_events, &mut seen, until).await;
+    let after = b.stats();
+    a.close().await;
+    b.close().await;
+
+    let digits = |s: &Seen| s.dtmf.iter().map(|d| d.digit).collect::<String>();
+    assert_eq!(digits(&seen[1]), "12#", "{:?}", seen[1].dtmf);
+    assert_eq!(digits(&seen[0]), "D*", "{:?}", seen[0].dtmf);
+    for d in seen.iter().flat_map(|s| &s.dtmf) {
+        assert_eq!(d.duration_ms, 100, "{d:?}");
+    }
+    // Event packets never reach the decoder and the audio numbering stays whole: after the
+    // digits B plays A's tone again with no loss counted.
+    assert!(
+        after.frames_decoded >= before.frames_decoded + 40,
+        "{before:?} → {after:?}"
+    );
+    assert_eq!(after.packets_lost, 0, "{after:?}");
+    let samples = read_wav(&b_rec);
+    let tail = &samples[samples.len().saturating_sub(48_000)..];
+    assert!(analyse(tail, 440.0).fraction() >= 0.8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtmf_is_refused_when_the_peer_offers_no_telephone_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _a_events) = session("tone:440", &dir.path().join("a.wav")).await;
+    let (b, _b_events) = session("tone:880", &dir.path().join("b.wav")).await;
+    // A peer without telephone-event (Chromium with DTMF disabled, some gateways).
+    let offer: String = a
+        .create_offer()
+        .await
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("telephone-event"))
+        .map(|l| format!("{l}\r\n"))
+        .collect::<String>()
+        .replace(" 111 110 126", " 111");
+    let answer = b.accept_offer(&offer).await.unwrap();
+    assert!(!answer.contains("telephone-event"), "{answer}");
+    let refusal = b.send_dtmf("1").unwrap_err();
+    assert!(refusal.contains("did not offer DTMF"), "{refusal}");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_offering_only_8_khz_telephone_events_gets_digits_at_that_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, mut a_events) = session("tone:440", &dir.path().join("a.wav")).await;
+    let (b, mut b_events) = session("tone:880", &dir.path().join("b.wav")).await;
+    // Firefox and SIP gateways offer telephone-event/8000 only, under their own number.
+    let offer: String = a
+        .create_offer()
+        .await
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("telephone-event/48000"))
+        .map(|l| format!("{l}\r\n"))
+        .collect::<String>()
+        .replace(" 111 110 126", " 111 126");
+    let answer = b.accept_offer(&offer).await.unwrap();
+    let m_line = answer.lines().find(|l| l.starts_with("m=audio")).unwrap();
+    assert!(m_line.ends_with(" 111 126"), "{answer}");
+    assert!(
+        answer.contains("a=rtpmap:126 telephone-event/8000"),
+        "{answer}"
+    );
+    a.accept_answer(&answer).await.unwrap();
+    let mut seen = [Seen::default(), Seen::default()];
+    let t0 = Instant::now();
+    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
+        let step = Instant::now() + Duration::from_millis(20);
+        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
+    }
+    b.send_dtmf("9").unwrap();
+    let until = Instant::now() + Duration::from_secs(1);
+    pump(&a, &mut a_events, &b, &mut b_events, &mut seen, until).await;
+    a.close().await;
+    b.close().await;
+    let d = seen[0].dtmf.first().copied();
+    assert_eq!(
+        d.map(|d| (d.digit, d.duration_ms)),
+        Some(('9', 100)),
+        "{:?}",
+        seen[0].dtmf
+    );
 }

@@ -105,5 +105,8 @@ fn options(audio: &AudioArgs) -> Result<CallOptions> {
         hangup_after_input: audio.hangup_after_input,
         bind: audio.media_addr.clone(),
         stats_interval: (!audio.stats_interval.is_zero()).then_some(audio.stats_interval),
+        dtmf: audio.dtmf.clone(),
+        dtmf_delay: audio.dtmf_delay,
+        hangup_on_dtmf: audio.hangup_on_dtmf.clone(),
     })
 }

@@ -46,6 +46,9 @@ pub async fn run(ctx: &Context, args: HangupArgs) -> Result<u8> {
         hangup_after_input: false,
         bind: Vec::new(),
         stats_interval: None,
+        dtmf: None,
+        dtmf_delay: std::time::Duration::ZERO,
+        hangup_on_dtmf: None,
     };
     engine::run(
         ctx,

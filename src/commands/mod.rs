@@ -42,5 +42,6 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Resume(args) => call_control::hold(&ctx, args, false).await,
         Command::Mute(args) => call_control::mute(&ctx, args, true).await,
         Command::Unmute(args) => call_control::mute(&ctx, args, false).await,
+        Command::Dtmf(args) => call_control::dtmf(&ctx, args).await,
     }
 }

@@ -45,6 +45,7 @@ impl Engine {
                 self.reporter.note(&format!("mxcall: {e}"));
                 return;
             }
+            MediaEvent::Dtmf(d) => return self.on_dtmf(&call_id, d),
             MediaEvent::PeerHold(held) => {
                 if let Some(call) = self.calls.get(&call_id) {
                     let fields =
@@ -120,6 +121,14 @@ impl Engine {
                 MediaAction::SetMuted(muted) => {
                     let session = self.session_for(room_id, &call_id).await?;
                     session.set_muted(muted);
+                    Ok(None)
+                }
+                MediaAction::SendDtmf(digits) => {
+                    let session = self.session_for(room_id, &call_id).await?;
+                    // Not a media failure: the call goes on without the digits.
+                    if let Err(why) = session.send_dtmf(&digits) {
+                        self.reporter.note(&format!("mxcall: DTMF not sent: {why}"));
+                    }
                     Ok(None)
                 }
                 MediaAction::IceRestart => {

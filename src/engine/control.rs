@@ -1,10 +1,11 @@
-//! The control socket: how `mxcall hangup` (and `hold`, `resume`, `mute`, `unmute`) reaches a
+//! The control socket: how `mxcall hangup` (and `hold`, `resume`, `mute`, `unmute`, `dtmf`) reaches a
 //! call running in another mxcall process of the same profile.
 //!
 //! Each running `call` / `answer` / `watch` listens on `<profile dir>/run/<pid>.sock` (mode 0600
 //! inside a 0700 directory, so only the user can connect). The protocol is one JSON request line
 //! and one JSON reply line: `{"op":"hangup","room_id":…,"call_id":…,"reason":…}`,
-//! `{"op":"hold","room_id":…,"held":true}` or `{"op":"mute","room_id":…,"muted":true}` →
+//! `{"op":"hold","room_id":…,"held":true}`, `{"op":"mute","room_id":…,"muted":true}` or
+//! `{"op":"dtmf","room_id":…,"digits":"12#"}` →
 //! `{"ok":true,"call_id":…}` or `{"ok":false,"error":…}`.
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,12 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room_id: Option<String>,
         muted: bool,
+    },
+    /// `mxcall dtmf`.
+    Dtmf {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room_id: Option<String>,
+        digits: String,
     },
 }
 

@@ -91,6 +91,12 @@ pub struct CallOptions {
     pub bind: Vec<std::net::IpAddr>,
     /// `--stats-interval`: how often a connected call reports its quality; `None`: never.
     pub stats_interval: Option<Duration>,
+    /// `--dtmf`: digits to send `dtmf_delay` after the call connected (checked by
+    /// `media::dtmf::parse_digits`).
+    pub dtmf: Option<String>,
+    pub dtmf_delay: Duration,
+    /// `--hangup-on-dtmf`: hang up when the peer sends one of these digits.
+    pub hangup_on_dtmf: Option<String>,
 }
 
 /// How long the hangup of an interrupted call may take before the process exits anyway.
@@ -252,6 +258,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         started: Instant::now(),
         wait_deadline: None,
         duration_deadline: None,
+        dtmf_deadline: None,
         stats: stats::StatsTimer::default(),
         interrupted_at: None,
         pending_place: None,
@@ -319,6 +326,8 @@ struct Engine {
     wait_deadline: Option<Instant>,
     /// `--duration`: when to hang up, counted from `connected`.
     duration_deadline: Option<Instant>,
+    /// `--dtmf`: when to send the digits, counted from `connected`.
+    dtmf_deadline: Option<Instant>,
     /// `stats` events of connected calls (`--stats-interval`).
     stats: stats::StatsTimer,
     interrupted_at: Option<Instant>,
@@ -405,6 +414,7 @@ impl Engine {
         let own = [
             self.wait_deadline,
             self.duration_deadline,
+            self.dtmf_deadline,
             self.stats.deadline(),
             self.interrupted_at.map(|t| t + INTERRUPT_GRACE),
         ];
@@ -482,6 +492,10 @@ impl Engine {
         {
             self.exit = Some(130);
         }
+        if self.dtmf_deadline.is_some_and(|t| now >= t) {
+            self.dtmf_deadline = None;
+            self.send_planned_dtmf();
+        }
         if self.duration_deadline.is_some_and(|t| now >= t) {
             self.duration_deadline = None;
             self.hangup_current(None);
@@ -536,7 +550,7 @@ impl Engine {
                 ..
             } => {
                 if let Some(room) = self.rooms.get(room_id) {
-                    if ends_call(&event_type) {
+                    if ends_call(event_type) {
                         self.hangups.queued += 1;
                     }
                     room.sender.send(event_type, content);

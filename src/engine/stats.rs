@@ -37,7 +37,7 @@ impl StatsTimer {
 impl Engine {
     /// Reports every connected call's `stats` when they are due, and schedules the next ones.
     pub(super) fn report_stats(&mut self, now: Instant) {
-        if !self.stats.due.is_some_and(|t| now >= t) {
+        if self.stats.due.is_none_or(|t| now < t) {
             return;
         }
         let mut events = Vec::new();

@@ -10,6 +10,7 @@ use super::control::{Incoming, Reply, Request};
 use super::report::{with_call, with_call_protocol};
 use super::{Engine, Mode, stats};
 use crate::error::exit;
+use crate::media::{self, MediaSession};
 use crate::signalling::{self, CallEvent, Command, Input, Party, RingPolicy};
 
 impl Engine {
@@ -35,10 +36,14 @@ impl Engine {
                 reason,
             } => (room_id, call_id, reason),
             Request::Hold { room_id, held } => {
-                let reply = self.on_call_control(room_id, |call_id| Command::Hold {
-                    call_id: Some(call_id),
-                    held,
-                });
+                let reply = self.on_call_control(
+                    room_id,
+                    |call_id| Command::Hold {
+                        call_id: Some(call_id),
+                        held,
+                    },
+                    |_| None,
+                );
                 if let Some(call_id) = reply.call_id.as_deref().filter(|_| reply.ok) {
                     self.report_local(call_id, if held { "held" } else { "resumed" });
                 }
@@ -46,13 +51,36 @@ impl Engine {
                 return;
             }
             Request::Mute { room_id, muted } => {
-                let reply = self.on_call_control(room_id, |call_id| Command::Mute {
-                    call_id: Some(call_id),
-                    muted,
-                });
+                let reply = self.on_call_control(
+                    room_id,
+                    |call_id| Command::Mute {
+                        call_id: Some(call_id),
+                        muted,
+                    },
+                    |_| None,
+                );
                 if let Some(call_id) = reply.call_id.as_deref().filter(|_| reply.ok) {
                     self.report_local(call_id, if muted { "muted" } else { "unmuted" });
                 }
+                let _ = incoming.reply.send(reply);
+                return;
+            }
+            Request::Dtmf { room_id, digits } => {
+                let reply = match media::dtmf::parse_digits(&digits) {
+                    Ok(digits) => self.on_call_control(
+                        room_id,
+                        |call_id| Command::Dtmf {
+                            call_id: Some(call_id),
+                            digits: digits.clone(),
+                        },
+                        MediaSession::dtmf_refusal,
+                    ),
+                    Err(e) => Reply {
+                        ok: false,
+                        call_id: None,
+                        error: Some(e),
+                    },
+                };
                 let _ = incoming.reply.send(reply);
                 return;
             }
@@ -108,12 +136,13 @@ impl Engine {
         let _ = incoming.reply.send(reply);
     }
 
-    /// A hold or mute request: the command for the connected legacy call of `room_id` (or of
-    /// any room), through its machine.
+    /// A hold, mute or DTMF request: the command for the connected legacy call of `room_id` (or
+    /// of any room), through its machine, unless its media session `refuse`s it.
     fn on_call_control(
         &mut self,
         room_id: Option<String>,
         command: impl Fn(String) -> Command,
+        refuse: impl Fn(&MediaSession) -> Option<&'static str>,
     ) -> Reply {
         let now = Instant::now();
         let mut reply = Reply {
@@ -128,6 +157,11 @@ impl Engine {
             let Some(call_id) = room.machine.live_calls().last().map(str::to_owned) else {
                 continue;
             };
+            let session = self.calls.get(&call_id).and_then(|c| c.session.as_ref());
+            if let Some(why) = session.and_then(&refuse) {
+                reply.error = Some(why.to_owned());
+                continue;
+            }
             match room
                 .machine
                 .handle_input(Input::Command(now, command(call_id.clone())))
@@ -143,6 +177,52 @@ impl Engine {
             }
         }
         reply
+    }
+
+    /// A digit the peer sent: a `dtmf` event and a line; `--hangup-on-dtmf` ends the call.
+    pub(super) fn on_dtmf(&mut self, call_id: &str, d: media::dtmf::Dtmf) {
+        let Some(room_id) = self.calls.get(call_id).map(|c| c.room_id.clone()) else {
+            return;
+        };
+        self.reporter.event(
+            "dtmf",
+            with_call(
+                room_id.as_str(),
+                call_id,
+                json!({"digit": d.digit.to_string(), "duration_ms": d.duration_ms}),
+            ),
+            Some(format!("DTMF {} received ({} ms)", d.digit, d.duration_ms)),
+        );
+        if self
+            .opts
+            .hangup_on_dtmf
+            .as_deref()
+            .is_some_and(|ends| ends.contains(d.digit))
+            && self.current.as_deref() == Some(call_id)
+        {
+            self.hangup_current(None);
+        }
+    }
+
+    /// `--dtmf`: the digits go to the current call once `--dtmf-delay` has passed.
+    pub(super) fn send_planned_dtmf(&mut self) {
+        let (Some(call_id), Some(digits)) = (self.current.clone(), self.opts.dtmf.clone()) else {
+            return;
+        };
+        let Some(call) = self.calls.get(&call_id) else {
+            return;
+        };
+        if let Some(room) = self.rooms.get_mut(&call.room_id)
+            && let Err(e) = room.machine.handle_input(Input::Command(
+                Instant::now(),
+                Command::Dtmf {
+                    call_id: Some(call_id),
+                    digits,
+                },
+            ))
+        {
+            self.reporter.note(&format!("mxcall: DTMF not sent: {e}"));
+        }
     }
 
     /// `held`/`resumed`/`muted`/`unmuted` done by us, as JSON and a line.
@@ -325,6 +405,9 @@ impl Engine {
                     && let Some(d) = self.opts.duration
                 {
                     self.duration_deadline.get_or_insert(now + d);
+                }
+                if self.current.as_deref() == Some(call_id.as_str()) && self.opts.dtmf.is_some() {
+                    self.dtmf_deadline.get_or_insert(now + self.opts.dtmf_delay);
                 }
                 self.stats.start(now, self.opts.stats_interval);
             }

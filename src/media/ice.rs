@@ -91,7 +91,7 @@ fn usable_uri(uri: &str, username: &str, credential: &str) -> Result<String, Str
     probe
         .urls()
         .map(|_| candidate)
-        .map_err(|e| super::error::one_line(e))
+        .map_err(super::error::one_line)
 }
 
 /// Why a remote candidate is not handed to the ICE agent, or `None` when it may be.

@@ -45,6 +45,7 @@
 //! silence until the first packet, so a recording's timeline matches the call's.
 
 pub(crate) mod codec;
+pub mod dtmf;
 pub(crate) mod error;
 pub mod ice;
 pub mod jitter;
@@ -148,6 +149,8 @@ pub enum MediaEvent {
     /// The peer put the call on hold (`true`: its description says it receives nothing, RFC
     /// 3264 §6.1; nothing is sent to it) or resumed it (`false`).
     PeerHold(bool),
+    /// The peer sent a DTMF digit (RFC 4733 telephone-event), reported once at its end.
+    Dtmf(dtmf::Dtmf),
     /// Something failed while the call runs (a device vanished, the output disk is full). The
     /// session goes on without the failed part; the caller decides whether to hang up.
     Error(MediaError),

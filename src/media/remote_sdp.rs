@@ -223,6 +223,75 @@ fn line_ending(sdp: &str) -> &'static str {
     if sdp.contains("\r\n") { "\r\n" } else { "\n" }
 }
 
+/// The SDP with each payload type listed once per m-line, and its `a=rtpmap`/`a=fmtp`/
+/// `a=rtcp-fb` lines once. webrtc-rs matches codecs by name and parameters, not clock rate:
+/// answering an offer of `telephone-event/48000` and `/8000` (every browser's), it names the
+/// first payload type twice, an m-line RFC 4566 §5.14 does not allow.
+pub fn dedupe_payload_types(sdp: &str) -> String {
+    let eol = line_ending(sdp);
+    let mut out = String::with_capacity(sdp.len());
+    let mut seen_lines = std::collections::HashSet::new();
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            seen_lines.clear();
+            let mut fields: Vec<&str> = line.split(' ').collect();
+            if fields.len() > 3 {
+                let mut seen = std::collections::HashSet::new();
+                let formats: Vec<&str> = fields.split_off(3);
+                fields.extend(formats.into_iter().filter(|f| seen.insert(*f)));
+            }
+            out.push_str(&fields.join(" "));
+        } else {
+            let per_format = ["a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"]
+                .iter()
+                .any(|p| line.starts_with(p));
+            if per_format && !seen_lines.insert(line.to_owned()) {
+                continue;
+            }
+            out.push_str(line);
+        }
+        out.push_str(eol);
+    }
+    out
+}
+
+/// The telephone-event payload types of the first audio m-line with their clock rates
+/// (`a=rtpmap:<pt> telephone-event/<rate>`, RFC 4733 §7.1.1; the name case-insensitive).
+pub fn telephone_events(sdp: &str) -> Vec<(u8, u32)> {
+    let mut in_audio = false;
+    let mut out = Vec::new();
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            if in_audio {
+                break;
+            }
+            in_audio = line.starts_with("m=audio");
+            continue;
+        }
+        let Some(map) = line.strip_prefix("a=rtpmap:").filter(|_| in_audio) else {
+            continue;
+        };
+        let mut parts = map.split_whitespace();
+        let (Some(pt), Some(codec)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let mut codec = codec.split('/');
+        let (Some(name), Some(rate)) = (codec.next(), codec.next()) else {
+            continue;
+        };
+        if let (true, Ok(pt), Ok(rate)) = (
+            name.eq_ignore_ascii_case("telephone-event"),
+            pt.parse::<u8>(),
+            rate.parse::<u32>(),
+        ) && pt < 128
+            && rate > 0
+        {
+            out.push((pt, rate));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,5 +413,30 @@ mod tests {
         assert!(!out.contains("abc.local"));
         assert!(out.contains("a=end-of-candidates"));
         assert!(prepare(&s, true).unwrap().contains("abc.local"));
+    }
+
+    #[test]
+    fn telephone_event_types_come_from_the_first_audio_section() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 110 126\r\n\
+                   a=rtpmap:111 opus/48000/2\r\na=rtpmap:110 telephone-event/48000\r\n\
+                   a=rtpmap:126 TELEPHONE-EVENT/8000\r\na=rtpmap:127 telephone-event/x\r\n\
+                   a=rtpmap:300 telephone-event/8000\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 telephone-event/8000\r\n";
+        assert_eq!(telephone_events(sdp), vec![(110, 48_000), (126, 8_000)]);
+        assert!(telephone_events("v=0\r\nm=audio 9 RTP/AVP 0\r\n").is_empty());
+    }
+
+    #[test]
+    fn a_payload_type_named_twice_is_listed_once() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 110 110\r\na=mid:0\r\n\
+                   a=rtpmap:111 opus/48000/2\r\na=rtpmap:110 telephone-event/48000\r\n\
+                   a=rtpmap:110 telephone-event/48000\r\nm=video 0 UDP/TLS/RTP/SAVPF 96\r\n\
+                   a=rtpmap:96 VP8/90000\r\n";
+        assert_eq!(
+            dedupe_payload_types(sdp),
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 110\r\na=mid:0\r\n\
+             a=rtpmap:111 opus/48000/2\r\na=rtpmap:110 telephone-event/48000\r\n\
+             m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n"
+        );
     }
 }

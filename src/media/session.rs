@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_OPUS, MIME_TYPE_TELEPHONE_EVENT,
+};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
@@ -19,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
@@ -29,6 +30,7 @@ use webrtc::peer_connection::{
 };
 
 use super::codec::{MAX_PACKET, OpusEncoder};
+use super::dtmf::{self, DtmfReceiver, DtmfSender, Tick};
 use super::ice::{has_relay, refuse_remote_candidate, usable_ice_servers};
 use super::jitter::MAX_PAYLOAD;
 use super::jitter::{JitterBuffer, JitterConfig};
@@ -42,6 +44,9 @@ const FRAME: Duration = Duration::from_millis(20);
 /// One frame in RTP clock units (48 kHz).
 const FRAME_TICKS: u32 = 960;
 const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// RFC 4733 telephone-events at the Opus clock and at 8 kHz, with Chromium's payload types
+/// (both are offered, as browsers do; either is accepted).
+const TELEPHONE_EVENTS: [(u8, u32); 2] = [(110, 48_000), (126, 8_000)];
 /// Chromium's own Opus parameters; `useinbandfec=1` tells the peer to send FEC as well.
 const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
 const EVENT_QUEUE: usize = 1024;
@@ -105,6 +110,10 @@ struct Shared {
     gathering: Mutex<Gathering>,
     /// Bumped each time ICE connects; the DTLS watchdog checks it has not moved on.
     ice_connects: AtomicU64,
+    /// Digits queued by `send_dtmf`, stepped by the send loop.
+    dtmf: Mutex<DtmfSender>,
+    /// The telephone-event payload types and clock rates of the last remote description.
+    telephone_events: Mutex<Vec<(u8, u32)>>,
 }
 
 #[derive(Debug, Default)]
@@ -304,6 +313,23 @@ impl MediaSession {
                 RtpCodecKind::Audio,
             )
             .map_err(|e| MediaError::webrtc("registering Opus", e))?;
+        for (payload_type, clock_rate) in TELEPHONE_EVENTS {
+            media
+                .register_codec(
+                    RTCRtpCodecParameters {
+                        rtp_codec: RTCRtpCodec {
+                            mime_type: MIME_TYPE_TELEPHONE_EVENT.to_owned(),
+                            clock_rate,
+                            channels: 1,
+                            sdp_fmtp_line: String::new(),
+                            rtcp_feedback: vec![],
+                        },
+                        payload_type,
+                    },
+                    RtpCodecKind::Audio,
+                )
+                .map_err(|e| MediaError::webrtc("registering telephone-event", e))?;
+        }
         let registry = register_default_interceptors(Registry::new(), &mut media)
             .map_err(|e| MediaError::webrtc("setting up RTCP", e))?;
         Ok((media, registry))
@@ -347,6 +373,8 @@ impl MediaSession {
             crypto: cfg.frame_crypto.clone(),
             gathering: Mutex::new(Gathering::default()),
             ice_connects: AtomicU64::new(0),
+            dtmf: Mutex::new(DtmfSender::new()),
+            telephone_events: Mutex::new(Vec::new()),
         });
 
         let addrs: Vec<String> = cfg
@@ -402,26 +430,21 @@ impl MediaSession {
         if let (Some(source), Some(encoder)) = (source, encoder) {
             let id = random_id(16);
             let ssrc = random_u64() as u32;
-            let track = Arc::new(
-                TrackLocalStaticSample::new(
-                    Instant::now(),
-                    MediaStreamTrack::new(
-                        stream_id.clone(),
-                        id.clone(),
-                        "audio".to_owned(),
-                        RtpCodecKind::Audio,
-                        vec![RTCRtpEncodingParameters {
-                            rtp_coding_parameters: RTCRtpCodingParameters {
-                                ssrc: Some(ssrc),
-                                ..Default::default()
-                            },
-                            codec: opus_codec(),
-                            ..Default::default()
-                        }],
-                    ),
-                )
-                .map_err(|e| MediaError::webrtc("creating the audio track", e))?,
-            );
+            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                stream_id.clone(),
+                id.clone(),
+                "audio".to_owned(),
+                RtpCodecKind::Audio,
+                // No codec: webrtc-rs would offer only that one; without, every registered
+                // codec (Opus and the telephone-events) goes into the m-line.
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }],
+            )));
             let sender = pc
                 .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
                 .await
@@ -434,6 +457,8 @@ impl MediaSession {
                     sender,
                     ssrc,
                     ts_base: random_u64() as u32,
+                    rtp_ts_base: random_u64() as u32,
+                    sequence: random_u64() as u16,
                 },
                 shared.clone(),
             )));
@@ -517,11 +542,13 @@ impl MediaSession {
                 }
             }
         }
+        let events = remote_sdp::telephone_events(&sdp);
         let desc = RTCSessionDescription::offer(sdp).map_err(remote_err)?;
         self.pc
             .set_remote_description(desc)
             .await
             .map_err(remote_err)?;
+        *lock(&self.shared.telephone_events) = events;
         let answer = self
             .pc
             .create_answer(None)
@@ -539,7 +566,7 @@ impl MediaSession {
         } else {
             answer
         };
-        Ok(self.keep_dtls_role(answer))
+        Ok(self.keep_dtls_role(remote_sdp::dedupe_payload_types(&answer)))
     }
 
     /// Our answer with the DTLS role of the running association (the first negotiation's).
@@ -598,11 +625,13 @@ impl MediaSession {
                 };
             }
         }
+        let events = remote_sdp::telephone_events(&sdp);
         let desc = RTCSessionDescription::answer(sdp).map_err(remote_err)?;
         self.pc
             .set_remote_description(desc)
             .await
             .map_err(remote_err)?;
+        *lock(&self.shared.telephone_events) = events;
         self.set_sending(answered);
         Ok(())
     }
@@ -650,6 +679,29 @@ impl MediaSession {
         } else {
             offer
         })
+    }
+
+    /// Queues DTMF digits (checked by [`dtmf::parse_digits`]) to be sent as RFC 4733
+    /// telephone-events, behind any still being sent: 100 ms each, 80 ms apart, `,` a 2 s pause.
+    /// Refused, with the reason in one line, when the peer did not negotiate telephone-event or
+    /// this session sends no audio.
+    pub fn send_dtmf(&self, digits: &str) -> Result<(), String> {
+        if let Some(why) = self.dtmf_refusal() {
+            return Err(why.to_owned());
+        }
+        lock(&self.shared.dtmf).queue(digits);
+        Ok(())
+    }
+
+    /// Why [`send_dtmf`](Self::send_dtmf) would be refused, if it would.
+    pub fn dtmf_refusal(&self) -> Option<&'static str> {
+        if self.track_id.is_none() {
+            Some("this call sends no audio")
+        } else if dtmf_payload_type(&self.shared).is_none() {
+            Some("the other side did not offer DTMF (RFC 4733 telephone-event) for this call")
+        } else {
+            None
+        }
     }
 
     /// Sends silence instead of the source (`true`), or the source again.
@@ -781,28 +833,72 @@ async fn wait_connected(shared: &Shared) -> bool {
 struct SendPath {
     source: Box<dyn AudioSource>,
     encoder: OpusEncoder,
-    track: Arc<TrackLocalStaticSample>,
+    track: Arc<TrackLocalStaticRTP>,
     sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
     ssrc: u32,
     /// Random start of the E2EE IV's timestamps and send counter.
     ts_base: u32,
+    /// Random start of the RTP timestamps (RFC 3550 §5.1), advanced 960 per 20 ms tick.
+    rtp_ts_base: u32,
+    /// The next RTP sequence number (random start), shared by audio and DTMF packets.
+    sequence: u16,
 }
 
-/// Source → Opus → track, one frame per tick.
-async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
-    if !wait_connected(&shared).await {
-        return;
+impl SendPath {
+    /// One RTP packet of our stream; counted from the stack's outbound-rtp statistics
+    /// (`sample_stats`): a packet written while DTLS is not up never reaches the wire.
+    async fn write(
+        &mut self,
+        payload_type: u8,
+        marker: bool,
+        timestamp: u32,
+        payload: bytes::Bytes,
+    ) -> Result<(), webrtc::error::Error> {
+        let packet = rtc::rtp::Packet {
+            header: rtc::rtp::Header {
+                version: 2,
+                marker,
+                payload_type,
+                sequence_number: self.sequence,
+                timestamp,
+                ssrc: self.ssrc,
+                ..Default::default()
+            },
+            payload,
+        };
+        self.sequence = self.sequence.wrapping_add(1);
+        self.track.write_rtp(packet).await
     }
-    // The negotiated payload type (a browser may have picked another number for Opus).
-    let payload_type = match path.sender.get_parameters().await {
+}
+
+/// The payload types and clock rates our sender negotiated for `mime_type` (a browser may have
+/// picked other numbers than ours).
+async fn negotiated_codecs(
+    sender: &dyn webrtc::rtp_transceiver::RtpSender,
+    mime_type: &str,
+) -> Vec<(u8, u32)> {
+    match sender.get_parameters().await {
         Ok(p) => p
             .rtp_parameters
             .codecs
             .iter()
-            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_OPUS))
-            .map_or(OPUS_PAYLOAD_TYPE, |c| c.payload_type),
-        Err(_) => OPUS_PAYLOAD_TYPE,
-    };
+            .filter(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime_type))
+            .map(|c| (c.payload_type, c.rtp_codec.clock_rate))
+            .collect(),
+        Err(_) => vec![],
+    }
+}
+
+/// Source → Opus → RTP, one frame per tick; DTMF events in place of audio frames while a digit
+/// sounds (`dtmf`).
+async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
+    if !wait_connected(&shared).await {
+        return;
+    }
+    let payload_type = negotiated_codecs(path.sender.as_ref(), MIME_TYPE_OPUS)
+        .await
+        .first()
+        .map_or(OPUS_PAYLOAD_TYPE, |c| c.0);
     let mut shutdown = shared.shutdown.subscribe();
     let mut pcm = [0i16; FRAME_SAMPLES];
     // Encoded frames are carved from this pool; once webrtc-rs drops the packets of earlier
@@ -811,6 +907,7 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
     let mut input_ended = false;
     let mut write_errors = 0u64;
     let mut frames = 0u64;
+    let mut ticks = 0u64;
     let mut ticker = tokio::time::interval(FRAME);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     loop {
@@ -818,6 +915,8 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
             _ = ticker.tick() => {}
             _ = shutdown.wait_for(|s| *s) => break,
         }
+        let timestamp = dtmf::frame_timestamp(path.rtp_ts_base, ticks);
+        ticks += 1;
         let status = path.source.read_frame(&mut pcm);
         if let Some(err) = path.source.take_error() {
             shared.emit(MediaEvent::Error(err));
@@ -830,51 +929,51 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
             // Held: the source keeps its pace, nothing goes on the wire.
             continue;
         }
-        if shared.muted.load(Ordering::Acquire) || shared.held.load(Ordering::Acquire) {
-            pcm.fill(0);
-        }
-        pool.resize(MAX_PACKET, 0);
-        let len = match path.encoder.encode(&pcm, &mut pool) {
-            Ok(n) => n,
-            Err(e) => {
-                pool.clear();
-                shared.emit(MediaEvent::Error(e));
-                continue;
-            }
-        };
-        pool.truncate(len);
-        let data = match &shared.crypto {
-            // The IV needs a per-frame timestamp, not the packetizer's: the frame count in
-            // 48 kHz units from a random start serves (the IV travels in the frame).
-            Some(crypto) => {
-                let ts = path
-                    .ts_base
-                    .wrapping_add((frames as u32).wrapping_mul(FRAME_TICKS));
-                let sealed = crypto.encrypt(path.ssrc, path.ts_base.into(), ts, &pool);
-                pool.clear();
-                match sealed {
-                    Some(frame) => bytes::Bytes::from(frame),
-                    None => continue,
+        let mut results = Vec::new();
+        if let Some((event_type, clock_rate)) = dtmf_payload_type(&shared) {
+            let tick = lock(&shared.dtmf).tick(timestamp, clock_rate);
+            if let Tick::Events(packets) = tick {
+                for p in packets {
+                    let payload = bytes::Bytes::copy_from_slice(&p.payload);
+                    results.push(path.write(event_type, p.marker, p.timestamp, payload).await);
                 }
             }
-            None => pool.split().freeze(),
-        };
-        frames = frames.wrapping_add(1);
-        let sample = Sample {
-            data,
-            duration: FRAME,
-            ..Sample::new(Instant::now())
-        };
-        match path
-            .track
-            .sample_writer(path.ssrc, payload_type)
-            .write_sample(&sample)
-            .await
-        {
-            // Counted from the stack's outbound-rtp statistics (`sample_stats`): a sample
-            // written while DTLS is not up never reaches the wire.
-            Ok(()) => {}
-            Err(e) => {
+        }
+        if results.is_empty() {
+            if shared.muted.load(Ordering::Acquire) || shared.held.load(Ordering::Acquire) {
+                pcm.fill(0);
+            }
+            pool.resize(MAX_PACKET, 0);
+            let len = match path.encoder.encode(&pcm, &mut pool) {
+                Ok(n) => n,
+                Err(e) => {
+                    pool.clear();
+                    shared.emit(MediaEvent::Error(e));
+                    continue;
+                }
+            };
+            pool.truncate(len);
+            let data = match &shared.crypto {
+                // The IV needs a per-frame timestamp: the frame count in 48 kHz units from a
+                // random start serves (the IV travels in the frame).
+                Some(crypto) => {
+                    let ts = path
+                        .ts_base
+                        .wrapping_add((frames as u32).wrapping_mul(FRAME_TICKS));
+                    let sealed = crypto.encrypt(path.ssrc, path.ts_base.into(), ts, &pool);
+                    pool.clear();
+                    match sealed {
+                        Some(frame) => bytes::Bytes::from(frame),
+                        None => continue,
+                    }
+                }
+                None => pool.split().freeze(),
+            };
+            frames = frames.wrapping_add(1);
+            results.push(path.write(payload_type, false, timestamp, data).await);
+        }
+        for result in results {
+            if let Err(e) = result {
                 write_errors += 1;
                 if write_errors == 1 {
                     tracing::debug!("sending audio failed (connection down?): {e}");
@@ -884,11 +983,26 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
     }
 }
 
+/// The telephone-event payload type to send DTMF with, and its clock rate: the peer's, at
+/// 48 kHz if it offers that (the audio's own clock), else its first.
+fn dtmf_payload_type(shared: &Shared) -> Option<(u8, u32)> {
+    let types = lock(&shared.telephone_events);
+    types
+        .iter()
+        .find(|t| t.1 == 48_000)
+        .or(types.first())
+        .copied()
+}
+
 /// RTP packets of the remote track → jitter buffer.
 async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
     let stream_id = track.stream_id().await;
     let mut undecryptable = 0u64;
+    let mut dtmf = DtmfReceiver::new();
+    // Telephone-events take sequence numbers of the stream (RFC 4733 §2.5.1.2) and a sender
+    // sends them in place of audio: the jitter buffer sees audio numbered without them.
+    let mut event_packets = 0u16;
     loop {
         let event = tokio::select! {
             e = track.poll() => e,
@@ -903,6 +1017,23 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
                 shared
                     .bytes_received
                     .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+                let event_clock = lock(&shared.telephone_events)
+                    .iter()
+                    .find(|t| t.0 == packet.header.payload_type)
+                    .map(|t| t.1);
+                let digit = match event_clock {
+                    Some(clock_rate) => {
+                        event_packets = event_packets.wrapping_add(1);
+                        dtmf.on_event(packet.header.timestamp, &packet.payload, clock_rate)
+                    }
+                    None => dtmf.on_audio(),
+                };
+                if let Some(d) = digit {
+                    shared.emit(MediaEvent::Dtmf(d));
+                }
+                if event_clock.is_some() {
+                    continue;
+                }
                 let plain;
                 let payload: &[u8] = match &shared.crypto {
                     Some(crypto) => match crypto.decrypt(&stream_id, &packet.payload) {
@@ -927,7 +1058,7 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
                 };
                 let mut jb = shared.jitter.lock().unwrap_or_else(|p| p.into_inner());
                 jb.push(
-                    packet.header.sequence_number,
+                    packet.header.sequence_number.wrapping_sub(event_packets),
                     packet.header.timestamp,
                     payload,
                     Instant::now(),

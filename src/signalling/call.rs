@@ -306,6 +306,11 @@ impl Call {
         }
     }
 
+    /// DTMF digits (see [`Command::Dtmf`](super::Command::Dtmf)): media only, any version.
+    pub fn dtmf(&mut self, ctx: &mut Ctx, digits: String) {
+        ctx.media(&self.id, MediaAction::SendDtmf(digits));
+    }
+
     /// Decline a ringing call: `m.call.reject` in version 1 (a ringing js-sdk caller ignores a
     /// hangup from a callee that has not answered), a hangup to a version-0 caller.
     pub fn reject(&mut self, ctx: &mut Ctx, reason: Option<&str>) {

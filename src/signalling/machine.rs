@@ -436,6 +436,13 @@ impl CallMachine {
                 }
                 Ok(())
             }
+            Command::Dtmf { call_id, digits } => {
+                let id = self.connected_target(call_id)?;
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.dtmf(&mut self.ctx, digits);
+                }
+                Ok(())
+            }
             Command::Hangup { call_id, reason } => {
                 let id = match call_id {
                     Some(id) => id,

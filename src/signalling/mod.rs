@@ -151,6 +151,12 @@ pub enum Command {
         call_id: Option<String>,
         muted: bool,
     },
+    /// Send DTMF digits on the connected call (RFC 4733 telephone-events in its media; no
+    /// Matrix event carries them). `digits` as checked by `media::dtmf::parse_digits`.
+    Dtmf {
+        call_id: Option<String>,
+        digits: String,
+    },
 }
 
 /// Reports from the media engine about one call.
@@ -221,6 +227,8 @@ pub enum MediaAction {
     HoldOffer(bool),
     /// Send silence (`true`) or the source again.
     SetMuted(bool),
+    /// Send these DTMF digits as telephone-events.
+    SendDtmf(String),
     /// Close the peer connection of this call.
     Close,
 }

@@ -279,7 +279,8 @@ impl Observer {
                         MediaAction::AcceptAnswer(_) => Some(MediaInput::IceConnected),
                         MediaAction::AddRemoteCandidates { .. }
                         | MediaAction::Close
-                        | MediaAction::SetMuted(_) => None,
+                        | MediaAction::SetMuted(_)
+                        | MediaAction::SendDtmf(_) => None,
                     };
                     self.reactions
                         .extend(reaction.map(|r| (call_id.clone(), r)));

@@ -8,9 +8,12 @@
 //                 --mode call|answer|reject|ignore|setup|check-device|verify-accept|verify-request
 //                 [--room !room:hs] [--hangup-after S] [--give-up-after S] [--expect HZ]
 //                 [--hold-at S --resume-at S [--hold-direction sendonly|inactive]] [--video]
-//                 [--upgrade-video-at S] [--mute-at S] [--unmute-at S]
+//                 [--upgrade-video-at S] [--mute-at S] [--unmute-at S] [--dtmf DIGITS [--dtmf-at S]]
 //                 (--video: --mode call places a video call, audio and camera; --upgrade-video-at:
-//                 adds the camera S seconds after "connected", js-sdk's upgradeCall)
+//                 adds the camera S seconds after "connected", js-sdk's upgradeCall;
+//                 --dtmf: sends DIGITS (0-9 * # A-D, "," a 2 s pause) as RFC 4733 telephone-events
+//                 --dtmf-at S seconds (default 0) after "connected", js-sdk's sendDtmfDigit: each
+//                 tone 100 ms, 70 ms apart)
 //                 [--tone FILE.wav | --tone-hz HZ] [--timeout S] [--verbose]
 //                 [--crypto] [--isolation all|only-signed] [--bootstrap | --recovery-key KEY]
 //                 [--create-dm @other:hs] [--auto-join] [--stay S]
@@ -35,7 +38,11 @@
 // --stay S keeps the page S seconds after its task ended (to answer key and secret requests).
 //
 // Events: every mode: start, ready (set-up done), error, done (and staying with --stay). Calls:
-// incoming, place, placed, invite_sent, state, connected, remote_stream, first_audio, hangup, heard.
+// incoming, place, placed, invite_sent, state, connected, remote_stream, first_audio, hangup, heard;
+// dtmf_sent {call_id, digits} (--dtmf, when the digits are handed to the DTMF sender);
+// dtmf_heard {call_id, digit, duration_ms} for each DTMF tone heard in the remote audio (Chromium
+// plays received telephone-events out as the digits' dual tones; duration_ms in 20 ms ticks;
+// src/ear.js has the detector), and "heard" carries dtmf_heard: all the digits heard, in order.
 // With crypto: crypto {version, isolation}; recovery_key {key}; cross_signing_ready
 // {cross_signing_ready, secret_storage_ready, backup_version, device_signed_by_owner}; warning;
 // timeline {type, sender, encrypted, room_id, event_id, initial_sync} for each m.call.* event from
@@ -71,6 +78,8 @@ const { values: a } = parseArgs({
         "upgrade-video-at": { type: "string" },
         "mute-at": { type: "string" },
         "unmute-at": { type: "string" },
+        dtmf: { type: "string" },
+        "dtmf-at": { type: "string" },
         "give-up-after": { type: "string" },
         expect: { type: "string" },
         tone: { type: "string" },
@@ -127,6 +136,8 @@ if (a.video) q.set("video", "");
 if (a["upgrade-video-at"]) q.set("upgrade_video_at", a["upgrade-video-at"]);
 if (a["mute-at"]) q.set("mute_at", a["mute-at"]);
 if (a["unmute-at"]) q.set("unmute_at", a["unmute-at"]);
+if (a.dtmf) q.set("dtmf", a.dtmf);
+if (a["dtmf-at"]) q.set("dtmf_at", a["dtmf-at"]);
 if (a["give-up-after"]) q.set("give_up_after", a["give-up-after"]);
 if (a.expect) q.set("expect", a.expect);
 if (a.crypto) q.set("crypto", "");

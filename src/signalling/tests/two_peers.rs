@@ -125,7 +125,7 @@ impl Room {
         let pcs = &mut self.devices[dev].pcs;
         let pc = pcs.entry(call_id.clone()).or_default();
         let reply = match action {
-            MediaAction::SetMuted(_) => None,
+            MediaAction::SetMuted(_) | MediaAction::SendDtmf(_) => None,
             MediaAction::CreateOffer | MediaAction::IceRestart | MediaAction::HoldOffer(_) => {
                 pc.0 = true;
                 Some(MediaInput::LocalOffer(format!("offer {call_id}")))

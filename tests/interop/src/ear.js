@@ -1,22 +1,81 @@
 // What a page hears: WebAudio analysers on a remote stream (shared by page.js and rtc-page.js).
-//   new Ear(stream, { expect, report, fields })   starts listening at once
+//   new Ear(stream, { expect, report, fields, dtmfFields })   starts listening at once
 //     expect   the tone (Hz) we should hear: tone_share counts the ticks where it dominates
-//     report   the page's report(event, fields); fields are added to its first_audio event
+//     report   the page's report(event, fields); fields are added to its first_audio event,
+//              dtmfFields (default: fields) to its dtmf_heard events
 //   ear.stop()      stops listening (the stream ended): the summary covers what came before
 //   ear.summary()   { dominant_hz, tone_share, loud_share, heard_ms, longest_gap_ms,
-//                   longest_tick_ms }, the same keys as the "heard" event of page.js;
+//                   longest_tick_ms, dtmf_heard }, the same keys as the "heard" event of page.js;
 //                   longest_gap_ms: the longest run of ticks without the expected tone between
 //                   the first and the last tick with it, times 20 ms (a dropout as the ear saw
 //                   it); longest_tick_ms: the longest time between two ticks (the page's timers
-//                   lag on a loaded machine, and audio between two late ticks goes unobserved)
+//                   lag on a loaded machine, and audio between two late ticks goes unobserved);
+//                   dtmf_heard: the DTMF digits heard, in order ("" for none)
+//
+// DTMF: browsers have no API for received RFC 4733 telephone-events, but Chromium's NetEq plays
+// them out as the digits' dual tones, in place of the speech. Each tick, a Goertzel filter over the
+// newest DTMF_WINDOW samples of the time-domain data (21 ms at 48 kHz: 47 Hz resolution, the
+// classic 205 samples at 8 kHz scaled) measures the amplitude of the four row (697, 770, 852, 941
+// Hz) and four column (1209, 1336, 1477, 1633 Hz) frequencies. The tick holds a digit when the
+// window is loud (RMS > LOUD_RMS), the strongest row and the strongest column each stand at least
+// DTMF_PEAK_DB above the runner-up of their group, row and column lie within DTMF_TWIST_DB of each
+// other, and together they carry at least DTMF_SHARE of the window's energy (a single sine such as
+// 440 or 880 Hz fails the last two: it has no column). A digit is heard once DTMF_ON ticks in a row
+// hold it, and ends at the first tick that does not (a tone has at least 40 ms, a pause 40 ms in
+// RFC 4733 senders; js sends 100 ms with 70 ms pauses): one "dtmf_heard" {digit, duration_ms} per
+// tone, duration_ms the ticks that held it times 20 ms.
 const TICK_MS = 20;
 const LOUD_RMS = 0.01; // -40 dBFS, as tests/common's tone_coverage
+const DTMF_ROWS = [697, 770, 852, 941];
+const DTMF_COLS = [1209, 1336, 1477, 1633];
+const DTMF_KEYS = ["123A", "456B", "789C", "*0#D"]; // [row][column]
+const DTMF_WINDOW = 1024; // samples
+const DTMF_PEAK_DB = 6;
+const DTMF_TWIST_DB = 10;
+const DTMF_SHARE = 0.3;
+const DTMF_ON = 2;
+
+/** The amplitude of `hz` in samples[from..to) (a Goertzel filter: one DFT term at any frequency). */
+function goertzel(samples, from, to, hz, rate) {
+    const coeff = 2 * Math.cos((2 * Math.PI * hz) / rate);
+    let s1 = 0, s2 = 0;
+    for (let i = from; i < to; i++) {
+        const s0 = samples[i] + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    const power = s1 * s1 + s2 * s2 - coeff * s1 * s2; // |X(hz)|^2
+    return (2 * Math.sqrt(Math.max(0, power))) / (to - from); // a sine of amplitude A gives A
+}
+
+/** The DTMF digit in samples[to - DTMF_WINDOW..to) of `time`, or null (see the header). */
+export function dtmfDigit(time, rate, to = time.length, stats) {
+    const from = Math.max(0, to - DTMF_WINDOW);
+    let energy = 0;
+    for (let i = from; i < to; i++) energy += time[i] * time[i];
+    const ms = energy / (to - from); // mean square
+    const best = (freqs) => {
+        const amps = freqs.map((f) => goertzel(time, from, to, f, rate));
+        const order = amps.map((_, i) => i).sort((x, y) => amps[y] - amps[x]);
+        return { i: order[0], amp: amps[order[0]], next: amps[order[1]], amps };
+    };
+    const row = best(DTMF_ROWS), col = best(DTMF_COLS);
+    if (stats) stats.push({ rms: Number(Math.sqrt(ms).toFixed(4)), amps: [...row.amps, ...col.amps].map((a) => Number(a.toFixed(4))) });
+    if (Math.sqrt(ms) <= LOUD_RMS) return null;
+    const db = (x, y) => 20 * Math.log10(x / y);
+    if (!(db(row.amp, row.next) >= DTMF_PEAK_DB && db(col.amp, col.next) >= DTMF_PEAK_DB)) return null;
+    if (!(Math.abs(db(row.amp, col.amp)) <= DTMF_TWIST_DB)) return null;
+    // A sine of amplitude A has mean square A^2 / 2.
+    if ((row.amp * row.amp + col.amp * col.amp) / 2 < DTMF_SHARE * ms) return null;
+    return DTMF_KEYS[row.i][col.i];
+}
 
 export class Ear {
-    constructor(stream, { expect, report, fields = {} }) {
+    constructor(stream, { expect, report, fields = {}, dtmfFields = fields }) {
         this.expect = expect;
         this.report = report;
         this.fields = fields;
+        this.dtmfFields = dtmfFields;
         // Chromium feeds a remote WebRTC stream to WebAudio only while a media element plays it.
         this.element = new Audio();
         this.element.muted = true;
@@ -40,6 +99,7 @@ export class Ear {
         this.precise = []; // peak frequencies from the big analyser
         this.firstAudio = undefined;
         this.n = 0;
+        this.dtmf = { digits: "", candidate: null, run: 0, active: null };
         this.timer = setInterval(() => this.tick(), TICK_MS);
     }
 
@@ -70,10 +130,45 @@ export class Ear {
         if (this.firstAudio !== undefined) this.ticks.push({ loud, peak, at: performance.now() });
         // The big window spans 0.68 s: take it once every 0.5 s while it is loud.
         if (loud && ++this.n % 25 === 0) this.precise.push(this.peak(this.big, this.freqBig));
+        const stats = [];
+        const rate = this.ctx.sampleRate, hop = Math.round(rate / 100);
+        const ds = [0, 1, 2].map((k) => dtmfDigit(this.time, rate, this.time.length - k * hop, stats));
+        this.hearDtmf(ds[0]);
+        this.report("dtmf_debug", { t: Math.round(performance.now()), ds, stats, bg: [440, 880].map((f) => Number(goertzel(this.time, 1024, 2048, f, rate).toFixed(4))) });
+    }
+
+    /** Debounces the digit of each tick into tones: one dtmf_heard per tone (see the header). */
+    hearDtmf(digit) {
+        const d = this.dtmf;
+        if (d.active !== null && digit === d.active) {
+            d.run++;
+            return;
+        }
+        this.endDtmf();
+        if (digit === null) {
+            d.candidate = null;
+            return;
+        }
+        d.run = digit === d.candidate ? d.run + 1 : 1;
+        d.candidate = digit;
+        if (d.run >= DTMF_ON) {
+            d.active = digit;
+            d.candidate = null;
+        }
+    }
+
+    endDtmf() {
+        const d = this.dtmf;
+        if (d.active === null) return;
+        d.digits += d.active;
+        this.report("dtmf_heard", { ...this.dtmfFields, digit: d.active, duration_ms: d.run * TICK_MS });
+        d.active = null;
+        d.run = 0;
     }
 
     stop() {
         clearInterval(this.timer);
+        this.endDtmf(); // a tone still sounding when the stream ended
     }
 
     summary() {
@@ -105,6 +200,7 @@ export class Ear {
             heard_ms: body.length * TICK_MS,
             longest_gap_ms: longestGap,
             longest_tick_ms: Math.round(longestTick),
+            dtmf_heard: this.dtmf.digits,
         };
     }
 }

@@ -15,6 +15,9 @@
 //             hangup_after   seconds after "connected" to hang up (optional)
 //             give_up_after  seconds after placing to hang up if not connected (optional)
 //             expect  the tone (Hz) we should hear: tone_share counts frames where it dominates
+//             dtmf    DTMF digits (0-9 * # A-D; "," a 2 s pause) to send dtmf_at seconds (default
+//                     0) after "connected", as RFC 4733 telephone-events: js-sdk's sendDtmfDigit
+//                     (RTCDTMFSender.insertDTMF), each tone 100 ms with 70 ms between them
 //             crypto  (present) end-to-end encryption with matrix-js-sdk's Rust crypto, as Element
 //                     Web; implied by create_dm and the check-device and verify-* modes
 //             isolation      only-signed: Element's "exclude insecure devices" (MSC4153); else all
@@ -63,6 +66,8 @@ const opts = {
     unmuteAt: num("unmute_at"),
     giveUpAfter: num("give_up_after"),
     expect: num("expect"),
+    dtmf: q.get("dtmf"),
+    dtmfAt: num("dtmf_at") ?? 0,
     // The DM is encrypted, as Element makes it: it needs crypto too.
     crypto: q.has("crypto") || q.has("create_dm") || CRYPTO_MODES.includes(q.get("mode")),
     isolation: q.get("isolation") || "all",
@@ -117,18 +122,19 @@ function watchCall(call) {
                 }, opts.upgradeVideoAt * 1000);
             }
             if (opts.resumeAt !== undefined) setTimeout(() => hold(call, false), opts.resumeAt * 1000);
+            if (opts.dtmf) setTimeout(() => sendDtmf(call, opts.dtmf), opts.dtmfAt * 1000);
         }
     });
     call.on(CallEvent.FeedsChanged, () => {
         const stream = call.remoteUsermediaStream;
         if (!ear && stream && stream.getAudioTracks().length) {
             report("remote_stream", { call_id: call.callId, stream_id: stream.id });
-            ear = new Ear(stream, { expect: opts.expect, report });
+            ear = new Ear(stream, { expect: opts.expect, report, dtmfFields: { call_id: call.callId } });
         }
     });
     call.on(CallEvent.Error, (err) => report("error", { call_id: call.callId, code: err.code, message: err.message }));
     call.on(CallEvent.Hangup, () => {
-        const heard = ear ? ear.summary() : { dominant_hz: null, tone_share: 0, loud_share: 0, heard_ms: 0, longest_gap_ms: null, longest_tick_ms: null };
+        const heard = ear ? ear.summary() : { dominant_hz: null, tone_share: 0, loud_share: 0, heard_ms: 0, longest_gap_ms: null, longest_tick_ms: null, dtmf_heard: "" };
         report("hangup", {
             call_id: call.callId,
             party: call.hangupParty,
@@ -140,6 +146,19 @@ function watchCall(call) {
         // Let the last events (our hangup or reject) go out before the driver closes the page.
         setTimeout(finish, 1000);
     });
+}
+
+/** Sends `digits` as DTMF. js-sdk's sendDtmfDigit hands its argument to RTCDTMFSender.insertDTMF,
+ * which replaces the tones still queued: one call per digit at once would send only the last
+ * digit. One call with all the digits queues them, each with insertDTMF's default 100 ms tone and
+ * 70 ms gap. */
+function sendDtmf(call, digits) {
+    try {
+        call.sendDtmfDigit(digits);
+        report("dtmf_sent", { call_id: call.callId, digits });
+    } catch (e) {
+        report("error", { call_id: call.callId, message: "sendDtmfDigit: " + e });
+    }
 }
 
 /** Puts the other side on hold (RFC 3264 §6.1, through js-sdk's m.call.negotiate) or resumes:
