@@ -1328,3 +1328,82 @@ fn audio_check_frames(path: &std::path::Path, freq: f64) -> Vec<bool> {
         .map(|f| common::audio::frame_has_tone(f, freq))
         .collect()
 }
+
+/// DTMF between two mxcall processes (issue 12): `call --dtmf` after connect, `mxcall dtmf`
+/// from other shells both ways, each digit a `dtmf` event on the other side, and
+/// `--hangup-on-dtmf '#'` ending the call there.
+#[test]
+fn dtmf_both_ways_and_a_hash_ends_the_call() {
+    let p = pair();
+    let b = spawn(
+        &p.home,
+        &p.args(
+            "b",
+            &["answer", "--wait", "40", "--hangup-on-dtmf", "#"],
+            "tone:880",
+            "b.wav",
+        ),
+    );
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &[
+                "call",
+                &p.room,
+                "--dtmf",
+                "12",
+                "--dtmf-delay",
+                "1",
+                "--duration",
+                "25",
+            ],
+            "tone:440",
+            "a.wav",
+        ),
+    );
+    wait_for_event(&p.home, "a", &p.room, "m.call.select_answer");
+    std::thread::sleep(Duration::from_secs(3));
+    // Not a digit: a usage error, the call goes on.
+    let bad = p.home.run(&["--profile", "b", "dtmf", "12x"]);
+    assert_eq!(code(&bad), 2, "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("'x' is not a DTMF digit"),
+        "{}",
+        stderr(&bad)
+    );
+    let sent = p.home.run(&["--json", "--profile", "b", "dtmf", "7"]);
+    assert_success(&sent);
+    assert!(stdout(&sent).contains("\"dtmf\""), "{}", stdout(&sent));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_success(&p.home.run(&["--profile", "a", "dtmf", "#"]));
+    let a_out = wait(a, Duration::from_secs(60));
+    let b_out = wait(b, Duration::from_secs(60));
+    assert_success(&a_out);
+    assert_success(&b_out);
+    let (a_events, b_events) = (events(&a_out), events(&b_out));
+    let digits = |evs: &[serde_json::Value]| {
+        evs.iter()
+            .filter(|e| e["event"] == "dtmf")
+            .map(|e| {
+                assert_eq!(e["duration_ms"], 100, "{e}");
+                e["digit"].as_str().unwrap().to_owned()
+            })
+            .collect::<String>()
+    };
+    assert_eq!(digits(&b_events), "12#", "{b_events:?}");
+    assert_eq!(digits(&a_events), "7", "{a_events:?}");
+    // B hung up at the '#', long before A's --duration.
+    assert_eq!(find_event(&b_events, "hangup").unwrap()["by"], "local");
+    assert_eq!(find_event(&a_events, "hangup").unwrap()["by"], "remote");
+    let ended = find_event(&a_events, "ended").unwrap();
+    assert!(ended["duration_ms"].as_u64().unwrap() < 15_000, "{ended}");
+    // With no call running: exit 1 and why.
+    let none = p.home.run(&["--profile", "a", "dtmf", "1"]);
+    assert_eq!(code(&none), 1, "{}", stderr(&none));
+    assert!(
+        stderr(&none).contains("no running mxcall call"),
+        "{}",
+        stderr(&none)
+    );
+}

@@ -370,4 +370,33 @@ fn hold_and_mute_act_on_the_connected_call_only() {
     assert_eq!(sent[0].0, "m.call.sdp_stream_metadata_changed");
     let streams = sent[0].1["sdp_stream_metadata"].as_object().unwrap();
     assert_eq!(streams.values().next().unwrap()["audio_muted"], true);
+    // DTMF is media only: the action, no Matrix event.
+    let out = h.cmd(
+        4000,
+        Command::Dtmf {
+            call_id: None,
+            digits: "12#".into(),
+        },
+    );
+    assert_eq!(
+        actions(&out),
+        [("out1".to_owned(), MediaAction::SendDtmf("12#".into()))]
+    );
+    assert!(sends(&out).is_empty());
+}
+
+#[test]
+fn dtmf_needs_a_connected_call() {
+    use crate::signalling::CommandError;
+    let mut h = H::alice();
+    let dtmf = || Command::Dtmf {
+        call_id: None,
+        digits: "5".into(),
+    };
+    assert_eq!(h.try_cmd(0, dtmf()).unwrap_err(), CommandError::NoSuchCall);
+    h.place_and_send(0, "out1");
+    assert_eq!(
+        h.try_cmd(100, dtmf()).unwrap_err(),
+        CommandError::NotConnected
+    );
 }
