@@ -45,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('resume', 'resume', [CompletionResultType]::ParameterValue, 'Resume a call this profile''s running mxcall process put on hold')
             [CompletionResult]::new('mute', 'mute', [CompletionResultType]::ParameterValue, 'Mute the microphone of the call a running mxcall process of this profile holds')
             [CompletionResult]::new('unmute', 'unmute', [CompletionResultType]::ParameterValue, 'Unmute the microphone of the call a running mxcall process of this profile holds')
+            [CompletionResult]::new('dtmf', 'dtmf', [CompletionResultType]::ParameterValue, 'Send DTMF digits (touch tones) on the call a running mxcall process of this profile holds')
             break
         }
         'mxcall;login' {
@@ -119,6 +120,9 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Hang up this many seconds after the call connected')
             [CompletionResult]::new('--media-addr', '--media-addr', [CompletionResultType]::ParameterName, 'Local IP address for media (repeatable; default: every interface except loopback)')
             [CompletionResult]::new('--stats-interval', '--stats-interval', [CompletionResultType]::ParameterName, 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off')
+            [CompletionResult]::new('--dtmf', '--dtmf', [CompletionResultType]::ParameterName, 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected')
+            [CompletionResult]::new('--dtmf-delay', '--dtmf-delay', [CompletionResultType]::ParameterName, 'How long after `connected` --dtmf starts')
+            [CompletionResult]::new('--hangup-on-dtmf', '--hangup-on-dtmf', [CompletionResultType]::ParameterName, 'Hang up when the other side sends one of these DTMF digits (e.g. ''#'')')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
             [CompletionResult]::new('--hangup-after-input', '--hangup-after-input', [CompletionResultType]::ParameterName, 'Hang up when the input ends (end of a WAV file, stdin closed)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
@@ -141,6 +145,9 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Hang up this many seconds after the call connected')
             [CompletionResult]::new('--media-addr', '--media-addr', [CompletionResultType]::ParameterName, 'Local IP address for media (repeatable; default: every interface except loopback)')
             [CompletionResult]::new('--stats-interval', '--stats-interval', [CompletionResultType]::ParameterName, 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off')
+            [CompletionResult]::new('--dtmf', '--dtmf', [CompletionResultType]::ParameterName, 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected')
+            [CompletionResult]::new('--dtmf-delay', '--dtmf-delay', [CompletionResultType]::ParameterName, 'How long after `connected` --dtmf starts')
+            [CompletionResult]::new('--hangup-on-dtmf', '--hangup-on-dtmf', [CompletionResultType]::ParameterName, 'Hang up when the other side sends one of these DTMF digits (e.g. ''#'')')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
             [CompletionResult]::new('--hangup-after-input', '--hangup-after-input', [CompletionResultType]::ParameterName, 'Hang up when the input ends (end of a WAV file, stdin closed)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
@@ -178,6 +185,9 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Hang up this many seconds after the call connected')
             [CompletionResult]::new('--media-addr', '--media-addr', [CompletionResultType]::ParameterName, 'Local IP address for media (repeatable; default: every interface except loopback)')
             [CompletionResult]::new('--stats-interval', '--stats-interval', [CompletionResultType]::ParameterName, 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off')
+            [CompletionResult]::new('--dtmf', '--dtmf', [CompletionResultType]::ParameterName, 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected')
+            [CompletionResult]::new('--dtmf-delay', '--dtmf-delay', [CompletionResultType]::ParameterName, 'How long after `connected` --dtmf starts')
+            [CompletionResult]::new('--hangup-on-dtmf', '--hangup-on-dtmf', [CompletionResultType]::ParameterName, 'Hang up when the other side sends one of these DTMF digits (e.g. ''#'')')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
             [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Exit after the first call has ended')
             [CompletionResult]::new('--answer', '--answer', [CompletionResultType]::ParameterName, 'Answer each incoming call (one at a time) from an allowed caller; see `mxcall allow`')
@@ -260,6 +270,19 @@ Register-ArgumentCompleter -Native -CommandName 'mxcall' -ScriptBlock {
             break
         }
         'mxcall;unmute' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mxcall;dtmf' {
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile (one login) to use; profiles live side by side in the data directory')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON on stdout')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')

@@ -28,6 +28,9 @@ _mxcall() {
             mxcall,devices)
                 cmd="mxcall__subcmd__devices"
                 ;;
+            mxcall,dtmf)
+                cmd="mxcall__subcmd__dtmf"
+                ;;
             mxcall,hangup)
                 cmd="mxcall__subcmd__hangup"
                 ;;
@@ -65,7 +68,7 @@ _mxcall() {
 
     case "${cmd}" in
         mxcall)
-            opts="-v -q -h -V --profile --json --verbose --quiet --help --version login logout whoami verify call answer hangup watch devices allow hold resume mute unmute"
+            opts="-v -q -h -V --profile --json --verbose --quiet --help --version login logout whoami verify call answer hangup watch devices allow hold resume mute unmute dtmf"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -101,7 +104,7 @@ _mxcall() {
             return 0
             ;;
         mxcall__subcmd__answer)
-            opts="-v -q -h -V --wait --from --input --output --record --duration --hangup-after-input --media-addr --stats-interval --profile --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --wait --from --input --output --record --duration --hangup-after-input --media-addr --stats-interval --dtmf --dtmf-delay --hangup-on-dtmf --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,6 +142,18 @@ _mxcall() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --dtmf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dtmf-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hangup-on-dtmf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -151,7 +166,7 @@ _mxcall() {
             return 0
             ;;
         mxcall__subcmd__call)
-            opts="-v -q -h -V --ring-timeout --protocol --input --output --record --duration --hangup-after-input --media-addr --stats-interval --profile --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --ring-timeout --protocol --input --output --record --duration --hangup-after-input --media-addr --stats-interval --dtmf --dtmf-delay --hangup-on-dtmf --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -189,6 +204,18 @@ _mxcall() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --dtmf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dtmf-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hangup-on-dtmf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -201,6 +228,24 @@ _mxcall() {
             return 0
             ;;
         mxcall__subcmd__devices)
+            opts="-v -q -h -V --profile --json --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mxcall__subcmd__dtmf)
             opts="-v -q -h -V --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -391,7 +436,7 @@ _mxcall() {
             return 0
             ;;
         mxcall__subcmd__watch)
-            opts="-v -q -h -V --once --exec --answer --from --input --output --record --duration --hangup-after-input --media-addr --stats-interval --profile --json --verbose --quiet --help --version"
+            opts="-v -q -h -V --once --exec --answer --from --input --output --record --duration --hangup-after-input --media-addr --stats-interval --dtmf --dtmf-delay --hangup-on-dtmf --profile --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -426,6 +471,18 @@ _mxcall() {
                     return 0
                     ;;
                 --stats-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dtmf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dtmf-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hangup-on-dtmf)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

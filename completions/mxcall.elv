@@ -42,6 +42,7 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand resume 'Resume a call this profile''s running mxcall process put on hold'
             cand mute 'Mute the microphone of the call a running mxcall process of this profile holds'
             cand unmute 'Unmute the microphone of the call a running mxcall process of this profile holds'
+            cand dtmf 'Send DTMF digits (touch tones) on the call a running mxcall process of this profile holds'
         }
         &'mxcall;login'= {
             cand --homeserver 'Homeserver URL; skips discovery through .well-known/matrix/client'
@@ -111,6 +112,9 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand --duration 'Hang up this many seconds after the call connected'
             cand --media-addr 'Local IP address for media (repeatable; default: every interface except loopback)'
             cand --stats-interval 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off'
+            cand --dtmf 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected'
+            cand --dtmf-delay 'How long after `connected` --dtmf starts'
+            cand --hangup-on-dtmf 'Hang up when the other side sends one of these DTMF digits (e.g. ''#'')'
             cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
             cand --hangup-after-input 'Hang up when the input ends (end of a WAV file, stdin closed)'
             cand --json 'Print machine-readable JSON on stdout'
@@ -132,6 +136,9 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand --duration 'Hang up this many seconds after the call connected'
             cand --media-addr 'Local IP address for media (repeatable; default: every interface except loopback)'
             cand --stats-interval 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off'
+            cand --dtmf 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected'
+            cand --dtmf-delay 'How long after `connected` --dtmf starts'
+            cand --hangup-on-dtmf 'Hang up when the other side sends one of these DTMF digits (e.g. ''#'')'
             cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
             cand --hangup-after-input 'Hang up when the input ends (end of a WAV file, stdin closed)'
             cand --json 'Print machine-readable JSON on stdout'
@@ -167,6 +174,9 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand --duration 'Hang up this many seconds after the call connected'
             cand --media-addr 'Local IP address for media (repeatable; default: every interface except loopback)'
             cand --stats-interval 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off'
+            cand --dtmf 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected'
+            cand --dtmf-delay 'How long after `connected` --dtmf starts'
+            cand --hangup-on-dtmf 'Hang up when the other side sends one of these DTMF digits (e.g. ''#'')'
             cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
             cand --once 'Exit after the first call has ended'
             cand --answer 'Answer each incoming call (one at a time) from an allowed caller; see `mxcall allow`'
@@ -243,6 +253,18 @@ set edit:completion:arg-completer[mxcall] = {|@words|
             cand --version 'Print version'
         }
         &'mxcall;unmute'= {
+            cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
+            cand --json 'Print machine-readable JSON on stdout'
+            cand -v 'More detail on stderr (repeat for more)'
+            cand --verbose 'More detail on stderr (repeat for more)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mxcall;dtmf'= {
             cand --profile 'Profile (one login) to use; profiles live side by side in the data directory'
             cand --json 'Print machine-readable JSON on stdout'
             cand -v 'More detail on stderr (repeat for more)'

@@ -44,6 +44,7 @@ complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "hold" -d 'Put the cal
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "resume" -d 'Resume a call this profile\'s running mxcall process put on hold'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "mute" -d 'Mute the microphone of the call a running mxcall process of this profile holds'
 complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "unmute" -d 'Unmute the microphone of the call a running mxcall process of this profile holds'
+complete -c mxcall -n "__fish_mxcall_needs_command" -f -a "dtmf" -d 'Send DTMF digits (touch tones) on the call a running mxcall process of this profile holds'
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l homeserver -d 'Homeserver URL; skips discovery through .well-known/matrix/client' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l device-name -d 'Display name of the new device' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand login" -l save-recovery-key -d 'For an account without cross-signing: write the new recovery key to this new file (0600) instead of showing it on the terminal' -r -F
@@ -89,6 +90,9 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l record -d 'Also r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l duration -d 'Hang up this many seconds after the call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l dtmf -d 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l dtmf-delay -d 'How long after `connected` --dtmf starts' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l hangup-on-dtmf -d 'Hang up when the other side sends one of these DTMF digits (e.g. \'#\')' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l hangup-after-input -d 'Hang up when the input ends (end of a WAV file, stdin closed)'
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l json -d 'Print machine-readable JSON on stdout'
@@ -104,6 +108,9 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l record -d 'Also
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l duration -d 'Hang up this many seconds after the call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l dtmf -d 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l dtmf-delay -d 'How long after `connected` --dtmf starts' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l hangup-on-dtmf -d 'Hang up when the other side sends one of these DTMF digits (e.g. \'#\')' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l hangup-after-input -d 'Hang up when the input ends (end of a WAV file, stdin closed)'
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l json -d 'Print machine-readable JSON on stdout'
@@ -127,6 +134,9 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l record -d 'Also 
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l duration -d 'Hang up this many seconds after the call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l dtmf -d 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l dtmf-delay -d 'How long after `connected` --dtmf starts' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l hangup-on-dtmf -d 'Hang up when the other side sends one of these DTMF digits (e.g. \'#\')' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l once -d 'Exit after the first call has ended'
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l answer -d 'Answer each incoming call (one at a time) from an allowed caller; see `mxcall allow`'
@@ -173,3 +183,9 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand unmute" -s v -l verbose -d
 complete -c mxcall -n "__fish_mxcall_using_subcommand unmute" -s q -l quiet -d 'Print nothing but errors'
 complete -c mxcall -n "__fish_mxcall_using_subcommand unmute" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mxcall -n "__fish_mxcall_using_subcommand unmute" -s V -l version -d 'Print version'
+complete -c mxcall -n "__fish_mxcall_using_subcommand dtmf" -l profile -d 'Profile (one login) to use; profiles live side by side in the data directory' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand dtmf" -l json -d 'Print machine-readable JSON on stdout'
+complete -c mxcall -n "__fish_mxcall_using_subcommand dtmf" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c mxcall -n "__fish_mxcall_using_subcommand dtmf" -s q -l quiet -d 'Print nothing but errors'
+complete -c mxcall -n "__fish_mxcall_using_subcommand dtmf" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mxcall -n "__fish_mxcall_using_subcommand dtmf" -s V -l version -d 'Print version'
