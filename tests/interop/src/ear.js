@@ -13,23 +13,29 @@
 //                   dtmf_heard: the DTMF digits heard, in order ("" for none)
 //
 // DTMF: browsers have no API for received RFC 4733 telephone-events, but Chromium's NetEq plays
-// them out as the digits' dual tones, in place of the speech. Each tick, a Goertzel filter over the
-// newest DTMF_WINDOW samples of the time-domain data (21 ms at 48 kHz: 47 Hz resolution, the
-// classic 205 samples at 8 kHz scaled) measures the amplitude of the four row (697, 770, 852, 941
-// Hz) and four column (1209, 1336, 1477, 1633 Hz) frequencies. The tick holds a digit when the
-// window is loud (RMS > LOUD_RMS), the strongest row and the strongest column each stand at least
-// DTMF_PEAK_DB above the runner-up of their group, row and column lie within DTMF_TWIST_DB of each
-// other, and together they carry at least DTMF_SHARE of the window's energy (a single sine such as
-// 440 or 880 Hz fails the last two: it has no column). A digit is heard once DTMF_ON ticks in a row
-// hold it, and ends at the first tick that does not (a tone has at least 40 ms, a pause 40 ms in
-// RFC 4733 senders; js sends 100 ms with 70 ms pauses): one "dtmf_heard" {digit, duration_ms} per
-// tone, duration_ms the ticks that held it times 20 ms.
+// them out as the digits' dual tones, in place of the speech (in our js <-> js runs about 50-60 ms of
+// each 100 ms event, at times bent by NetEq's time stretching). Each tick looks at DTMF_WINDOWS
+// windows of DTMF_WINDOW samples (23 ms at 44.1 kHz: 43 Hz resolution, the classic 205 samples at
+// 8 kHz scaled) ending now, 10 ms and 20 ms ago in the analyser's time-domain data, so they cover
+// the newest 43 ms however late the tick. In each, Goertzel filters measure the amplitude of the
+// four row (697, 770, 852, 941 Hz) and four column (1209, 1336, 1477, 1633 Hz) frequencies; the
+// window holds a digit when it is loud (RMS > LOUD_RMS), its strongest row and strongest column
+// each stand at least DTMF_PEAK_DB above the runner-up of their group, lie within DTMF_TWIST_DB of
+// each other, and together carry at least DTMF_SHARE of the window's energy (a window the tone
+// fills in part has a share about that part; a single sine such as 440 or 880 Hz fails: it has no
+// column, and it leaks into at most one group). The tick holds a digit when its windows hold that
+// one and no other. A tone starts when DTMF_ON ticks in a row hold the same digit and ends at the
+// first tick that does not hold it: one "dtmf_heard" {digit, duration_ms} per tone, duration_ms
+// the ticks that held it times 20 ms (the windows reach 20 ms back, so about the tone's length
+// plus 20-40 ms). Two tones of one digit stay apart when the pause between them is at least ~65 ms
+// as played out.
 const TICK_MS = 20;
 const LOUD_RMS = 0.01; // -40 dBFS, as tests/common's tone_coverage
 const DTMF_ROWS = [697, 770, 852, 941];
 const DTMF_COLS = [1209, 1336, 1477, 1633];
 const DTMF_KEYS = ["123A", "456B", "789C", "*0#D"]; // [row][column]
 const DTMF_WINDOW = 1024; // samples
+const DTMF_WINDOWS = [0, 10, 20]; // ms before the newest sample where each window ends
 const DTMF_PEAK_DB = 6;
 const DTMF_TWIST_DB = 10;
 const DTMF_SHARE = 0.3;
@@ -48,8 +54,8 @@ function goertzel(samples, from, to, hz, rate) {
     return (2 * Math.sqrt(Math.max(0, power))) / (to - from); // a sine of amplitude A gives A
 }
 
-/** The DTMF digit in samples[to - DTMF_WINDOW..to) of `time`, or null (see the header). */
-export function dtmfDigit(time, rate, to = time.length, stats) {
+/** The DTMF digit in the window time[to - DTMF_WINDOW..to), or null (see the header). */
+export function dtmfDigit(time, rate, to = time.length) {
     const from = Math.max(0, to - DTMF_WINDOW);
     let energy = 0;
     for (let i = from; i < to; i++) energy += time[i] * time[i];
@@ -57,11 +63,10 @@ export function dtmfDigit(time, rate, to = time.length, stats) {
     const best = (freqs) => {
         const amps = freqs.map((f) => goertzel(time, from, to, f, rate));
         const order = amps.map((_, i) => i).sort((x, y) => amps[y] - amps[x]);
-        return { i: order[0], amp: amps[order[0]], next: amps[order[1]], amps };
+        return { i: order[0], amp: amps[order[0]], next: amps[order[1]] };
     };
-    const row = best(DTMF_ROWS), col = best(DTMF_COLS);
-    if (stats) stats.push({ rms: Number(Math.sqrt(ms).toFixed(4)), amps: [...row.amps, ...col.amps].map((a) => Number(a.toFixed(4))) });
     if (Math.sqrt(ms) <= LOUD_RMS) return null;
+    const row = best(DTMF_ROWS), col = best(DTMF_COLS);
     const db = (x, y) => 20 * Math.log10(x / y);
     if (!(db(row.amp, row.next) >= DTMF_PEAK_DB && db(col.amp, col.next) >= DTMF_PEAK_DB)) return null;
     if (!(Math.abs(db(row.amp, col.amp)) <= DTMF_TWIST_DB)) return null;
@@ -130,11 +135,20 @@ export class Ear {
         if (this.firstAudio !== undefined) this.ticks.push({ loud, peak, at: performance.now() });
         // The big window spans 0.68 s: take it once every 0.5 s while it is loud.
         if (loud && ++this.n % 25 === 0) this.precise.push(this.peak(this.big, this.freqBig));
-        const stats = [];
-        const rate = this.ctx.sampleRate, hop = Math.round(rate / 100);
-        const ds = [0, 1, 2].map((k) => dtmfDigit(this.time, rate, this.time.length - k * hop, stats));
-        this.hearDtmf(ds[0]);
-        this.report("dtmf_debug", { t: Math.round(performance.now()), ds, stats, bg: [440, 880].map((f) => Number(goertzel(this.time, 1024, 2048, f, rate).toFixed(4))) });
+        this.hearDtmf(this.dtmfTick());
+    }
+
+    /** The digit this tick holds: the one its windows hold, if they hold just one. */
+    dtmfTick() {
+        const rate = this.ctx.sampleRate;
+        let digit = null;
+        for (const ms of DTMF_WINDOWS) {
+            const d = dtmfDigit(this.time, rate, this.time.length - Math.round((ms * rate) / 1000));
+            if (d === null) continue;
+            if (digit !== null && d !== digit) return null;
+            digit = d;
+        }
+        return digit;
     }
 
     /** Debounces the digit of each tick into tones: one dtmf_heard per tone (see the header). */
