@@ -617,3 +617,82 @@ fn js_mute_and_unmute_are_reported_by_mxcall() {
     let unmuted = event(&mx_events, "remote_unmuted");
     assert!(ms_between(muted, unmuted) > 1000, "{muted} {unmuted}");
 }
+
+/// Element's dial pad (js-sdk `sendDtmfDigit`, RFC 4733 telephone-events): mxcall reports each
+/// digit as a `dtmf` event, and `--hangup-on-dtmf '#'` ends the call at the '#' (issue 12).
+#[test]
+fn js_sends_dtmf_and_mxcall_reports_each_digit() {
+    if !interop() {
+        return;
+    }
+    let r = rig();
+    let mx = spawn(
+        &r.home,
+        &r.mx(
+            &["answer", "--wait", "60", "--hangup-on-dtmf", "#"],
+            "mx.wav",
+        ),
+    );
+    let mut js = r.js(
+        "call",
+        &[
+            "--room",
+            &r.room,
+            "--dtmf",
+            "159*#",
+            "--dtmf-at",
+            "2",
+            "--hangup-after",
+            "20",
+        ],
+    );
+    let mx_out = wait(mx, Duration::from_secs(90));
+    let js_events = js.finish(Duration::from_secs(30));
+    assert_success(&mx_out);
+    event(&js_events, "dtmf_sent");
+    let mx_events = events(&mx_out);
+    let digits: String = mx_events
+        .iter()
+        .filter(|e| e["event"] == "dtmf")
+        .map(|e| {
+            // Chromium's default tone: 100 ms.
+            let ms = e["duration_ms"].as_u64().unwrap();
+            assert!((80..=120).contains(&ms), "{e}");
+            e["digit"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(digits, "159*#", "{mx_events:?}");
+    // mxcall hung up at the '#', long before js would have.
+    assert_eq!(event(&mx_events, "hangup")["by"], "local");
+    assert_eq!(event(&js_events, "hangup")["party"], "remote");
+    // The digits replaced a moment of js's audio; the rest is its tone, undisturbed.
+    assert_tone(&r.path("mx.wav"), 880.0);
+}
+
+/// mxcall's `--dtmf` and `mxcall dtmf` reach Element: Chromium plays received telephone-events
+/// as the DTMF dual tones, which the js page's ear decodes (issue 12).
+#[test]
+fn mxcall_sends_dtmf_and_js_hears_the_tones() {
+    if !interop() {
+        return;
+    }
+    let r = rig();
+    let mut js = r.js("answer", &["--hangup-after", "9"]);
+    js.wait_for("ready", Duration::from_secs(60));
+    let mx = spawn(
+        &r.home,
+        &r.mx(
+            &["call", &r.room, "--dtmf", "2580", "--dtmf-delay", "2"],
+            "mx.wav",
+        ),
+    );
+    js.wait_for("dtmf_heard", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    let more = r.home.run(&["--profile", "m", "dtmf", "*9"]);
+    assert_success(&more);
+    let mx_out = wait(mx, Duration::from_secs(60));
+    let js_events = js.finish(Duration::from_secs(30));
+    assert_success(&mx_out);
+    let heard = event(&js_events, "heard");
+    assert_eq!(heard["dtmf_heard"], "2580*9", "{heard}");
+}
