@@ -89,7 +89,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l output -d 'Where 
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l duration -d 'Hang up this many seconds after the call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
-complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a call is connected; 0 turns them off' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l dtmf -d 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l dtmf-delay -d 'How long after `connected` --dtmf starts' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l hangup-on-dtmf -d 'Hang up when the other side sends one of these DTMF digits (e.g. \'#\')' -r
@@ -107,7 +107,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l output -d 'Wher
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l duration -d 'Hang up this many seconds after the call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
-complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a call is connected; 0 turns them off' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l dtmf -d 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l dtmf-delay -d 'How long after `connected` --dtmf starts' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l hangup-on-dtmf -d 'Hang up when the other side sends one of these DTMF digits (e.g. \'#\')' -r
@@ -133,7 +133,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l output -d 'Where
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l duration -d 'Hang up this many seconds after the call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
-complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a legacy call is connected; 0 turns them off' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a call is connected; 0 turns them off' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l dtmf -d 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l dtmf-delay -d 'How long after `connected` --dtmf starts' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l hangup-on-dtmf -d 'Hang up when the other side sends one of these DTMF digits (e.g. \'#\')' -r

@@ -52,7 +52,10 @@ call events also carry \"protocol\": \"legacy\" (m.call.*) or \"matrixrtc\"):
                resume) | remote}
   muted, unmuted  we muted / unmuted (mxcall mute, unmute) {room_id, call_id, by: local}
   remote_muted, remote_unmuted  the other side muted / unmuted its microphone {room_id, call_id}
-  stats        every --stats-interval while a legacy call is connected {room_id, call_id,
+  dtmf         the other side sent a DTMF digit (legacy calls) {room_id, call_id, digit,
+               duration_ms}
+  stats        every --stats-interval while a call is connected (MatrixRTC: what we publish
+               to the SFU and what it forwards) {room_id, call_id,
                interval_ms, rtt_ms, packets_sent, packets_received, packets_lost,
                loss_percent, jitter_ms, jitter_buffer_ms, concealed_frames, fec_recovered,
                send_kbps, recv_kbps, mos (ITU-T G.107 E-model estimate, 1-4.5)}
@@ -304,7 +307,7 @@ pub struct AudioArgs {
     pub media_addr: Vec<std::net::IpAddr>,
 
     /// With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a
-    /// legacy call is connected; 0 turns them off
+    /// call is connected; 0 turns them off
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
     pub stats_interval: std::time::Duration,
 

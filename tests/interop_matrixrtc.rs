@@ -156,7 +156,10 @@ fn mxcall_rings_element_call_which_joins_and_hears_it_and_mxcalls_hangup_ends_it
     let mut js = r.js("answer", &[]);
     let mx = spawn(
         &r.home,
-        &r.mx(&["call", &r.room, "--duration", "5"], "mx.wav"),
+        &r.mx(
+            &["call", &r.room, "--duration", "5", "--stats-interval", "1"],
+            "mx.wav",
+        ),
     );
     let ring = js.wait_for("ring", Duration::from_secs(30));
     assert_eq!(ring["sender"], r.m_user.as_str());
@@ -169,7 +172,22 @@ fn mxcall_rings_element_call_which_joins_and_hears_it_and_mxcalls_hangup_ends_it
         &mx_events,
         &["joined", "invite_sent", "connected", "media", "ended"],
     );
-    assert_eq!(event(&mx_events, "ended")["outcome"], "completed");
+    let ended = event(&mx_events, "ended");
+    assert_eq!(ended["outcome"], "completed");
+    // Live statistics of a MatrixRTC call (issue 12): both directions through the SFU, every
+    // second; the final counts in `ended`.
+    let stats: Vec<&Value> = mx_events.iter().filter(|e| e["event"] == "stats").collect();
+    assert!(stats.len() >= 3, "{mx_events:?}");
+    let last = stats[stats.len() - 1];
+    assert_eq!(last["protocol"], "matrixrtc", "{last}");
+    assert!(last["packets_sent"].as_u64().unwrap() > 50, "{last}");
+    assert!(last["packets_received"].as_u64().unwrap() > 50, "{last}");
+    assert!(last["mos"].as_f64().unwrap() > 4.0, "{last}");
+    let total = &ended["stats"];
+    assert!(
+        total["packets_sent"].as_u64() >= last["packets_sent"].as_u64(),
+        "{ended}"
+    );
     // Element Call saw our membership, matched our LiveKit identity to it, heard our tone.
     let member = event(&js_events, "member_joined");
     assert_eq!(member["user"], r.m_user.as_str());

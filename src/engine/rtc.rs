@@ -607,6 +607,7 @@ impl Engine {
         {
             self.duration_deadline.get_or_insert(now + d);
         }
+        self.stats.start(now, self.opts.stats_interval);
     }
 
     async fn on_rtc_ended(&mut self, room_id: &OwnedRoomId, outcome: Outcome, peer: &str) {
@@ -627,7 +628,6 @@ impl Engine {
         if !call_id.is_empty() {
             self.ended.add(&call_id);
         }
-        let stats = stats.map(|s| s.subscriber);
         let before = self.exit;
         self.report_end(
             room_id,

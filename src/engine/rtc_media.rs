@@ -30,18 +30,23 @@ impl RtcMedia {
         self.publishing && !self.others.is_empty()
     }
 
-    /// Leaves the SFU (if joined); the counters of both connections, merged: what we sent
-    /// (publisher) and what we received (subscriber).
-    pub async fn leave(&mut self) -> Option<crate::livekit::SfuStats> {
+    /// Leaves the SFU (if joined); the final counters of both connections, merged
+    /// (`SfuStats::merged`).
+    pub async fn leave(&mut self) -> Option<media::MediaStats> {
         self.generation += 1;
         self.joining = false;
         self.publishing = false;
         self.others.clear();
         let session = self.session.take()?;
-        let mut stats = session.leave().await;
-        stats.subscriber.packets_sent = stats.publisher.packets_sent;
-        stats.subscriber.bytes_sent = stats.publisher.bytes_sent;
-        Some(stats)
+        Some(session.leave().await.merged())
+    }
+
+    /// The call's counters so far, while connected.
+    pub fn stats(&self) -> Option<media::MediaStats> {
+        self.session
+            .as_ref()
+            .filter(|_| self.connected())
+            .map(|s| s.stats().merged())
     }
 }
 

@@ -1,5 +1,6 @@
-//! `stats` events: every `--stats-interval` while a legacy call is connected, its quality as
-//! the media session measures it — RTT, loss, jitter, the jitter buffer, concealment and FEC,
+//! `stats` events: every `--stats-interval` while a call is connected (legacy: its media
+//! session; MatrixRTC: the SFU session, what we publish and what we receive), its quality as
+//! the media measures it — RTT, loss, jitter, the jitter buffer, concealment and FEC,
 //! bitrates each way over the interval — and the E-model's MOS (`media::quality`). The
 //! cumulative figures and the MOS of the whole call go into `ended`.
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Engine;
-use super::report::with_call;
+use super::report::with_call_protocol;
 use crate::media::{MediaStats, quality};
 
 /// When the next `stats` events are due, and what each call's last one said.
@@ -50,6 +51,19 @@ impl Engine {
             events.push((
                 call.room_id.clone(),
                 call_id.clone(),
+                "legacy",
+                fields(&s, prev.as_ref(), now),
+            ));
+        }
+        for (room_id, room) in &self.rtc_rooms {
+            let (Some(call_id), Some(s)) = (&room.call_id, room.media.stats()) else {
+                continue;
+            };
+            let prev = self.stats.last.insert(call_id.clone(), (now, s.clone()));
+            events.push((
+                room_id.clone(),
+                call_id.clone(),
+                super::rtc::PROTOCOL,
                 fields(&s, prev.as_ref(), now),
             ));
         }
@@ -57,9 +71,9 @@ impl Engine {
             .then_some(self.stats.interval)
             .flatten()
             .map(|i| now + i);
-        for (room_id, call_id, fields) in events {
-            self.reporter
-                .event("stats", with_call(room_id.as_str(), &call_id, fields), None);
+        for (room_id, call_id, protocol, fields) in events {
+            let fields = with_call_protocol(room_id.as_str(), &call_id, protocol, fields);
+            self.reporter.event("stats", fields, None);
         }
     }
 }

@@ -34,7 +34,9 @@ use super::join_url::join_url;
 use super::socket::SignalSocket;
 use super::wire::{self, PeerRole};
 use crate::audio::{AudioSink, AudioSource};
-use crate::media::{Candidate, IceServer, MediaConfig, MediaEvent, MediaSession, MediaStats};
+use crate::media::{
+    Candidate, IceServer, MediaConfig, MediaEvent, MediaSession, MediaStats, StatsHandle,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// client-sdk-js waits 15 s for the join response (`SignalClient.ts` `connect` timeout).
@@ -87,9 +89,22 @@ pub struct SfuStats {
     pub subscriber: MediaStats,
 }
 
+impl SfuStats {
+    /// One call's counters: what we received (subscriber) and what we sent (publisher).
+    pub fn merged(&self) -> MediaStats {
+        MediaStats {
+            packets_sent: self.publisher.packets_sent,
+            bytes_sent: self.publisher.bytes_sent,
+            ..self.subscriber.clone()
+        }
+    }
+}
+
 /// One participant's session with a LiveKit SFU. See the module documentation.
 pub struct SfuSession {
     joined: Joined,
+    /// The publisher's and the subscriber's counters, readable while the task runs.
+    stats: [StatsHandle; 2],
     leave: mpsc::Sender<oneshot::Sender<SfuStats>>,
     task: JoinHandle<()>,
 }
@@ -166,6 +181,7 @@ impl SfuSession {
         let (publisher, publisher_events) = MediaSession::send_only(media.clone(), source).await?;
         let (subscriber, subscriber_events) = MediaSession::receive_only(media, sink).await?;
         let cid = publisher.track_id().unwrap_or_default().to_owned();
+        let stats = [publisher.stats_handle(), subscriber.stats_handle()];
         socket.send(wire::add_audio_track(&cid, encrypted)).await?;
 
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
@@ -195,6 +211,7 @@ impl SfuSession {
         Ok((
             SfuSession {
                 joined,
+                stats,
                 leave: leave_tx,
                 task,
             },
@@ -208,6 +225,15 @@ impl SfuSession {
 
     /// Tells the SFU we leave, closes both connections (a WAV sink gets its final header) and
     /// returns their counters.
+    /// The counters so far (sampled from the stack once a second).
+    pub fn stats(&self) -> SfuStats {
+        SfuStats {
+            publisher: self.stats[0].stats(),
+            subscriber: self.stats[1].stats(),
+        }
+    }
+
+    /// Leaves the room; the final counters, taken after the last frame was sent.
     pub async fn leave(self) -> SfuStats {
         let (tx, rx) = oneshot::channel();
         let stats = if self.leave.send(tx).await.is_ok() {
@@ -307,11 +333,9 @@ impl Run {
             socket.close().await;
         }
         let stats = SfuStats {
-            publisher: self.publisher.stats(),
-            subscriber: self.subscriber.stats(),
+            publisher: self.publisher.close().await,
+            subscriber: self.subscriber.close().await,
         };
-        self.publisher.close().await;
-        self.subscriber.close().await;
         if let Some(reply) = reply {
             let _ = reply.send(stats);
         }

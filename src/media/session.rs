@@ -721,25 +721,13 @@ impl MediaSession {
 
     /// A snapshot of the session's counters; what went on the wire is sampled once a second.
     pub fn stats(&self) -> MediaStats {
-        let s = &self.shared;
-        let jb = s.jitter.lock().unwrap_or_else(|p| p.into_inner()).stats();
-        let rtt = s.rtt_us.load(Ordering::Relaxed);
-        MediaStats {
-            packets_sent: s.packets_sent.load(Ordering::Relaxed),
-            bytes_sent: s.bytes_sent.load(Ordering::Relaxed),
-            packets_received: s.packets_received.load(Ordering::Relaxed),
-            bytes_received: s.bytes_received.load(Ordering::Relaxed),
-            packets_lost: jb.lost,
-            packets_late: jb.late,
-            packets_duplicate: jb.duplicates,
-            fec_recovered: jb.fec_recovered,
-            concealed_frames: jb.concealed,
-            frames_played: s.frames_played.load(Ordering::Relaxed),
-            frames_decoded: s.frames_decoded.load(Ordering::Relaxed),
-            jitter_ms: jb.jitter_ms,
-            jitter_buffer_ms: (jb.target_frames * 20) as u32,
-            rtt_ms: (rtt != u64::MAX).then(|| rtt as f64 / 1000.0),
-        }
+        stats_of(&self.shared)
+    }
+
+    /// A handle that reads [`stats`](Self::stats) while someone else owns the session (an SFU
+    /// session's task); it reads the last counters after the session closed.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.shared.clone())
     }
 
     /// Stops the audio, finishes the sink (a WAV recording gets its final header), and closes
@@ -787,6 +775,37 @@ impl MediaSession {
             .await
             .ok_or(MediaError::Closed)?;
         Ok(local.sdp)
+    }
+}
+
+/// Reads a session's counters from elsewhere: see [`MediaSession::stats_handle`].
+#[derive(Clone)]
+pub struct StatsHandle(Arc<Shared>);
+
+impl StatsHandle {
+    pub fn stats(&self) -> MediaStats {
+        stats_of(&self.0)
+    }
+}
+
+fn stats_of(s: &Shared) -> MediaStats {
+    let jb = s.jitter.lock().unwrap_or_else(|p| p.into_inner()).stats();
+    let rtt = s.rtt_us.load(Ordering::Relaxed);
+    MediaStats {
+        packets_sent: s.packets_sent.load(Ordering::Relaxed),
+        bytes_sent: s.bytes_sent.load(Ordering::Relaxed),
+        packets_received: s.packets_received.load(Ordering::Relaxed),
+        bytes_received: s.bytes_received.load(Ordering::Relaxed),
+        packets_lost: jb.lost,
+        packets_late: jb.late,
+        packets_duplicate: jb.duplicates,
+        fec_recovered: jb.fec_recovered,
+        concealed_frames: jb.concealed,
+        frames_played: s.frames_played.load(Ordering::Relaxed),
+        frames_decoded: s.frames_decoded.load(Ordering::Relaxed),
+        jitter_ms: jb.jitter_ms,
+        jitter_buffer_ms: (jb.target_frames * 20) as u32,
+        rtt_ms: (rtt != u64::MAX).then(|| rtt as f64 / 1000.0),
     }
 }
 
