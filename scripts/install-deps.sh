@@ -12,6 +12,7 @@ packages=(
     alsa-utils                  # aplay/arecord, to inspect the ALSA test devices
     dpkg-dev man-db             # the .deb: dpkg-shlibdeps (Depends:), and `man -w` in its test
     iproute2                    # `ip`: network-namespace tests (a host with only `lo`)
+    iptables                    # random packet loss inside those namespaces (`-m statistic`)
 )
 
 missing=()
