@@ -239,3 +239,79 @@ mod tests {
         assert_eq!(r.available(), 0);
     }
 }
+
+/// Property tests (issue 15).
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// All of `input` through a resampler in chunks of the given sizes, pulled in chunks of
+    /// `pull` samples after each push, then flushed and drained.
+    fn run(rates: (u32, u32), input: &[f32], chunks: &[usize], pull: usize) -> Vec<f32> {
+        let mut r = Resampler::new(rates.0, rates.1);
+        let mut out = Vec::new();
+        let mut buf = vec![0.0f32; pull.max(1)];
+        let mut rest = input;
+        let mut sizes = chunks.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*sizes.next().unwrap()).clamp(1, rest.len());
+            r.push(rest[..n].iter().copied());
+            rest = &rest[n..];
+            loop {
+                let got = r.pull(&mut buf);
+                out.extend_from_slice(&buf[..got]);
+                if got < buf.len() {
+                    break;
+                }
+            }
+        }
+        r.flush();
+        loop {
+            let got = r.pull(&mut buf);
+            out.extend_from_slice(&buf[..got]);
+            if got == 0 {
+                break;
+            }
+        }
+        out
+    }
+
+    fn rates() -> impl Strategy<Value = (u32, u32)> {
+        let rate = prop_oneof![
+            Just(8_000u32),
+            Just(16_000),
+            Just(22_050),
+            Just(44_100),
+            Just(48_000),
+            Just(96_000),
+            4_000u32..200_000
+        ];
+        (rate.clone(), rate)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// The output — its length and every sample — does not depend on how the input was
+        /// chunked or the output pulled, and its length is the input's scaled by the rates.
+        #[test]
+        fn output_is_independent_of_chunking(
+            rates in rates(),
+            len in 0usize..3000,
+            chunks in prop::collection::vec(1usize..700, 1..8),
+            pull in 1usize..900,
+        ) {
+            let input: Vec<f32> = (0..len).map(|i| ((i * 7919) % 2000) as f32 / 1000.0 - 1.0).collect();
+            let whole = run(rates, &input, &[len.max(1)], 4096);
+            let chunked = run(rates, &input, &chunks, pull);
+            prop_assert_eq!(&whole, &chunked);
+            let expected = len as f64 * rates.1 as f64 / rates.0 as f64;
+            prop_assert!(
+                (whole.len() as f64 - expected).abs() <= 1.0,
+                "{} samples from {} at {:?}", whole.len(), len, rates
+            );
+        }
+    }
+}

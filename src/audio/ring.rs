@@ -174,3 +174,57 @@ mod tests {
         producer.join().unwrap();
     }
 }
+
+/// Property tests (issue 15).
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Against a plain queue: what comes out is what went in, in order, minus what was
+        /// skipped; a push that does not fit is refused whole and counted.
+        #[test]
+        fn behaves_like_a_bounded_queue(
+            capacity in 1usize..300,
+            ops in prop::collection::vec((0u8..3, 0usize..400), 0..200),
+        ) {
+            let (mut tx, mut rx) = ring(capacity);
+            let mut model = std::collections::VecDeque::new();
+            let (mut next, mut overflowed) = (0i16, 0u64);
+            let mut out = vec![0i16; 400];
+            for (kind, n) in ops {
+                match kind {
+                    0 => {
+                        let samples: Vec<i16> = (0..n).map(|k| next.wrapping_add(k as i16)).collect();
+                        let fits = n <= capacity - model.len();
+                        prop_assert_eq!(tx.push_slice(&samples), fits);
+                        if fits {
+                            model.extend(samples);
+                            next = next.wrapping_add(n as i16);
+                        } else {
+                            overflowed += n as u64;
+                        }
+                    }
+                    1 => {
+                        let got = rx.pop(&mut out[..n]);
+                        prop_assert_eq!(got, n.min(model.len()));
+                        let want: Vec<i16> = model.drain(..got).collect();
+                        prop_assert_eq!(&out[..got], &want[..]);
+                    }
+                    _ => {
+                        let skipped = rx.skip(n);
+                        prop_assert_eq!(skipped, n.min(model.len()));
+                        model.drain(..skipped);
+                    }
+                }
+                prop_assert_eq!(rx.len(), model.len());
+                prop_assert_eq!(tx.free(), capacity - model.len());
+                prop_assert_eq!(tx.overflowed(), overflowed);
+            }
+        }
+    }
+}

@@ -793,3 +793,131 @@ mod tests {
         assert_eq!(jb.pop(), Playout::Idle);
     }
 }
+
+/// Property tests (issue 15): arbitrary RTP sequence/timestamp streams and arrival times.
+#[cfg(test)]
+mod proptests {
+    use std::time::{Duration, Instant};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A packet `delta` sequence numbers after the last one sent (negative: reordered or
+        /// repeated), `ts_jump` frames of timestamp, arriving `after_ms` later.
+        Push {
+            delta: i32,
+            ts_jump: i64,
+            len: usize,
+            after_ms: u64,
+        },
+        Pop,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (-70i32..70, -3i64..6, 0usize..1600, 0u64..120).prop_map(
+                |(delta, ts_jump, len, after_ms)| Op::Push { delta, ts_jump, len, after_ms }
+            ),
+            1 => (any::<u16>(), any::<u32>()).prop_map(|(d, t)| Op::Push {
+                delta: d as i32,
+                ts_jump: t as i64,
+                len: 80,
+                after_ms: 0,
+            }),
+            4 => Just(Op::Pop),
+        ]
+    }
+
+    /// A stream as a sender makes it: consecutive numbers and 20 ms timestamps, some lost,
+    /// some reordered by up to `reorder` places, arrivals jittered by up to 60 ms.
+    fn plausible_stream() -> impl Strategy<Value = Vec<(u16, bool, u64)>> {
+        prop::collection::vec((any::<bool>(), 0u16..4, 0u64..60), 50..400).prop_map(|v| {
+            let start = 65_000u16; // wraps during the stream
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (keep, shift, jitter))| {
+                    let seq = start.wrapping_add(i as u16).wrapping_add(shift);
+                    (seq, keep || i % 3 != 0, jitter)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Whatever arrives, nothing panics, the depth stays within the slots, and the
+        /// counters add up.
+        #[test]
+        fn arbitrary_streams_never_panic_and_stay_bounded(ops in prop::collection::vec(op(), 0..300)) {
+            let mut jb = JitterBuffer::new(JitterConfig::default());
+            let t0 = Instant::now();
+            let mut now = t0;
+            let (mut seq, mut ts) = (0u16, 0u32);
+            let payload = [7u8; 1600];
+            let (mut pushes, mut too_large) = (0u64, 0u64);
+            for op in ops {
+                match op {
+                    Op::Push { delta, ts_jump, len, after_ms } => {
+                        seq = seq.wrapping_add(delta as u16);
+                        ts = ts.wrapping_add((ts_jump * 960) as u32);
+                        now += Duration::from_millis(after_ms);
+                        let outcome = jb.push(seq, ts, &payload[..len], now);
+                        prop_assert_eq!(outcome == PushOutcome::TooLarge, len > MAX_PAYLOAD);
+                        pushes += 1;
+                        too_large += u64::from(outcome == PushOutcome::TooLarge);
+                    }
+                    Op::Pop => {
+                        if let Playout::Packet(p) | Playout::Fec(p) = jb.pop() {
+                            prop_assert!(p.len() <= MAX_PAYLOAD);
+                        }
+                    }
+                }
+                prop_assert!(jb.depth_frames() <= SLOTS);
+                prop_assert!(jb.target_frames() <= JitterConfig::default().max_frames);
+                let s = jb.stats();
+                prop_assert!(s.fec_recovered <= s.lost);
+                // Every packet is counted once: taken, a duplicate, late, or too large.
+                prop_assert_eq!(s.received + s.duplicates + s.late + too_large, pushes);
+            }
+        }
+
+        /// A sender's stream with loss, reordering and jitter: packets play in sequence order,
+        /// each at most once, and every packet is accounted for (played, lost, late or still
+        /// buffered).
+        #[test]
+        fn a_plausible_stream_plays_in_order_once(stream in plausible_stream()) {
+            let mut jb = JitterBuffer::new(JitterConfig::default());
+            let t0 = Instant::now();
+            let mut played: Vec<u16> = Vec::new();
+            let mut pushed = std::collections::HashSet::new();
+            for (i, &(seq, keep, jitter)) in stream.iter().enumerate() {
+                if keep {
+                    let now = t0 + Duration::from_millis(i as u64 * 20 + jitter);
+                    let payload = seq.to_be_bytes();
+                    jb.push(seq, (seq as u32).wrapping_mul(960), &payload, now);
+                    pushed.insert(seq);
+                }
+                if let Playout::Packet(p) = jb.pop() {
+                    played.push(u16::from_be_bytes([p[0], p[1]]));
+                }
+            }
+            for _ in 0..SLOTS {
+                if let Playout::Packet(p) = jb.pop() {
+                    played.push(u16::from_be_bytes([p[0], p[1]]));
+                }
+            }
+            // In order (modulo 2^16, steps well under half the space), never twice.
+            for w in played.windows(2) {
+                let step = w[1].wrapping_sub(w[0]);
+                prop_assert!(step != 0 && step < 1000, "{:?} then {:?}", w[0], w[1]);
+            }
+            let unique: std::collections::HashSet<_> = played.iter().collect();
+            prop_assert_eq!(unique.len(), played.len());
+            prop_assert!(played.iter().all(|s| pushed.contains(s)));
+        }
+    }
+}
