@@ -925,3 +925,46 @@ async fn lossy_call_in_a_namespace() {
         );
     }
 }
+
+/// Both sides restart ICE at the same moment (RFC 9429 §5.7 glare): the polite side rolls its
+/// own offer back and answers the other's; audio flows again both ways (issue 15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_ice_restarts_roll_the_polite_sides_offer_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, mut a_events) = session("tone:440", &dir.path().join("a.wav")).await;
+    let (b, mut b_events) = session("tone:880", &dir.path().join("b.wav")).await;
+    let offer = a.create_offer().await.unwrap();
+    a.accept_answer(&b.accept_offer(&offer).await.unwrap())
+        .await
+        .unwrap();
+    let mut seen = [Seen::default(), Seen::default()];
+    let t0 = Instant::now();
+    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
+        let step = Instant::now() + Duration::from_millis(20);
+        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
+    }
+    let a_offer = a.ice_restart_offer().await.unwrap();
+    let _b_offer = b.ice_restart_offer().await.unwrap(); // B's loses: B is the polite side
+    let answer = b.accept_offer(&a_offer).await.unwrap();
+    a.accept_answer(&answer).await.unwrap();
+    assert_ne!(
+        ice_ufrag(&a_offer),
+        ice_ufrag(&offer),
+        "no fresh credentials"
+    );
+    let before = [a.stats(), b.stats()];
+    let until = Instant::now() + Duration::from_secs(3);
+    pump(&a, &mut a_events, &b, &mut b_events, &mut seen, until).await;
+    let after = [a.stats(), b.stats()];
+    a.close().await;
+    b.close().await;
+    for side in 0..2 {
+        assert!(
+            after[side].frames_decoded >= before[side].frames_decoded + 100,
+            "side {side}: {:?} → {:?}",
+            before[side],
+            after[side]
+        );
+        assert!(seen[side].errors.is_empty(), "{:?}", seen[side].errors);
+    }
+}

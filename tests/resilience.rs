@@ -95,3 +95,226 @@ fn a_homeserver_restart_mid_call_does_not_drop_the_call() {
     assert_tone(&dir.path().join("b.wav"), 440.0);
     assert_tone(&dir.path().join("a.wav"), 880.0);
 }
+
+// ---- The network under a call (issue 15) ------------------------------------------------------
+//
+// Each scenario runs in a network namespace of its own (only `lo`, with its own Synapse), where
+// `iptables` can take the call's UDP away without touching the host: the outer test re-runs
+// this binary inside `unshare -n` with `NETNS_SCENARIO` set, and the inner test does the work.
+
+const NETNS_SCENARIO: &str = "MXCALL_TEST_NETNS_SCENARIO";
+
+/// Runs `inner` (a test of this binary) inside a fresh namespace with `scenario`; skipped with
+/// a note where namespaces or iptables are unavailable.
+fn in_namespace(inner: &str, scenario: &str) {
+    if std::env::var_os(NETNS_SCENARIO).is_some() {
+        return;
+    }
+    let probe = Command::new("unshare")
+        .args([
+            "-n",
+            "sh",
+            "-c",
+            "ip link set lo up && iptables -L OUTPUT -n",
+        ])
+        .output();
+    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: no network namespace with iptables here ({probe:?})");
+        return;
+    }
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", inner, "--nocapture"])
+        .env(NETNS_SCENARIO, scenario)
+        .env_remove("MXCALL_TEST_HS")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{scenario}:\n{text}");
+    assert!(text.contains("1 passed"), "{text}");
+    for line in text.lines().filter(|l| l.starts_with("netns: ")) {
+        eprintln!("{line}");
+    }
+}
+
+fn udp(action: &str) {
+    let ok = Command::new("iptables")
+        .args([action, "OUTPUT", "-o", "lo", "-p", "udp", "-j", "DROP"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "iptables {action}");
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The link goes down for 5 s mid-call and comes back: the audio is back within 3 s of the
+/// link (ICE consent checks resume on the same pair; no restart was needed), and the call ends
+/// normally.
+#[test]
+fn a_short_link_flap_and_the_audio_comes_back() {
+    in_namespace("network_scenario", "flap:5");
+}
+
+/// Down long enough (12 s) for ICE to be declared disconnected: mxcall restarts ICE through
+/// `m.call.negotiate` and the audio is back within 3 s of the link.
+#[test]
+fn a_long_link_flap_restarts_ice_and_the_audio_comes_back() {
+    in_namespace("network_scenario", "flap:12");
+}
+
+/// The link goes down for good: both sides end the call with `ice_failed`, exit 7.
+#[test]
+fn a_link_down_for_good_ends_the_call_with_ice_failed() {
+    in_namespace("network_scenario", "down");
+}
+
+#[test]
+fn network_scenario() {
+    let Ok(scenario) = std::env::var(NETNS_SCENARIO) else {
+        return; // Only inside a namespace: the rules below would cut the host's own UDP.
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let hs_dir = dir.path().join("hs");
+    let out = Command::new(repo().join("scripts/synapse.sh"))
+        .args(["start", hs_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    // SAFETY: set before any thread of this process reads the environment.
+    unsafe { std::env::set_var("MXCALL_TEST_HS", &url) };
+    struct Stop(std::path::PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new(repo().join("scripts/synapse.sh"))
+                .arg("stop")
+                .arg(&self.0)
+                .output();
+        }
+    }
+    let _stop = Stop(hs_dir);
+
+    let home = Home::new();
+    let (a_user, apw) = register("a");
+    let (b_user, bpw) = register("b");
+    home.login("a", &a_user, &apw);
+    home.login("b", &b_user, &bpw);
+    let room = two_member_room(&home, "a", "b", &b_user);
+    let args = |profile: &str, cmd: &[&str], input: &str, wav: &str| {
+        let mut v: Vec<String> = ["--json", "--profile", profile].map(String::from).to_vec();
+        v.extend(cmd.iter().map(|s| s.to_string()));
+        v.extend(call_flags(input, &dir.path().join(wav)));
+        v
+    };
+    let flap: Option<u64> = scenario.strip_prefix("flap:").and_then(|s| s.parse().ok());
+    let duration = match flap {
+        Some(secs) => (secs + 12).to_string(),
+        None => "90".to_owned(),
+    };
+    let b = spawn(
+        &home,
+        &args("b", &["-v", "answer", "--wait", "40"], "tone:880", "b.wav"),
+    );
+    let a = spawn(
+        &home,
+        &args(
+            "a",
+            &["-v", "call", &room, "--duration", &duration],
+            "tone:440",
+            "a.wav",
+        ),
+    );
+    let start = std::time::Instant::now();
+    while !call_events(&home, "a", &room)
+        .iter()
+        .any(|e| e["type"] == "m.call.select_answer")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the call did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    udp("-A");
+    if let Some(secs) = flap {
+        std::thread::sleep(Duration::from_secs(secs));
+        udp("-D");
+    }
+    let up_ms = unix_ms();
+    let a_out = wait(a, Duration::from_secs(90));
+    let b_out = wait(b, Duration::from_secs(90));
+    let (a_events, b_events) = (events(&a_out), events(&b_out));
+    if scenario == "down" {
+        for (side, out, evs) in [("a", &a_out, &a_events), ("b", &b_out, &b_events)] {
+            assert_eq!(code(out), 7, "{side}: {}", stderr(out));
+            let hangup = find_event(evs, "hangup").unwrap_or_else(|| panic!("{side}: {evs:?}"));
+            assert_eq!(hangup["reason"], "ice_failed", "{side}: {hangup}");
+        }
+        return;
+    }
+    assert_success(&a_out);
+    assert_success(&b_out);
+    // Restarted through m.call.negotiate (an offer with fresh ICE credentials).
+    let negotiations = call_events(&home, "a", &room)
+        .into_iter()
+        .filter(|e| e["type"] == "m.call.negotiate")
+        .count();
+    println!("netns: {scenario}: {negotiations} m.call.negotiate");
+    if flap.is_some_and(|s| s >= 10) {
+        assert!(negotiations >= 2, "no ICE restart offer and answer");
+    }
+    // The audio came back within 3 s of the link, both ways: in each recording (which starts
+    // at `connected`), the tone is there again by link-up + 3 s and stays.
+    for (evs, wav, freq) in [(&a_events, "a.wav", 880.0), (&b_events, "b.wav", 440.0)] {
+        let connected = find_event(evs, "connected").unwrap()["ts"]
+            .as_i64()
+            .unwrap();
+        let frames: Vec<bool> = common::audio::read_wav(&dir.path().join(wav))
+            .chunks(960)
+            .map(|f| common::audio::frame_has_tone(f, freq))
+            .collect();
+        let up = ((up_ms - connected) / 20) as usize;
+        let back = (up..frames.len()).find(|&i| frames[i]);
+        let back = back.unwrap_or_else(|| {
+            panic!(
+                "{wav}: the tone never came back\na: {}\n{}\nb: {}\n{}",
+                stdout(&a_out),
+                stderr(&a_out),
+                stdout(&b_out),
+                stderr(&b_out)
+            )
+        });
+        assert!(
+            back <= up + 150,
+            "{wav}: the tone came back {} ms after the link",
+            (back - up) * 20
+        );
+        let after = &frames[back..frames.len().saturating_sub(25)];
+        let share = after.iter().filter(|t| **t).count() as f64 / after.len().max(1) as f64;
+        assert!(
+            share >= 0.95,
+            "{wav}: {:.0}% tone after it came back",
+            share * 100.0
+        );
+        println!(
+            "netns: {wav}: tone back {} ms after the link",
+            (back - up) * 20
+        );
+    }
+}

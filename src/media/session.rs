@@ -22,6 +22,7 @@ use tokio::time::MissedTickBehavior;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::RTCSdpType;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
@@ -541,6 +542,22 @@ impl MediaSession {
                     tracing::debug!("cannot reset the transceiver's direction: {e}");
                 }
             }
+        }
+        // Glare in renegotiation (both sides restarting ICE at once, RFC 9429 §5.7): the
+        // signalling machine passes the peer's offer on only when we are the polite side, and
+        // our own offer in flight is rolled back before it is applied.
+        if self
+            .pc
+            .pending_local_description()
+            .await
+            .is_some_and(|d| d.sdp_type == RTCSdpType::Offer)
+        {
+            tracing::debug!("rolling back our offer in flight for the peer's");
+            let rollback = RTCSessionDescription::rollback(None).map_err(remote_err)?;
+            self.pc
+                .set_local_description(rollback)
+                .await
+                .map_err(|e| MediaError::webrtc("rolling back our offer", e))?;
         }
         let events = remote_sdp::telephone_events(&sdp);
         let desc = RTCSessionDescription::offer(sdp).map_err(remote_err)?;

@@ -22,6 +22,10 @@ use super::{CallEvent, Config, MediaAction, Outcome, Output, Party};
 pub(super) const DESCRIPTION_DELAY: Duration = Duration::from_millis(200);
 /// Disconnected ICE gets a restart after this long (js-sdk `ICE_RECONNECTING_TIMEOUT`).
 pub(super) const ICE_RESTART_DELAY: Duration = Duration::from_secs(2);
+/// A restart that has not reconnected ICE within this long is tried again (js-sdk restarts on
+/// every `failed`; webrtc-rs does not always report one after a restart made while the network
+/// was down).
+pub(super) const ICE_RESTART_RETRY: Duration = Duration::from_secs(5);
 /// ICE that does not (re)connect within this long ends the call with `ice_failed` (js-sdk
 /// `ICE_DISCONNECTED_TIMEOUT`); also bounds the first connection after the answer.
 pub(super) const ICE_GIVE_UP: Duration = Duration::from_secs(30);

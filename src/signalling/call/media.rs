@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    Call, Ctx, DESCRIPTION_DELAY, Direction, ICE_GIVE_UP, ICE_RESTART_DELAY, NEGOTIATE_LIFETIME,
-    Phase, after,
+    Call, Ctx, DESCRIPTION_DELAY, Direction, ICE_GIVE_UP, ICE_RESTART_DELAY, ICE_RESTART_RETRY,
+    NEGOTIATE_LIFETIME, Phase, after,
 };
 use crate::signalling::candidates::{Batch, CALLEE_BATCH_DELAY, CALLER_BATCH_DELAY};
 use crate::signalling::content;
@@ -98,7 +98,7 @@ impl Call {
                 } else {
                     self.give_up_at.get_or_insert(after(now, ICE_GIVE_UP));
                     if wired {
-                        self.ice_restart(ctx);
+                        self.ice_restart(ctx, now);
                     }
                 }
             }
@@ -123,8 +123,11 @@ impl Call {
         self.send_at = Some(after(now, delay));
     }
 
-    fn ice_restart(&mut self, ctx: &mut Ctx) {
-        self.restart_at = None;
+    /// Restarts ICE, and again every [`ICE_RESTART_RETRY`] until ICE connects or the call gives
+    /// up: a restart made while the network was down fails for good even when the network
+    /// comes back (its checks have run out), and the stack may never say so.
+    fn ice_restart(&mut self, ctx: &mut Ctx, now: Instant) {
+        self.restart_at = Some(after(now, ICE_RESTART_RETRY));
         self.making_offer = true;
         self.local.restart();
         ctx.media(&self.id, MediaAction::IceRestart);
@@ -201,7 +204,7 @@ impl Call {
             return self.hang_up(ctx, "ice_failed", Outcome::MediaFailed);
         }
         if due(self.restart_at) {
-            self.ice_restart(ctx);
+            self.ice_restart(ctx, now);
         }
     }
 }

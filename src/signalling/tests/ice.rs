@@ -199,3 +199,19 @@ fn ice_news_before_our_answer_is_out_still_ends_the_call_in_time() {
     assert_eq!(outcome(&h.run_until(29_999)), None);
     assert_eq!(outcome(&h.run_until(30_000)), Some(Outcome::MediaFailed));
 }
+
+/// A restart made while the network is down can never connect; it is tried again every 5 s
+/// until ICE connects (then no more) or the call gives up at 30 s (issue 15).
+#[test]
+fn a_restart_that_does_not_reconnect_is_tried_again() {
+    let mut h = connected_caller();
+    h.media(10_000, "c1", MediaInput::IceDisconnected);
+    assert_eq!(restarts(&h.run_until(12_000)), 1);
+    assert_eq!(restarts(&h.run_until(16_999)), 0);
+    assert_eq!(restarts(&h.run_until(17_000)), 1);
+    assert_eq!(restarts(&h.run_until(22_000)), 1);
+    h.media(23_000, "c1", MediaInput::IceConnected);
+    let out = h.run_until(100_000);
+    assert_eq!(restarts(&out), 0, "{out:?}");
+    assert_eq!(outcome(&out), None);
+}
