@@ -616,6 +616,28 @@ fn js_mute_and_unmute_are_reported_by_mxcall() {
     let muted = event(&mx_events, "remote_muted");
     let unmuted = event(&mx_events, "remote_unmuted");
     assert!(ms_between(muted, unmuted) > 1000, "{muted} {unmuted}");
+    // And what mxcall heard (its recording starts at `connected`): silence in the middle of the
+    // mute, js's tone again from half a second after the unmute. (Quieter than before the mute:
+    // Chromium's noise suppression has by then learnt the steady tone as noise.)
+    let samples = common::audio::read_wav(&r.path("mx.wav"));
+    let connected = event(&mx_events, "connected");
+    let at = |e: &Value, plus_ms: i64| ((ms_between(connected, e) + plus_ms) * 48) as usize;
+    let level = |seg: &[i16]| {
+        (seg.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / seg.len() as f64).sqrt()
+    };
+    let muted_part = &samples[at(muted, 500)..at(unmuted, -200)];
+    assert!(
+        level(muted_part) < 100.0,
+        "sound while muted: {}",
+        level(muted_part)
+    );
+    let back = &samples[at(unmuted, 500)..at(unmuted, 1500)];
+    let report = common::audio::analyse(back, 880.0);
+    assert!(
+        level(back) > 300.0 && (report.dominant_hz - 880.0).abs() < 3.0,
+        "js's tone did not come back: level {}, {report:?}",
+        level(back)
+    );
 }
 
 /// Element's dial pad (js-sdk `sendDtmfDigit`, RFC 4733 telephone-events): mxcall reports each
@@ -695,4 +717,69 @@ fn mxcall_sends_dtmf_and_js_hears_the_tones() {
     assert_success(&mx_out);
     let heard = event(&js_events, "heard");
     assert_eq!(heard["dtmf_heard"], "2580*9", "{heard}");
+}
+
+/// mxcall holds, resumes, mutes and unmutes an Element user (`mxcall hold|resume|mute|unmute`
+/// from another shell): js-sdk shows each (`isLocalOnHold`, the remote feed's `audio_muted`),
+/// the audio stops while held or muted and comes back after the resume and the unmute (issue 12).
+#[test]
+fn mxcall_holds_and_mutes_a_js_peer_which_shows_it_and_hears_the_audio_come_back() {
+    if !interop() {
+        return;
+    }
+    let r = rig();
+    let mut js = r.js("answer", &["--hangup-after", "13"]);
+    js.wait_for("ready", Duration::from_secs(60));
+    let mx = spawn(&r.home, &r.mx(&["call", &r.room], "mx.wav"));
+    js.wait_for("connected", Duration::from_secs(60));
+    let ctl = |cmd: &str| {
+        std::thread::sleep(Duration::from_millis(2500));
+        assert_success(&r.home.run(&["--profile", "m", cmd]));
+    };
+    ctl("hold");
+    ctl("resume");
+    ctl("mute");
+    ctl("unmute");
+    let mx_out = wait(mx, Duration::from_secs(60));
+    let js_events = js.finish(Duration::from_secs(30));
+    assert_success(&mx_out);
+    let changes = |name: &str, field: &str| -> Vec<(bool, i64)> {
+        js_events
+            .iter()
+            .filter(|e| e["event"] == name)
+            .map(|e| (e[field].as_bool().unwrap(), e["ts"].as_i64().unwrap()))
+            .collect()
+    };
+    let hold = changes("remote_hold", "on_hold");
+    let mute = changes("remote_muted", "muted");
+    assert_eq!(
+        hold.iter().map(|c| c.0).collect::<Vec<_>>(),
+        [true, false],
+        "{js_events:?}"
+    );
+    assert_eq!(
+        mute.iter().map(|c| c.0).collect::<Vec<_>>(),
+        [true, false],
+        "{js_events:?}"
+    );
+    // What js heard, second by second: silence in the middle of the hold and of the mute, the
+    // tone again a second after each ended.
+    let heard = event(&js_events, "heard");
+    let started = heard["started_ts"].as_i64().unwrap();
+    let by_second: Vec<f64> = heard["tone_by_second"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let share_at = |ts: i64| by_second[((ts - started) / 1000) as usize];
+    for (what, changes) in [("hold", &hold), ("mute", &mute)] {
+        let (start, end) = (changes[0].1, changes[1].1);
+        let middle = (start + end) / 2;
+        assert!(share_at(middle) < 0.2, "{what}: {by_second:?} {heard}");
+        assert!(
+            share_at(end + 1500) > 0.8,
+            "after the {what}: {by_second:?} {heard}"
+        );
+    }
 }

@@ -39,6 +39,18 @@
 //
 // Events: every mode: start, ready (set-up done), error, done (and staying with --stay). Calls:
 // incoming, place, placed, invite_sent, state, connected, remote_stream, first_audio, hangup, heard;
+// held / resumed {call_id, direction} (--hold-at / --resume-at: we hold the other side);
+// muted / unmuted {call_id} (--mute-at / --unmute-at: our microphone);
+// remote_hold {call_id, on_hold} when the other side puts us on hold (true) or resumes (false), as
+// Element shows it: js-sdk's CallEvent.LocalHoldUnhold / isLocalOnHold(), after its re-offer;
+// remote_muted {call_id, muted} when the other side's audio_muted (its SDP stream metadata, e.g.
+// m.call.sdp_stream_metadata_changed) changes on its user-media feed: js-sdk's CallFeed
+// MuteStateChanged, changes only (a feed that starts muted: muted true at once);
+// heard {call_id, dominant_hz, tone_share, loud_share, heard_ms, longest_gap_ms, longest_tick_ms,
+// dtmf_heard, started_ts, tone_by_second[, tone_share_after_resume]} (src/ear.js): tone_by_second[i]
+// is the share (0..1) of the 20 ms ticks in second i after started_ts (the ear's start, on the
+// remote stream, shortly before "connected"; the clock of every event's ts) where the expected
+// tone dominated; an event with ts T falls in second floor((T - started_ts) / 1000);
 // dtmf_sent {call_id, digits} (--dtmf, when the digits are handed to the DTMF sender);
 // dtmf_heard {call_id, digit, duration_ms} for each DTMF tone heard in the remote audio (Chromium
 // plays received telephone-events out as the digits' dual tones; duration_ms in 20 ms ticks;

@@ -5,12 +5,23 @@
 //              dtmfFields (default: fields) to its dtmf_heard events
 //   ear.stop()      stops listening (the stream ended): the summary covers what came before
 //   ear.summary()   { dominant_hz, tone_share, loud_share, heard_ms, longest_gap_ms,
-//                   longest_tick_ms, dtmf_heard }, the same keys as the "heard" event of page.js;
+//                   longest_tick_ms, dtmf_heard, started_ts, tone_by_second }, the same keys as
+//                   the "heard" event of page.js;
 //                   longest_gap_ms: the longest run of ticks without the expected tone between
 //                   the first and the last tick with it, times 20 ms (a dropout as the ear saw
 //                   it); longest_tick_ms: the longest time between two ticks (the page's timers
 //                   lag on a loaded machine, and audio between two late ticks goes unobserved);
-//                   dtmf_heard: the DTMF digits heard, in order ("" for none)
+//                   dtmf_heard: the DTMF digits heard, in order ("" for none);
+//                   started_ts: when the ear started (new Ear), in ms since the Unix epoch: the
+//                   clock of the pages' event "ts" (Date.now());
+//                   tone_by_second: what the ear heard when, one number per whole second from
+//                   started_ts to stop(): element i covers [started_ts + i s, started_ts + (i+1) s)
+//                   and is the share (0..1, two decimals) of the ticks in it where the expected
+//                   tone dominated (as tone_share counts them). Unlike tone_share it counts from
+//                   the start (ticks before first_audio too: silence is 0) to the end (the last
+//                   250 ms too), and ticks fall into seconds by when they ran, not by their
+//                   count; a second without a tick (the page's timers stalled) is 0. To place an
+//                   event with ts T: i = floor((T - started_ts) / 1000).
 //
 // DTMF: browsers have no API for received RFC 4733 telephone-events, but Chromium's NetEq plays
 // them out as the digits' dual tones, in place of the speech (in our js <-> js runs about 50-60 ms of
@@ -100,7 +111,11 @@ export class Ear {
         this.time = new Float32Array(this.small.fftSize);
         this.freqSmall = new Float32Array(this.small.frequencyBinCount);
         this.freqBig = new Float32Array(this.big.frequencyBinCount);
-        this.ticks = []; // {loud, peak}
+        this.ticks = []; // {loud, peak, at}, from the first audio on
+        this.allTicks = []; // {loud, peak, at}, every tick (for tone_by_second)
+        this.startedTs = Date.now(); // the clock of report()'s "ts"
+        this.startedAt = performance.now(); // the clock of the ticks' "at"
+        this.stoppedAt = undefined;
         this.precise = []; // peak frequencies from the big analyser
         this.firstAudio = undefined;
         this.n = 0;
@@ -132,7 +147,9 @@ export class Ear {
             this.report("first_audio", { ...this.fields, rms: Number(rms.toFixed(4)) });
         }
         const peak = this.peak(this.small, this.freqSmall);
-        if (this.firstAudio !== undefined) this.ticks.push({ loud, peak, at: performance.now() });
+        const tick = { loud, peak, at: performance.now() };
+        this.allTicks.push(tick);
+        if (this.firstAudio !== undefined) this.ticks.push(tick);
         // The big window spans 0.68 s: take it once every 0.5 s while it is loud.
         if (loud && ++this.n % 25 === 0) this.precise.push(this.peak(this.big, this.freqBig));
         this.hearDtmf(this.dtmfTick());
@@ -182,6 +199,7 @@ export class Ear {
 
     stop() {
         clearInterval(this.timer);
+        if (this.stoppedAt === undefined) this.stoppedAt = performance.now();
         this.endDtmf(); // a tone still sounding when the stream ended
     }
 
@@ -202,6 +220,15 @@ export class Ear {
             if (lastGood !== undefined) longestGap = Math.max(longestGap, (i - lastGood - 1) * TICK_MS);
             lastGood = i;
         });
+        // tone_by_second: every tick, by when it ran, in the whole seconds before stop().
+        const seconds = Math.max(0, Math.floor((this.stoppedAt - this.startedAt) / 1000));
+        const perSecond = Array.from({ length: seconds }, () => ({ good: 0, all: 0 }));
+        for (const t of this.allTicks) {
+            const s = perSecond[Math.floor((t.at - this.startedAt) / 1000)];
+            if (!s) continue;
+            s.all++;
+            if (isGood(t)) s.good++;
+        }
         let longestTick = 0;
         for (let i = 1; i < body.length; i++) longestTick = Math.max(longestTick, body[i].at - body[i - 1].at);
         const loudTicks = body.filter((t) => t.loud).length;
@@ -215,6 +242,8 @@ export class Ear {
             longest_gap_ms: longestGap,
             longest_tick_ms: Math.round(longestTick),
             dtmf_heard: this.dtmf.digits,
+            started_ts: this.startedTs,
+            tone_by_second: perSecond.map((s) => (s.all ? Number((s.good / s.all).toFixed(2)) : 0)),
         };
     }
 }

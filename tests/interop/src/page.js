@@ -34,6 +34,7 @@ import {
     createClient,
     ClientEvent,
     CallEvent,
+    CallFeedEvent,
     MatrixEventEvent,
     RoomEvent,
 } from "matrix-js-sdk";
@@ -125,7 +126,10 @@ function watchCall(call) {
             if (opts.dtmf) setTimeout(() => sendDtmf(call, opts.dtmf), opts.dtmfAt * 1000);
         }
     });
+    watchRemoteHold(call);
+    const watchRemoteMute = remoteMuteWatcher(call);
     call.on(CallEvent.FeedsChanged, () => {
+        watchRemoteMute();
         const stream = call.remoteUsermediaStream;
         if (!ear && stream && stream.getAudioTracks().length) {
             report("remote_stream", { call_id: call.callId, stream_id: stream.id });
@@ -134,7 +138,7 @@ function watchCall(call) {
     });
     call.on(CallEvent.Error, (err) => report("error", { call_id: call.callId, code: err.code, message: err.message }));
     call.on(CallEvent.Hangup, () => {
-        const heard = ear ? ear.summary() : { dominant_hz: null, tone_share: 0, loud_share: 0, heard_ms: 0, longest_gap_ms: null, longest_tick_ms: null, dtmf_heard: "" };
+        const heard = ear ? ear.summary() : { dominant_hz: null, tone_share: 0, loud_share: 0, heard_ms: 0, longest_gap_ms: null, longest_tick_ms: null, dtmf_heard: "", started_ts: null, tone_by_second: [] };
         report("hangup", {
             call_id: call.callId,
             party: call.hangupParty,
@@ -146,6 +150,44 @@ function watchCall(call) {
         // Let the last events (our hangup or reject) go out before the driver closes the page.
         setTimeout(finish, 1000);
     });
+}
+
+/** remote_hold: the other side put us on hold or took us off it, as Element shows it ("X held the
+ * call"). In js-sdk's words that is *local* hold: CallEvent.LocalHoldUnhold and isLocalOnHold()
+ * (every transceiver's negotiated direction recvonly or inactive), emitted after a re-offer
+ * (m.call.negotiate) from the other side. CallEvent.RemoteHoldUnhold / isRemoteOnHold() are the
+ * reverse, our own setRemoteOnHold (the "held" and "resumed" events here). */
+function watchRemoteHold(call) {
+    call.on(CallEvent.LocalHoldUnhold, (onHold) => {
+        report("remote_hold", { call_id: call.callId, on_hold: onHold });
+    });
+}
+
+/** remote_muted: the other side's microphone mute as its SDP stream metadata (audio_muted, in the
+ * invite, answer, m.call.negotiate or m.call.sdp_stream_metadata_changed) tells it, which Element
+ * shows on the remote user-media feed. js-sdk's CallFeed emits MuteStateChanged at every metadata
+ * update, changed or not, so only changes are reported; a feed that starts muted is reported at
+ * once. The feed's own audioMuted (the event's first argument), not isAudioMuted(): that is also
+ * true while the stream has no audio track (Chromium takes a held track out of its stream).
+ * Returns the FeedsChanged hook that follows call.remoteUsermediaFeed. */
+function remoteMuteWatcher(call) {
+    let feed = null;
+    let muted = false; // the last reported state; not muted until said otherwise
+    const note = (audioMuted) => {
+        if (audioMuted === muted) return;
+        muted = audioMuted;
+        report("remote_muted", { call_id: call.callId, muted });
+    };
+    const onMute = (audioMuted) => note(Boolean(audioMuted));
+    return () => {
+        const now = call.remoteUsermediaFeed ?? null;
+        if (now === feed) return;
+        feed?.off(CallFeedEvent.MuteStateChanged, onMute);
+        feed = now;
+        if (!feed) return;
+        feed.on(CallFeedEvent.MuteStateChanged, onMute);
+        note(Boolean(feed.audioMuted));
+    };
 }
 
 /** Sends `digits` as DTMF. js-sdk's sendDtmfDigit hands its argument to RTCDTMFSender.insertDTMF,
