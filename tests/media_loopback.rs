@@ -31,6 +31,8 @@ struct Seen {
     states: Vec<ConnState>,
     errors: Vec<String>,
     dtmf: Vec<mxcall::media::dtmf::Dtmf>,
+    /// The local candidates' lines.
+    lines: Vec<String>,
 }
 
 /// Passes each side's candidates to the other and records events, until `until`.
@@ -53,7 +55,11 @@ async fn pump(
         match event {
             MediaEvent::LocalCandidate(c) => {
                 s.candidates += 1;
-                assert!(c.candidate.contains("127.0.0.1"), "{c:?}");
+                assert!(
+                    c.candidate.contains(" 127.0.0.1 ") || c.candidate.contains(" ::1 "),
+                    "{c:?}"
+                );
+                s.lines.push(c.candidate.clone());
                 assert_eq!(c.sdp_mid.as_deref(), Some("0"));
                 other.add_remote_candidate(Some(c)).await.unwrap();
             }
@@ -967,4 +973,99 @@ async fn simultaneous_ice_restarts_roll_the_polite_sides_offer_back() {
         );
         assert!(seen[side].errors.is_empty(), "{:?}", seen[side].errors);
     }
+}
+
+/// IPv6 (issue 15): both sides gather host candidates on `::1` only; they pair and the tones
+/// flow both ways over a v6-only path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_only_path_carries_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_rec, b_rec) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    let v6 = || MediaConfig {
+        bind_addrs: vec![std::net::Ipv6Addr::LOCALHOST.into()],
+        ..MediaConfig::loopback()
+    };
+    let new = |input: &str, rec: &Path| {
+        let source = open_source(&input.parse::<AudioSpec>().unwrap()).unwrap();
+        let sink = open_sink(&AudioSpec::Wav(rec.to_owned())).unwrap();
+        MediaSession::new(v6(), source, sink)
+    };
+    let (a, mut a_events) = new("tone:440", &a_rec).await.unwrap();
+    let (b, mut b_events) = new("tone:880", &b_rec).await.unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.accept_answer(&b.accept_offer(&offer).await.unwrap())
+        .await
+        .unwrap();
+    let mut seen = [Seen::default(), Seen::default()];
+    let t0 = Instant::now();
+    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
+        let step = Instant::now() + Duration::from_millis(20);
+        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
+    }
+    let until = Instant::now() + Duration::from_secs(2);
+    pump(&a, &mut a_events, &b, &mut b_events, &mut seen, until).await;
+    let stats = [a.close().await, b.close().await];
+    for (side, s) in seen.iter().enumerate() {
+        assert!(s.connected_at.is_some(), "side {side}: {s:?}");
+        assert!(
+            !s.lines.is_empty() && s.lines.iter().all(|l| l.contains(" ::1 ")),
+            "side {side}: {:?}",
+            s.lines
+        );
+        assert!(stats[side].frames_decoded >= 80, "{:?}", stats[side]);
+    }
+    for (rec, freq) in [(&a_rec, 880.0), (&b_rec, 440.0)] {
+        let report = analyse(&read_wav(rec), freq);
+        assert!(report.fraction() >= 0.9, "{}: {report:?}", rec.display());
+    }
+}
+
+/// Without `--media-addr` mxcall gathers on every interface, IPv4 and IPv6 (issue 15): each
+/// family the host has a global address of shows up in the host candidates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_gathers_ipv4_and_ipv6_host_candidates() {
+    let out = std::process::Command::new("ip")
+        .args(["-o", "addr", "show", "scope", "global"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let has = |family: &str| {
+        text.lines()
+            .any(|l| l.split_whitespace().nth(2) == Some(family))
+    };
+    let (v4, v6) = (has("inet"), has("inet6"));
+    let (s, mut events) = MediaSession::new(
+        MediaConfig::default(),
+        open_source(&AudioSpec::Null).unwrap(),
+        open_sink(&AudioSpec::Null).unwrap(),
+    )
+    .await
+    .unwrap();
+    s.create_offer().await.unwrap();
+    let mut lines = Vec::new();
+    let until = Instant::now() + Duration::from_secs(6);
+    loop {
+        tokio::select! {
+            Some(e) = events.recv() => match e {
+                MediaEvent::LocalCandidate(c) => lines.push(c.candidate),
+                MediaEvent::GatheringComplete => break,
+                _ => {}
+            },
+            _ = tokio::time::sleep_until(until.into()) => break,
+        }
+    }
+    s.close().await;
+    let address = |l: &String| l.split_whitespace().nth(4).unwrap_or("").to_owned();
+    let addrs: Vec<String> = lines.iter().map(address).collect();
+    eprintln!("host addresses: v4 {v4}, v6 {v6}; candidates on {addrs:?}");
+    assert_eq!(
+        addrs.iter().any(|a| a.contains('.')),
+        v4,
+        "{lines:?}\n{text}"
+    );
+    assert_eq!(
+        addrs.iter().any(|a| a.contains(':')),
+        v6,
+        "{lines:?}\n{text}"
+    );
 }

@@ -92,7 +92,13 @@ impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
             ice_servers: Vec::new(),
-            bind_addrs: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
+            // Dual stack: host candidates on every interface's IPv4 and IPv6 addresses
+            // (loopback and link-local ones excluded by the stack); IPv6 is left out on a host
+            // that cannot open an IPv6 socket.
+            bind_addrs: vec![
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            ],
             stream_id: None,
             frame_crypto: None,
         }

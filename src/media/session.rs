@@ -378,9 +378,19 @@ impl MediaSession {
             telephone_events: Mutex::new(Vec::new()),
         });
 
+        // A host without IPv6 (disabled in the kernel, a container without it) cannot bind an
+        // IPv6 socket: its calls go on over IPv4 instead of failing to start.
+        let v6_ok = || std::net::UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0)).is_ok();
         let addrs: Vec<String> = cfg
             .bind_addrs
             .iter()
+            .filter(|ip| {
+                let keep = ip.is_ipv4() || !ip.is_unspecified() || v6_ok();
+                if !keep {
+                    tracing::info!("no IPv6 on this host: IPv4 candidates only");
+                }
+                keep
+            })
             .map(|ip| std::net::SocketAddr::new(*ip, 0).to_string())
             .collect();
         let handler = Arc::new(Handler {
