@@ -313,3 +313,148 @@ fn reason(v: Option<&Value>) -> String {
         None => "user_hangup".to_owned(),
     }
 }
+
+/// Property tests (issue 15): any JSON content, and valid contents with one field replaced by
+/// anything, of every call event type: `parse` never panics, and what it accepts is bounded.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const TYPES: [&str; 9] = [
+        "m.call.invite",
+        "m.call.answer",
+        "m.call.candidates",
+        "m.call.select_answer",
+        "m.call.reject",
+        "m.call.hangup",
+        "m.call.negotiate",
+        "m.call.sdp_stream_metadata_changed",
+        "m.call.unknown",
+    ];
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            ".{0,40}".prop_map(Value::String),
+            Just(json!("x".repeat(70_000))),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("call_id".to_owned()),
+                        Just("party_id".to_owned()),
+                        Just("version".to_owned()),
+                        Just("lifetime".to_owned()),
+                        Just("offer".to_owned()),
+                        Just("answer".to_owned()),
+                        Just("sdp".to_owned()),
+                        Just("type".to_owned()),
+                        Just("candidates".to_owned()),
+                        Just("description".to_owned()),
+                        Just("sdp_stream_metadata".to_owned()),
+                        ".{0,8}",
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A valid content of each type (version 1).
+    fn valid(event_type: &str) -> Value {
+        let base = json!({"call_id": "c1", "party_id": "p1", "version": "1"});
+        let mut v = base.as_object().unwrap().clone();
+        let extra = match event_type {
+            "m.call.invite" => json!({"lifetime": 60000, "offer": {"type": "offer", "sdp": "v=0"}}),
+            "m.call.answer" => json!({"answer": {"type": "answer", "sdp": "v=0"}}),
+            "m.call.candidates" => json!({"candidates": [
+                {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0},
+                {"candidate": ""}
+            ]}),
+            "m.call.select_answer" => json!({"selected_party_id": "p2"}),
+            "m.call.hangup" => json!({"reason": "user_hangup"}),
+            "m.call.negotiate" => {
+                json!({"lifetime": 30000, "description": {"type": "offer", "sdp": "v=0"}})
+            }
+            "m.call.sdp_stream_metadata_changed" => {
+                json!({"sdp_stream_metadata": {"s": {"purpose": "m.usermedia", "audio_muted": true}}})
+            }
+            _ => json!({}),
+        };
+        v.extend(extra.as_object().unwrap().clone());
+        Value::Object(v)
+    }
+
+    fn check(result: Result<RemoteEvent, ParseError>) -> Result<(), TestCaseError> {
+        let Ok(e) = result else { return Ok(()) };
+        prop_assert!(is_valid_id(&e.call_id));
+        match e.body {
+            Body::Invite {
+                offer, lifetime, ..
+            } => {
+                prop_assert!(offer.len() <= MAX_SDP_LEN);
+                prop_assert!(lifetime <= MAX_LIFETIME);
+            }
+            Body::Negotiate { sdp, lifetime, .. } => {
+                prop_assert!(sdp.len() <= MAX_SDP_LEN);
+                prop_assert!(lifetime <= MAX_LIFETIME);
+            }
+            Body::Answer { sdp } => prop_assert!(sdp.len() <= MAX_SDP_LEN),
+            Body::Candidates { candidates, .. } => {
+                prop_assert!(candidates.len() <= MAX_CANDIDATES);
+                prop_assert!(
+                    candidates
+                        .iter()
+                        .all(|c| c.candidate.len() <= MAX_CANDIDATE_LEN)
+                );
+            }
+            Body::Hangup { reason } => prop_assert!(reason.len() <= MAX_REASON_LEN),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_content_of_any_type_parses_or_is_refused(t in 0usize..TYPES.len(), content in any_json()) {
+            check(parse(TYPES[t], &content))?;
+        }
+
+        #[test]
+        fn a_valid_content_with_one_field_replaced_parses_or_is_refused(
+            t in 0usize..TYPES.len(),
+            field in 0usize..8,
+            value in any_json(),
+        ) {
+            let mut content = valid(TYPES[t]);
+            let obj = content.as_object_mut().unwrap();
+            let key = obj.keys().nth(field % obj.len()).unwrap().clone();
+            obj.insert(key, value);
+            check(parse(TYPES[t], &content))?;
+        }
+    }
+
+    #[test]
+    fn the_valid_contents_parse() {
+        for t in &TYPES[..8] {
+            assert!(
+                parse(t, &valid(t)).is_ok(),
+                "{t}: {:?}",
+                parse(t, &valid(t))
+            );
+        }
+    }
+}

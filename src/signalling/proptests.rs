@@ -199,6 +199,12 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(call_id, reason)| Command::Hangup { call_id, reason }),
         (call_id(), prop::option::of(Just("user_busy".to_owned())))
             .prop_map(|(call_id, reason)| Command::Reject { call_id, reason }),
+        (call_id(), any::<bool>()).prop_map(|(call_id, held)| Command::Hold { call_id, held }),
+        (call_id(), any::<bool>()).prop_map(|(call_id, muted)| Command::Mute { call_id, muted }),
+        call_id().prop_map(|call_id| Command::Dtmf {
+            call_id,
+            digits: "1#".to_owned()
+        }),
     ]
 }
 
