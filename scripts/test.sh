@@ -24,6 +24,11 @@ echo "test.sh: Synapse at $MXCALL_TEST_HS" >&2
 
 cargo test --locked --no-fail-fast "$@"
 
+# A short run of each fuzz target (scripts/fuzz.sh; nightly; skipped with a note without it).
+if [ $# -eq 0 ] && [ "${MXCALL_SKIP_FUZZ:-}" != 1 ]; then
+    scripts/fuzz.sh --seconds 20
+fi
+
 # The Debian package (a release build, ~15 min cold): built with cargo-deb and installed into a
 # throw-away dpkg root. Only with the whole suite (no arguments); MXCALL_SKIP_PACKAGE=1 skips it.
 if [ $# -eq 0 ] && [ "${MXCALL_SKIP_PACKAGE:-}" != 1 ]; then
