@@ -440,3 +440,69 @@ mod tests {
         );
     }
 }
+
+/// Property tests (issue 15): SDP from a hostile peer — lines of any kind, in any order, with
+/// any line endings and bytes — never panics any of the rewrites, and they keep their promises.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("v=0".to_owned()),
+            Just("m=audio 9 UDP/TLS/RTP/SAVPF 111 110 110 126".to_owned()),
+            Just("m=video 0 UDP/TLS/RTP/SAVPF 96".to_owned()),
+            Just("m=".to_owned()),
+            Just("a=rtpmap:110 telephone-event/48000".to_owned()),
+            Just("a=rtpmap:126 telephone-event/".to_owned()),
+            Just("a=fingerprint:SHA-256 AB:CD".to_owned()),
+            Just("a=fingerprint:sha-1".to_owned()),
+            Just("a=setup:actpass".to_owned()),
+            Just("a=sendonly".to_owned()),
+            Just("a=inactive".to_owned()),
+            Just("a=candidate:1 1 tcp 1 10.0.0.1 9 typ host tcptype passive".to_owned()),
+            Just("a=candidate:2 1 udp 1 x.local 9 typ host".to_owned()),
+            Just("a=candidate:".to_owned()),
+            "a=[a-z:-]{0,12}[ /0-9A-Za-z:.-]{0,30}",
+            "\\PC{0,40}",
+        ]
+    }
+
+    fn sdp() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(line(), 0..30),
+            prop_oneof![Just("\r\n"), Just("\n")],
+        )
+            .prop_map(|(lines, eol)| lines.join(eol) + eol)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn hostile_sdp_never_panics_and_the_rewrites_hold(sdp in sdp(), mdns in any::<bool>()) {
+            if let Ok(prepared) = prepare(&sdp, mdns) {
+                // No TCP candidate survives, nor a .local one without mDNS.
+                for l in prepared.lines().filter(|l| l.starts_with("a=candidate:")) {
+                    prop_assert!(!l.contains(" tcp "), "{l}");
+                    prop_assert!(mdns || !l.contains(".local"), "{l}");
+                }
+            }
+            let _ = audio_direction(&sdp);
+            for to in [Direction::Inactive, Direction::SendOnly, Direction::RecvOnly, Direction::SendRecv] {
+                let set = set_audio_direction(&sdp, to);
+                if sdp.lines().any(|l| l.starts_with("m=audio")) {
+                    prop_assert_eq!(audio_direction(&set), to, "{}", set);
+                }
+            }
+            for (pt, rate) in telephone_events(&sdp) {
+                prop_assert!(pt < 128 && rate > 0);
+            }
+            let once = dedupe_payload_types(&sdp);
+            prop_assert_eq!(dedupe_payload_types(&once), once.clone());
+            let _ = set_setup_role(&sdp, "active");
+        }
+    }
+}
