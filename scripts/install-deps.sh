@@ -13,6 +13,7 @@ packages=(
     dpkg-dev man-db             # the .deb: dpkg-shlibdeps (Depends:), and `man -w` in its test
     iproute2                    # `ip`: network-namespace tests (a host with only `lo`)
     iptables                    # random packet loss inside those namespaces (`-m statistic`)
+    coturn                      # TURN relay for the relay-only call test (tests/resilience.rs)
 )
 
 missing=()

@@ -179,17 +179,92 @@ fn a_link_down_for_good_ends_the_call_with_ice_failed() {
     in_namespace("network_scenario", "down");
 }
 
+/// The two parties cannot reach each other directly (iptables drops UDP between their
+/// addresses): the call goes through coturn, whose credentials mxcall gets from Synapse's
+/// `/voip/turnServer` (TURN REST shared secret), with tones both ways.
+#[test]
+fn a_call_between_parties_without_a_direct_path_goes_through_turn() {
+    if std::process::Command::new("turnserver")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: coturn's turnserver is not installed (scripts/install-deps.sh)");
+        return;
+    }
+    in_namespace("network_scenario", "relay");
+}
+
+/// coturn on 127.0.0.1:3478 with a TURN REST secret, relaying on 127.0.0.1; stopped on drop.
+struct Coturn(std::process::Child);
+
+impl Coturn {
+    const SECRET: &str = "mxcall-test-turn-secret";
+
+    fn start(dir: &std::path::Path) -> Coturn {
+        let child = Command::new("turnserver")
+            .args(["-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint"])
+            .args(["--listening-ip", "127.0.0.1", "--listening-port", "3478"])
+            .args([
+                "--relay-ip",
+                "127.0.0.1",
+                "--min-port",
+                "49160",
+                "--max-port",
+                "49400",
+            ])
+            .args(["--use-auth-secret", "--static-auth-secret", Self::SECRET])
+            .args(["--realm", "mxcall.test", "--allow-loopback-peers"])
+            .arg("--pidfile")
+            .arg(dir.join("turnserver.pid"))
+            .arg("--log-file")
+            .arg(dir.join("turnserver.log"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("turnserver");
+        // Ready when it answers a STUN binding request.
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let request = [
+            0u8, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+        ];
+        for _ in 0..50 {
+            let _ = probe.send_to(&request, "127.0.0.1:3478");
+            if probe.recv(&mut [0u8; 512]).is_ok() {
+                return Coturn(child);
+            }
+        }
+        panic!("coturn did not start");
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn network_scenario() {
     let Ok(scenario) = std::env::var(NETNS_SCENARIO) else {
         return; // Only inside a namespace: the rules below would cut the host's own UDP.
     };
     let dir = tempfile::tempdir().unwrap();
+    let relay = scenario == "relay";
+    let _coturn = relay.then(|| Coturn::start(dir.path()));
     let hs_dir = dir.path().join("hs");
-    let out = Command::new(repo().join("scripts/synapse.sh"))
-        .args(["start", hs_dir.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let mut start = Command::new(repo().join("scripts/synapse.sh"));
+    start.args(["start", hs_dir.to_str().unwrap()]);
+    if relay {
+        start
+            .env("MXCALL_TURN_URIS", "turn:127.0.0.1:3478?transport=udp")
+            .env("MXCALL_TURN_SECRET", Coturn::SECRET);
+    }
+    let out = start.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -219,11 +294,34 @@ fn network_scenario() {
         let mut v: Vec<String> = ["--json", "--profile", profile].map(String::from).to_vec();
         v.extend(cmd.iter().map(|s| s.to_string()));
         v.extend(call_flags(input, &dir.path().join(wav)));
+        if relay {
+            // Each party on an address of its own, with no UDP between the two (below).
+            let own = if profile == "a" {
+                "127.0.0.2"
+            } else {
+                "127.0.0.3"
+            };
+            let at = v.iter().position(|a| a == "127.0.0.1").unwrap();
+            v[at] = own.to_owned();
+        }
         v
     };
+    if relay {
+        for (from, to) in [("127.0.0.2", "127.0.0.3"), ("127.0.0.3", "127.0.0.2")] {
+            let ok = Command::new("iptables")
+                .args([
+                    "-A", "OUTPUT", "-p", "udp", "-s", from, "-d", to, "-j", "DROP",
+                ])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        }
+    }
     let flap: Option<u64> = scenario.strip_prefix("flap:").and_then(|s| s.parse().ok());
     let duration = match flap {
         Some(secs) => (secs + 12).to_string(),
+        None if relay => "5".to_owned(),
         None => "90".to_owned(),
     };
     let b = spawn(
@@ -249,6 +347,22 @@ fn network_scenario() {
             "the call did not start"
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+    if relay {
+        let a_out = wait(a, Duration::from_secs(90));
+        let b_out = wait(b, Duration::from_secs(90));
+        assert_success(&a_out);
+        assert_success(&b_out);
+        // Relay candidates went out, and the audio crossed.
+        let relayed = call_events(&home, "a", &room)
+            .iter()
+            .filter(|e| e["type"] == "m.call.candidates")
+            .any(|e| e["content"].to_string().contains("typ relay"));
+        assert!(relayed, "no relay candidates were sent");
+        assert_tone(&dir.path().join("a.wav"), 880.0);
+        assert_tone(&dir.path().join("b.wav"), 440.0);
+        println!("netns: relay: call through coturn, tones both ways");
+        return;
     }
     std::thread::sleep(Duration::from_secs(2));
     udp("-A");
