@@ -18,6 +18,9 @@ pub mod exit {
     pub const NO_ANSWER: u8 = 6;
     pub const MEDIA: u8 = 7;
     pub const ELSEWHERE: u8 = 8;
+    /// Ctrl-C / SIGTERM (after the hangup went out, or its grace ran out): 128 + SIGINT, as
+    /// shells report an interrupted command.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -448,7 +448,7 @@ impl Engine {
     fn on_interrupt(&mut self) {
         if self.interrupted_at.is_some() {
             // A second Ctrl-C: stop waiting for the hangup to go out.
-            self.exit = Some(130);
+            self.exit = Some(exit::INTERRUPTED);
             return;
         }
         self.interrupted_at = Some(Instant::now());
@@ -458,7 +458,7 @@ impl Engine {
             .any(|r| r.machine.live_calls().next().is_some())
             || self.rtc_any_live();
         if !any_live {
-            self.exit = Some(130);
+            self.exit = Some(exit::INTERRUPTED);
             return;
         }
         self.reporter.note("hanging up…");
@@ -490,7 +490,7 @@ impl Engine {
             .interrupted_at
             .is_some_and(|t| now >= t + INTERRUPT_GRACE)
         {
-            self.exit = Some(130);
+            self.exit = Some(exit::INTERRUPTED);
         }
         if self.dtmf_deadline.is_some_and(|t| now >= t) {
             self.dtmf_deadline = None;
