@@ -4,6 +4,8 @@
 
 #[path = "common/audio.rs"]
 mod audio_check;
+#[path = "common/netns.rs"]
+mod netns;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -80,6 +82,21 @@ async fn pump(
             MediaEvent::Dtmf(d) => s.dtmf.push(d),
             _ => {}
         }
+    }
+}
+
+/// Pumps until both sides are connected (at most 5 s).
+async fn until_connected(
+    a: &MediaSession,
+    a_events: &mut Receiver<MediaEvent>,
+    b: &MediaSession,
+    b_events: &mut Receiver<MediaEvent>,
+    seen: &mut [Seen; 2],
+) {
+    let t0 = Instant::now();
+    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
+        let step = Instant::now() + Duration::from_millis(20);
+        pump(a, a_events, b, b_events, seen, step).await;
     }
 }
 
@@ -302,11 +319,7 @@ async fn an_ice_restart_renegotiates_and_audio_keeps_flowing() {
     let answer = b.accept_offer(&offer).await.unwrap();
     a.accept_answer(&answer).await.unwrap();
     let mut seen = [Seen::default(), Seen::default()];
-    let t0 = Instant::now();
-    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
-        let step = Instant::now() + Duration::from_millis(20);
-        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
-    }
+    until_connected(&a, &mut a_events, &b, &mut b_events, &mut seen).await;
     let settle = Instant::now() + Duration::from_secs(1);
     pump(&a, &mut a_events, &b, &mut b_events, &mut seen, settle).await;
     let before = b.stats().packets_received;
@@ -570,32 +583,9 @@ fn calls_work_on_a_host_without_multicast() {
     if std::env::var_os(INNER).is_some() {
         return; // The inner run is the test below, not this one.
     }
-    let probe = std::process::Command::new("unshare")
-        .args(["-n", "ip", "link", "set", "lo", "up"])
-        .output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED: cannot create a network namespace here ({probe:?})");
-        return;
+    if netns::available() {
+        netns::rerun_inside("two_sessions_exchange_tones_over_loopback", INNER, "1");
     }
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(&exe)
-        .args([
-            "--exact",
-            "two_sessions_exchange_tones_over_loopback",
-            "--nocapture",
-        ])
-        .env(INNER, "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("1 passed"), "{text}");
 }
 
 fn direction(sdp: &str) -> &str {
@@ -620,11 +610,7 @@ async fn hold_with_inactive_then_resume_with_sendrecv_restores_audio_both_ways()
         .await
         .unwrap();
     let mut seen = [Seen::default(), Seen::default()];
-    let t0 = Instant::now();
-    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
-        let step = Instant::now() + Duration::from_millis(20);
-        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
-    }
+    until_connected(&a, &mut a_events, &b, &mut b_events, &mut seen).await;
     let settle = Instant::now() + Duration::from_secs(1);
     pump(&a, &mut a_events, &b, &mut b_events, &mut seen, settle).await;
 
@@ -680,11 +666,7 @@ async fn dtmf_digits_go_both_ways_as_telephone_events_and_audio_goes_on() {
         .await
         .unwrap();
     let mut seen = [Seen::default(), Seen::default()];
-    let t0 = Instant::now();
-    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
-        let step = Instant::now() + Duration::from_millis(20);
-        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
-    }
+    until_connected(&a, &mut a_events, &b, &mut b_events, &mut seen).await;
     assert_eq!(a.dtmf_refusal(), None);
     a.send_dtmf("12#").unwrap();
     b.send_dtmf("D*").unwrap();
@@ -762,11 +744,7 @@ async fn a_peer_offering_only_8_khz_telephone_events_gets_digits_at_that_rate() 
     );
     a.accept_answer(&answer).await.unwrap();
     let mut seen = [Seen::default(), Seen::default()];
-    let t0 = Instant::now();
-    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
-        let step = Instant::now() + Duration::from_millis(20);
-        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
-    }
+    until_connected(&a, &mut a_events, &b, &mut b_events, &mut seen).await;
     b.send_dtmf("9").unwrap();
     let until = Instant::now() + Duration::from_secs(1);
     pump(&a, &mut a_events, &b, &mut b_events, &mut seen, until).await;
@@ -796,35 +774,11 @@ fn calls_survive_random_packet_loss() {
     if std::env::var_os(LOSS).is_some() {
         return; // Inside the namespace only the inner test runs.
     }
-    let probe = std::process::Command::new("unshare")
-        .args([
-            "-n",
-            "sh",
-            "-c",
-            "ip link set lo up && iptables -A OUTPUT -o lo -p udp -m statistic --mode random \
-             --probability 0.5 -j DROP",
-        ])
-        .output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED: no network namespace with iptables here ({probe:?})");
+    if !netns::available() {
         return;
     }
-    let exe = std::env::current_exe().unwrap();
     for loss in ["0.05", "0.10", "0.20"] {
-        let out = std::process::Command::new("unshare")
-            .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-            .arg(&exe)
-            .args(["--exact", "lossy_call_in_a_namespace", "--nocapture"])
-            .env(LOSS, loss)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "at {loss} loss:\n{text}");
-        assert!(text.contains("1 passed"), "{text}");
+        let text = netns::rerun_inside("lossy_call_in_a_namespace", LOSS, loss);
         for line in text.lines().filter(|l| l.starts_with("loss ")) {
             eprintln!("{line}");
         }
@@ -848,26 +802,24 @@ async fn lossy_call_in_a_namespace() {
         .await
         .unwrap();
     let mut seen = [Seen::default(), Seen::default()];
-    let t0 = Instant::now();
-    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
-        let step = Instant::now() + Duration::from_millis(20);
-        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
-    }
+    until_connected(&a, &mut a_events, &b, &mut b_events, &mut seen).await;
     let settle = Instant::now() + Duration::from_secs(1);
     pump(&a, &mut a_events, &b, &mut b_events, &mut seen, settle).await;
-    let rule = std::process::Command::new("iptables")
-        .args(["-A", "OUTPUT", "-o", "lo", "-p", "udp", "-m", "statistic"])
-        .args([
-            "--mode",
-            "random",
-            "--probability",
-            &loss.to_string(),
-            "-j",
-            "DROP",
-        ])
-        .status()
-        .unwrap();
-    assert!(rule.success());
+    let p = loss.to_string();
+    let rule = [
+        "-o",
+        "lo",
+        "-p",
+        "udp",
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+    ];
+    netns::iptables(
+        "-A",
+        &[&rule[..], &["--probability", &p, "-j", "DROP"]].concat(),
+    );
     let before = [a.stats(), b.stats()];
     let lossy = Instant::now() + Duration::from_secs(8);
     pump(&a, &mut a_events, &b, &mut b_events, &mut seen, lossy).await;
@@ -944,11 +896,7 @@ async fn simultaneous_ice_restarts_roll_the_polite_sides_offer_back() {
         .await
         .unwrap();
     let mut seen = [Seen::default(), Seen::default()];
-    let t0 = Instant::now();
-    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
-        let step = Instant::now() + Duration::from_millis(20);
-        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
-    }
+    until_connected(&a, &mut a_events, &b, &mut b_events, &mut seen).await;
     let a_offer = a.ice_restart_offer().await.unwrap();
     let _b_offer = b.ice_restart_offer().await.unwrap(); // B's loses: B is the polite side
     let answer = b.accept_offer(&a_offer).await.unwrap();
@@ -997,11 +945,7 @@ async fn an_ipv6_only_path_carries_the_call() {
         .await
         .unwrap();
     let mut seen = [Seen::default(), Seen::default()];
-    let t0 = Instant::now();
-    while seen.iter().any(|s| s.connected_at.is_none()) && t0.elapsed() < Duration::from_secs(5) {
-        let step = Instant::now() + Duration::from_millis(20);
-        pump(&a, &mut a_events, &b, &mut b_events, &mut seen, step).await;
-    }
+    until_connected(&a, &mut a_events, &b, &mut b_events, &mut seen).await;
     let until = Instant::now() + Duration::from_secs(2);
     pump(&a, &mut a_events, &b, &mut b_events, &mut seen, until).await;
     let stats = [a.close().await, b.close().await];

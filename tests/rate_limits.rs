@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,30 +14,10 @@ use common::*;
 #[test]
 fn back_to_back_calls_end_cleanly_under_the_default_rate_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let hs_dir = dir.path().join("hs");
-    let out = Command::new(repo().join("scripts/synapse.sh"))
-        .args(["start", hs_dir.to_str().unwrap()])
-        .env("MXCALL_HS_DEFAULT_MESSAGE_LIMIT", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "synapse.sh start: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let _synapse = OwnSynapse::start(
+        &dir.path().join("hs"),
+        &[("MXCALL_HS_DEFAULT_MESSAGE_LIMIT", "1")],
     );
-    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    // SAFETY: set before any thread of this single-test binary reads the environment.
-    unsafe { std::env::set_var("MXCALL_TEST_HS", &url) };
-    struct Stop(std::path::PathBuf);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = Command::new(repo().join("scripts/synapse.sh"))
-                .arg("stop")
-                .arg(&self.0)
-                .output();
-        }
-    }
-    let _stop = Stop(hs_dir.clone());
 
     let home = Home::new();
     let (a_user, apw) = register("a");

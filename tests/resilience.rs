@@ -12,32 +12,7 @@ use common::*;
 #[test]
 fn a_homeserver_restart_mid_call_does_not_drop_the_call() {
     let dir = tempfile::tempdir().unwrap();
-    let hs_dir = dir.path().join("hs");
-    let synapse = |args: &[&str]| {
-        let out = Command::new(repo().join("scripts/synapse.sh"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "synapse.sh {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    let url = synapse(&["start", hs_dir.to_str().unwrap()]);
-    // SAFETY: set before any thread of this single-test binary reads the environment.
-    unsafe { std::env::set_var("MXCALL_TEST_HS", &url) };
-    struct Stop(std::path::PathBuf);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = Command::new(repo().join("scripts/synapse.sh"))
-                .arg("stop")
-                .arg(&self.0)
-                .output();
-        }
-    }
-    let _stop = Stop(hs_dir.clone());
+    let synapse = OwnSynapse::start(&dir.path().join("hs"), &[]);
 
     let home = Home::new();
     let (a_user, apw) = register("a");
@@ -76,10 +51,9 @@ fn a_homeserver_restart_mid_call_does_not_drop_the_call() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let port = url.rsplit(':').next().unwrap().to_owned();
-    synapse(&["stop", hs_dir.to_str().unwrap()]);
+    synapse.stop();
     std::thread::sleep(Duration::from_secs(3));
-    synapse(&["start", hs_dir.to_str().unwrap(), &port]);
+    synapse.restart();
 
     let a_out = wait(a, Duration::from_secs(60));
     let b_out = wait(b, Duration::from_secs(60));
@@ -107,48 +81,17 @@ const NETNS_SCENARIO: &str = "MXCALL_TEST_NETNS_SCENARIO";
 /// Runs `inner` (a test of this binary) inside a fresh namespace with `scenario`; skipped with
 /// a note where namespaces or iptables are unavailable.
 fn in_namespace(inner: &str, scenario: &str) {
-    if std::env::var_os(NETNS_SCENARIO).is_some() {
+    if std::env::var_os(NETNS_SCENARIO).is_some() || !netns::available() {
         return;
     }
-    let probe = Command::new("unshare")
-        .args([
-            "-n",
-            "sh",
-            "-c",
-            "ip link set lo up && iptables -L OUTPUT -n",
-        ])
-        .output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED: no network namespace with iptables here ({probe:?})");
-        return;
-    }
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", inner, "--nocapture"])
-        .env(NETNS_SCENARIO, scenario)
-        .env_remove("MXCALL_TEST_HS")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{scenario}:\n{text}");
-    assert!(text.contains("1 passed"), "{text}");
+    let text = netns::rerun_inside(inner, NETNS_SCENARIO, scenario);
     for line in text.lines().filter(|l| l.starts_with("netns: ")) {
         eprintln!("{line}");
     }
 }
 
 fn udp(action: &str) {
-    let ok = Command::new("iptables")
-        .args([action, "OUTPUT", "-o", "lo", "-p", "udp", "-j", "DROP"])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "iptables {action}");
+    netns::iptables(action, &["-o", "lo", "-p", "udp", "-j", "DROP"]);
 }
 
 fn unix_ms() -> i64 {
@@ -184,7 +127,7 @@ fn a_link_down_for_good_ends_the_call_with_ice_failed() {
 /// `/voip/turnServer` (TURN REST shared secret), with tones both ways.
 #[test]
 fn a_call_between_parties_without_a_direct_path_goes_through_turn() {
-    if std::process::Command::new("turnserver")
+    if Command::new("turnserver")
         .arg("--version")
         .output()
         .is_err()
@@ -256,33 +199,11 @@ fn network_scenario() {
     let dir = tempfile::tempdir().unwrap();
     let relay = scenario == "relay";
     let _coturn = relay.then(|| Coturn::start(dir.path()));
-    let hs_dir = dir.path().join("hs");
-    let mut start = Command::new(repo().join("scripts/synapse.sh"));
-    start.args(["start", hs_dir.to_str().unwrap()]);
-    if relay {
-        start
-            .env("MXCALL_TURN_URIS", "turn:127.0.0.1:3478?transport=udp")
-            .env("MXCALL_TURN_SECRET", Coturn::SECRET);
-    }
-    let out = start.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    // SAFETY: set before any thread of this process reads the environment.
-    unsafe { std::env::set_var("MXCALL_TEST_HS", &url) };
-    struct Stop(std::path::PathBuf);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = Command::new(repo().join("scripts/synapse.sh"))
-                .arg("stop")
-                .arg(&self.0)
-                .output();
-        }
-    }
-    let _stop = Stop(hs_dir);
+    let turn = [
+        ("MXCALL_TURN_URIS", "turn:127.0.0.1:3478?transport=udp"),
+        ("MXCALL_TURN_SECRET", Coturn::SECRET),
+    ];
+    let _synapse = OwnSynapse::start(&dir.path().join("hs"), if relay { &turn } else { &[] });
 
     let home = Home::new();
     let (a_user, apw) = register("a");
@@ -308,14 +229,7 @@ fn network_scenario() {
     };
     if relay {
         for (from, to) in [("127.0.0.2", "127.0.0.3"), ("127.0.0.3", "127.0.0.2")] {
-            let ok = Command::new("iptables")
-                .args([
-                    "-A", "OUTPUT", "-p", "udp", "-s", from, "-d", to, "-j", "DROP",
-                ])
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok);
+            netns::iptables("-A", &["-p", "udp", "-s", from, "-d", to, "-j", "DROP"]);
         }
     }
     let flap: Option<u64> = scenario.strip_prefix("flap:").and_then(|s| s.parse().ok());

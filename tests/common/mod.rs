@@ -7,6 +7,7 @@
 
 pub mod audio;
 pub mod js;
+pub mod netns;
 pub mod rtc;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,62 @@ pub fn repo() -> &'static Path {
 pub fn use_hs(url: &str) {
     let set = HS.get_or_init(|| url.to_owned());
     assert_eq!(set, url, "the test binary already uses another homeserver");
+}
+
+/// A Synapse of the test binary's own, for tests that restart it or configure it unlike the
+/// shared one: `scripts/synapse.sh` in `dir` with `env`, made this binary's homeserver
+/// ([`use_hs`]), stopped when dropped.
+pub struct OwnSynapse {
+    dir: PathBuf,
+    pub url: String,
+}
+
+impl OwnSynapse {
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> OwnSynapse {
+        let mut own = OwnSynapse {
+            dir: dir.to_owned(),
+            url: String::new(),
+        };
+        own.url = own.script("start", &[], env);
+        use_hs(&own.url);
+        own
+    }
+
+    /// Stops it; its data stays for [`restart`](Self::restart).
+    pub fn stop(&self) {
+        self.script("stop", &[], &[]);
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&self) {
+        let port = self.url.rsplit(':').next().unwrap().to_owned();
+        self.script("start", &[&port], &[]);
+    }
+
+    fn script(&self, verb: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = Command::new(repo().join("scripts/synapse.sh"))
+            .arg(verb)
+            .arg(&self.dir)
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "synapse.sh {verb}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+}
+
+impl Drop for OwnSynapse {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/synapse.sh"))
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+    }
 }
 
 /// The homeserver's base URL, e.g. `http://127.0.0.1:8448`.
