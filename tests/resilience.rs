@@ -166,6 +166,7 @@ impl Coturn {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("turnserver");
+        let coturn = Coturn(child);
         // Ready when it answers a STUN binding request.
         let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         probe
@@ -177,7 +178,7 @@ impl Coturn {
         for _ in 0..50 {
             let _ = probe.send_to(&request, "127.0.0.1:3478");
             if probe.recv(&mut [0u8; 512]).is_ok() {
-                return Coturn(child);
+                return coturn;
             }
         }
         panic!("coturn did not start");
