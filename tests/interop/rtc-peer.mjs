@@ -89,7 +89,9 @@
 // device, identity, identity_matched}; declined_sent {notification_id, event_id};
 // decline_received {sender, event_id, notification_id, rel_type, content}; left {reason,
 // leave_sent, membership_gone, ms, connected_ms}; rtc_left; heard {identity, user, device,
-// dominant_hz, tone_share, loud_share, heard_ms, longest_gap_ms, longest_tick_ms} (one per remote audio track, at the end);
+// dominant_hz, tone_share, loud_share, heard_ms, longest_gap_ms, longest_tick_ms, dtmf_heard,
+// started_ts, tone_by_second} (one per remote audio track, at the end; the last three as in
+// peer.mjs, from src/ear.js);
 // ended {reason: hangup | remote_left | declined | ring_timeout | decline_sent | caller_left |
 // shutdown}; done; warning {message}; error {message, fatal?}; probably_left; sfu_reconnecting,
 // sfu_reconnected.
