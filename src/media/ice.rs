@@ -110,7 +110,24 @@ pub fn refuse_remote_candidate(candidate: &str, mdns: bool) -> Option<&'static s
     if !mdns && address.to_ascii_lowercase().ends_with(".local") {
         return Some("an mDNS name, and multicast is not available here");
     }
-    None
+    unspecified(address)
+}
+
+/// Why one of our own candidates is not sent to the peer, or `None` when it may be: webrtc-rs
+/// bound to `[::]` on a host without any IPv6 address offers a host candidate on `::` itself,
+/// which no peer can reach.
+pub fn refuse_local_candidate(candidate: &str) -> Option<&'static str> {
+    let value = candidate.trim();
+    let value = value.strip_prefix("candidate:").unwrap_or(value);
+    unspecified(value.split_ascii_whitespace().nth(4)?)
+}
+
+/// `0.0.0.0` and `::` (RFC 4291 §2.5.2) name no host: a candidate on them cannot connect.
+fn unspecified(address: &str) -> Option<&'static str> {
+    address
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified())
+        .then_some("an unspecified address (0.0.0.0 or ::)")
 }
 
 #[cfg(test)]
@@ -194,5 +211,22 @@ mod tests {
         assert!(refuse_remote_candidate(mdns, false).is_some());
         // Too short to judge: left to the stack, which reports it.
         assert_eq!(refuse_remote_candidate("candidate:1 1", false), None);
+    }
+
+    #[test]
+    fn candidates_on_unspecified_addresses_are_refused_both_ways() {
+        let ours = "candidate:167090039 1 udp 2130706431 :: 45447 typ host";
+        assert!(refuse_local_candidate(ours).is_some());
+        assert!(refuse_local_candidate("candidate:1 1 udp 1 0.0.0.0 9 typ host").is_some());
+        assert_eq!(
+            refuse_local_candidate("candidate:1 1 udp 1 fd00::2 9 typ host"),
+            None
+        );
+        assert_eq!(refuse_local_candidate(""), None);
+        assert!(refuse_remote_candidate(ours, true).is_some());
+        assert_eq!(
+            refuse_remote_candidate("candidate:1 1 udp 1 10.0.2.100 9 typ host", true),
+            None
+        );
     }
 }

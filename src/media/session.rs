@@ -32,7 +32,7 @@ use webrtc::peer_connection::{
 
 use super::codec::{MAX_PACKET, OpusEncoder};
 use super::dtmf::{self, DtmfReceiver, DtmfSender, Tick};
-use super::ice::{has_relay, refuse_remote_candidate, usable_ice_servers};
+use super::ice::{has_relay, refuse_local_candidate, refuse_remote_candidate, usable_ice_servers};
 use super::jitter::MAX_PAYLOAD;
 use super::jitter::{JitterBuffer, JitterConfig};
 use super::player::{Filled, FramePlayer, MAX_PACKETS_PER_FRAME};
@@ -144,6 +144,9 @@ impl PeerConnectionEventHandler for Handler {
             return;
         }
         match event.candidate.to_json() {
+            Ok(init) if refuse_local_candidate(&init.candidate).is_some() => {
+                tracing::debug!(candidate = %init.candidate, "an unusable local candidate; not sent");
+            }
             Ok(init) => {
                 let mid = self
                     .shared
