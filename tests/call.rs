@@ -48,11 +48,22 @@ impl Pair {
         (a, b)
     }
 
-    /// As `start_call`, and returns once A has selected B's answer and media had a moment.
+    /// As `start_call`, and returns once A has selected B's answer and both recordings hold
+    /// two seconds of the call (on a loaded machine media may take a while after the answer).
     fn start_connected_call(&self) -> (std::process::Child, std::process::Child) {
         let (a, b) = self.start_call(&[]);
         wait_for_event(&self.home, "a", &self.room, "m.call.select_answer");
-        std::thread::sleep(Duration::from_secs(2));
+        // 48 kHz 16-bit mono: 96 000 bytes a second after the 44-byte header (the WAV writer
+        // flushes every few KB, so the size trails by a fraction of a second at most).
+        let recorded = |name: &str| std::fs::metadata(self.wav(name)).map_or(0, |m| m.len());
+        let start = Instant::now();
+        while ["a.wav", "b.wav"]
+            .iter()
+            .any(|w| recorded(w) < 44 + 2 * 96_000)
+            && start.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         (a, b)
     }
 
