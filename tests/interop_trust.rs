@@ -170,7 +170,7 @@ fn mxcall_and_an_element_user_in_only_signed_mode_call_each_other_in_an_encrypte
     js.wait_for("ready", Duration::from_secs(90));
     let m = spawn(
         &env.home,
-        &env.mx("m", &["call", &room, "--duration", "6"], "m2.wav"),
+        &env.mx("m", &["call", &room, "--duration", "9"], "m2.wav"),
     );
     let m_out = wait(m, Duration::from_secs(90));
     let events = js.finish(Duration::from_secs(60));
