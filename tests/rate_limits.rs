@@ -19,17 +19,9 @@ fn back_to_back_calls_end_cleanly_under_the_default_rate_limit() {
         &[("MXCALL_HS_DEFAULT_MESSAGE_LIMIT", "1")],
     );
 
-    let home = Home::new();
-    let (a_user, apw) = register("a");
-    let (b_user, bpw) = register("b");
-    home.login("a", &a_user, &apw);
-    home.login("b", &b_user, &bpw);
-    let room = two_member_room(&home, "a", "b", &b_user);
+    let (home, room) = two_profiles_in_a_room();
     let args = |profile: &str, cmd: &[&str], input: &str, wav: &str| {
-        let mut v: Vec<String> = ["--json", "--profile", profile].map(String::from).to_vec();
-        v.extend(cmd.iter().map(|s| s.to_string()));
-        v.extend(call_flags(input, &dir.path().join(wav)));
-        v
+        profile_call_args(profile, cmd, input, &dir.path().join(wav))
     };
     for round in 0..5 {
         let b = spawn(

@@ -14,17 +14,9 @@ fn a_homeserver_restart_mid_call_does_not_drop_the_call() {
     let dir = tempfile::tempdir().unwrap();
     let synapse = OwnSynapse::start(&dir.path().join("hs"), &[]);
 
-    let home = Home::new();
-    let (a_user, apw) = register("a");
-    let (b_user, bpw) = register("b");
-    home.login("a", &a_user, &apw);
-    home.login("b", &b_user, &bpw);
-    let room = two_member_room(&home, "a", "b", &b_user);
+    let (home, room) = two_profiles_in_a_room();
     let args = |profile: &str, cmd: &[&str], input: &str, wav: &str| {
-        let mut v: Vec<String> = ["--json", "--profile", profile].map(String::from).to_vec();
-        v.extend(cmd.iter().map(|s| s.to_string()));
-        v.extend(call_flags(input, &dir.path().join(wav)));
-        v
+        profile_call_args(profile, cmd, input, &dir.path().join(wav))
     };
     let b = spawn(
         &home,
@@ -206,16 +198,9 @@ fn network_scenario() {
     ];
     let _synapse = OwnSynapse::start(&dir.path().join("hs"), if relay { &turn } else { &[] });
 
-    let home = Home::new();
-    let (a_user, apw) = register("a");
-    let (b_user, bpw) = register("b");
-    home.login("a", &a_user, &apw);
-    home.login("b", &b_user, &bpw);
-    let room = two_member_room(&home, "a", "b", &b_user);
+    let (home, room) = two_profiles_in_a_room();
     let args = |profile: &str, cmd: &[&str], input: &str, wav: &str| {
-        let mut v: Vec<String> = ["--json", "--profile", profile].map(String::from).to_vec();
-        v.extend(cmd.iter().map(|s| s.to_string()));
-        v.extend(call_flags(input, &dir.path().join(wav)));
+        let mut v = profile_call_args(profile, cmd, input, &dir.path().join(wav));
         if relay {
             // Each party on an address of its own, with no UDP between the two (below).
             let own = if profile == "a" {

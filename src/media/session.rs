@@ -978,56 +978,58 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
             // Held: the source keeps its pace, nothing goes on the wire.
             continue;
         }
-        let mut results = Vec::new();
-        if let Some((event_type, clock_rate)) = dtmf_payload_type(&shared) {
-            let tick = lock(&shared.dtmf).tick(timestamp, clock_rate);
-            if let Tick::Events(packets) = tick {
-                for p in packets {
-                    let payload = bytes::Bytes::copy_from_slice(&p.payload);
-                    results.push(path.write(event_type, p.marker, p.timestamp, payload).await);
-                }
+        // While a digit sounds its event packets go out instead of the audio frame.
+        let tick = dtmf_payload_type(&shared)
+            .map(|(event_type, clock)| (event_type, lock(&shared.dtmf).tick(timestamp, clock)));
+        if let Some((event_type, Tick::Events(packets))) = tick {
+            for p in packets {
+                let payload = bytes::Bytes::copy_from_slice(&p.payload);
+                let result = path.write(event_type, p.marker, p.timestamp, payload).await;
+                note_write(result, &mut write_errors);
             }
+            continue;
         }
-        if results.is_empty() {
-            if shared.muted.load(Ordering::Acquire) || shared.held.load(Ordering::Acquire) {
-                pcm.fill(0);
-            }
-            pool.resize(MAX_PACKET, 0);
-            let len = match path.encoder.encode(&pcm, &mut pool) {
-                Ok(n) => n,
-                Err(e) => {
-                    pool.clear();
-                    shared.emit(MediaEvent::Error(e));
-                    continue;
-                }
-            };
-            pool.truncate(len);
-            let data = match &shared.crypto {
-                // The IV needs a per-frame timestamp: the frame count in 48 kHz units from a
-                // random start serves (the IV travels in the frame).
-                Some(crypto) => {
-                    let ts = path
-                        .ts_base
-                        .wrapping_add((frames as u32).wrapping_mul(FRAME_TICKS));
-                    let sealed = crypto.encrypt(path.ssrc, path.ts_base.into(), ts, &pool);
-                    pool.clear();
-                    match sealed {
-                        Some(frame) => bytes::Bytes::from(frame),
-                        None => continue,
-                    }
-                }
-                None => pool.split().freeze(),
-            };
-            frames = frames.wrapping_add(1);
-            results.push(path.write(payload_type, false, timestamp, data).await);
+        if shared.muted.load(Ordering::Acquire) || shared.held.load(Ordering::Acquire) {
+            pcm.fill(0);
         }
-        for result in results {
-            if let Err(e) = result {
-                write_errors += 1;
-                if write_errors == 1 {
-                    tracing::debug!("sending audio failed (connection down?): {e}");
+        pool.resize(MAX_PACKET, 0);
+        let len = match path.encoder.encode(&pcm, &mut pool) {
+            Ok(n) => n,
+            Err(e) => {
+                pool.clear();
+                shared.emit(MediaEvent::Error(e));
+                continue;
+            }
+        };
+        pool.truncate(len);
+        let data = match &shared.crypto {
+            // The IV needs a per-frame timestamp: the frame count in 48 kHz units from a
+            // random start serves (the IV travels in the frame).
+            Some(crypto) => {
+                let ts = path
+                    .ts_base
+                    .wrapping_add((frames as u32).wrapping_mul(FRAME_TICKS));
+                let sealed = crypto.encrypt(path.ssrc, path.ts_base.into(), ts, &pool);
+                pool.clear();
+                match sealed {
+                    Some(frame) => bytes::Bytes::from(frame),
+                    None => continue,
                 }
             }
+            None => pool.split().freeze(),
+        };
+        frames = frames.wrapping_add(1);
+        let result = path.write(payload_type, false, timestamp, data).await;
+        note_write(result, &mut write_errors);
+    }
+}
+
+/// Counts a failed RTP write; the first one is logged (the connection is probably down).
+fn note_write(result: Result<(), webrtc::error::Error>, write_errors: &mut u64) {
+    if let Err(e) = result {
+        *write_errors += 1;
+        if *write_errors == 1 {
+            tracing::debug!("sending audio failed (connection down?): {e}");
         }
     }
 }

@@ -406,6 +406,25 @@ pub fn urlencode(s: &str) -> String {
 // ---- Running calls -----------------------------------------------------------------------------
 
 /// Flags every test call uses: media on loopback, JSON events.
+/// Two new users logged in as profiles `a` and `b` of a new home, in a room of their own.
+pub fn two_profiles_in_a_room() -> (Home, String) {
+    let home = Home::new();
+    let (a_user, apw) = register("a");
+    let (b_user, bpw) = register("b");
+    home.login("a", &a_user, &apw);
+    home.login("b", &b_user, &bpw);
+    let room = two_member_room(&home, "a", "b", &b_user);
+    (home, room)
+}
+
+/// `--json --profile PROFILE CMD…` with [`call_flags`].
+pub fn profile_call_args(profile: &str, cmd: &[&str], input: &str, record: &Path) -> Vec<String> {
+    let mut v: Vec<String> = ["--json", "--profile", profile].map(String::from).to_vec();
+    v.extend(cmd.iter().map(|s| s.to_string()));
+    v.extend(call_flags(input, record));
+    v
+}
+
 pub fn call_flags(input: &str, record: &Path) -> Vec<String> {
     vec![
         "--input".into(),
