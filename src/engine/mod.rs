@@ -33,7 +33,7 @@ use crate::audio::{self, AudioSpec};
 use crate::commands::Context;
 use crate::error::{Error, Result, exit};
 use crate::matrixrtc as matrixrtc_request;
-use crate::media::{self, MediaConfig, MediaEvent, MediaSession};
+use crate::media::{self, MediaConfig};
 use crate::signalling::{CallMachine, Command, Input, Output, Party};
 use crate::transport::rooms::Target;
 use crate::transport::send::{CallSender, SendReport, ends_call};
@@ -105,6 +105,10 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
 /// (A rate-limited homeserver asks for seconds between events: the hangup may need them.)
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// At shutdown, how long a call's media task may take to close (it bounds its own steps; this
+/// only guards against a stuck peer connection).
+const MEDIA_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Our hangups and rejects on their way to the homeserver: one that never got there leaves the
 /// other side ringing or in the call, which the exit code must say (issue 11, rate limits).
 #[derive(Debug, Default)]
@@ -148,12 +152,30 @@ struct Room {
     peer: OwnedUserId,
 }
 
+/// A legacy call's state beside its machine: its media task, and what its `ended` event needs.
 struct Call {
     room_id: OwnedRoomId,
-    session: Option<MediaSession>,
+    /// The media task, until it closed.
+    media: Option<calls_media::CallMedia>,
     connected_at: Option<Instant>,
+    /// The session's final counters, once its task closed.
     stats: Option<media::MediaStats>,
     hangup: Option<(String, Party)>,
+    /// The call ended; its `ended` event waits for the media task's final counters.
+    ended: Option<user::PendingEnd>,
+}
+
+impl Call {
+    fn new(room_id: OwnedRoomId) -> Self {
+        Self {
+            room_id,
+            media: None,
+            connected_at: None,
+            stats: None,
+            hangup: None,
+            ended: None,
+        }
+    }
 }
 
 pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
@@ -311,8 +333,8 @@ struct Engine {
     media_cfg: MediaConfig,
     /// The homeserver's TURN servers, refreshed in the background before they expire.
     turn: tokio::sync::watch::Receiver<Option<transport::turn::TurnServers>>,
-    media_tx: mpsc::UnboundedSender<(String, MediaEvent)>,
-    media_rx: mpsc::UnboundedReceiver<(String, MediaEvent)>,
+    media_tx: mpsc::UnboundedSender<(String, calls_media::MediaNews)>,
+    media_rx: mpsc::UnboundedReceiver<(String, calls_media::MediaNews)>,
     send_tx: mpsc::UnboundedSender<(OwnedRoomId, SendReport)>,
     send_rx: mpsc::UnboundedReceiver<(OwnedRoomId, SendReport)>,
     send_tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -370,7 +392,7 @@ impl Engine {
         if let Some(room_id) = self.place_after_first_batch.take() {
             self.place_call(&room_id)?;
         }
-        self.pump().await;
+        self.pump();
         if matches!(self.mode, Mode::Decline { .. }) {
             if self.declined.is_some() {
                 self.send_decline();
@@ -381,7 +403,7 @@ impl Engine {
                     "no call to hang up: no mxcall process runs one and nothing is ringing".into(),
                 ));
             }
-            self.pump().await;
+            self.pump();
         }
 
         while self.exit.is_none() {
@@ -392,7 +414,7 @@ impl Engine {
                     Some(Err(e)) => return Err(e),
                     None => return Err(Error::Other("sync stopped".into())),
                 },
-                Some((call_id, event)) = self.media_rx.recv() => self.on_media_event(call_id, event),
+                Some((call_id, news)) = self.media_rx.recv() => self.on_media_news(call_id, news),
                 Some((room_id, report)) = self.send_rx.recv() => self.on_send_report(room_id, report),
                 Some(news) = self.rtc_rx.recv() => self.on_rtc_news(news),
                 Some(incoming) = control_rx.recv() => self.on_control(incoming),
@@ -400,7 +422,7 @@ impl Engine {
                 _ = sigterm.recv() => self.on_interrupt(),
                 _ = sleep_until(deadline) => self.on_timeout(),
             }
-            self.pump().await;
+            self.pump();
         }
         Ok(self.exit.unwrap_or(exit::OTHER))
     }
@@ -518,8 +540,9 @@ impl Engine {
         }
     }
 
-    /// Drains every machine's outputs and carries them out, until there are none.
-    async fn pump(&mut self) {
+    /// Drains every machine's outputs and carries them out, until there are none. Never
+    /// awaits: media actions go to the calls' media tasks, requests to send tasks.
+    fn pump(&mut self) {
         loop {
             let mut progressed = false;
             let room_ids: Vec<OwnedRoomId> = self.rooms.keys().cloned().collect();
@@ -530,10 +553,10 @@ impl Engine {
                     .and_then(|r| r.machine.poll_output())
                 {
                     progressed = true;
-                    self.execute(&room_id, output).await;
+                    self.execute(&room_id, output);
                 }
             }
-            if self.pump_rtc().await {
+            if self.pump_rtc() {
                 progressed = true;
             }
             if !progressed {
@@ -542,7 +565,7 @@ impl Engine {
         }
     }
 
-    async fn execute(&mut self, room_id: &OwnedRoomId, output: Output) {
+    fn execute(&mut self, room_id: &OwnedRoomId, output: Output) {
         match output {
             Output::Send {
                 event_type,
@@ -556,8 +579,8 @@ impl Engine {
                     room.sender.send(event_type, content);
                 }
             }
-            Output::Media { call_id, action } => self.media_action(room_id, call_id, action).await,
-            Output::Event(event) => self.on_call_event(room_id, event).await,
+            Output::Media { call_id, action } => self.media_action(room_id, call_id, action),
+            Output::Event(event) => self.on_call_event(room_id, event),
         }
     }
 
@@ -566,12 +589,14 @@ impl Engine {
     async fn shutdown(&mut self) -> bool {
         self.reporter.stop_spinner();
         for (_, mut call) in self.calls.drain() {
-            if let Some(session) = call.session.take() {
-                session.close().await;
+            if let Some(media) = call.media.take() {
+                media.close(MEDIA_CLOSE_TIMEOUT).await;
             }
         }
         for room in self.rtc_rooms.values_mut() {
-            room.media.leave().await;
+            if let Some(session) = room.media.leave() {
+                session.leave().await;
+            }
         }
         if let Err(e) = self.sink.finish() {
             self.reporter.note(&format!("mxcall: {e}"));

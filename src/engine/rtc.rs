@@ -77,6 +77,19 @@ impl RtcRoom {
     }
 }
 
+/// A MatrixRTC call that ended, waiting for the SFU's final counters before `ended` is
+/// reported.
+pub(super) struct RtcPendingEnd {
+    call_id: String,
+    outcome: Outcome,
+    /// The other member, for the summary line.
+    peer: String,
+    /// Connected time, counted to the end of the call.
+    duration: Duration,
+    /// The call's media keys: their frame counters go into the `ended` event.
+    e2ee: Option<super::rtc_keys::RtcE2ee>,
+}
+
 /// What tasks report back to the run loop.
 pub(super) enum RtcNews {
     /// The result of a machine request.
@@ -96,6 +109,13 @@ pub(super) enum RtcNews {
         room_id: OwnedRoomId,
         generation: u64,
         event: SfuEvent,
+    },
+    /// The SFU of a call that ended is left: the call's final counters (both connections,
+    /// merged), to report its end with.
+    SfuLeft {
+        room_id: OwnedRoomId,
+        end: Box<RtcPendingEnd>,
+        stats: Box<crate::media::MediaStats>,
     },
     /// A media key send is done: `Ok` with the devices it did not reach.
     KeysSent {
@@ -378,11 +398,16 @@ impl Engine {
                 targets,
                 result,
             } => self.on_keys_sent(&room_id, id, targets, result),
+            RtcNews::SfuLeft {
+                room_id,
+                end,
+                stats,
+            } => self.finish_rtc_ended(&room_id, *end, Some(*stats)),
         }
     }
 
     /// Drains every MatrixRTC machine's outputs and carries them out.
-    pub(super) async fn pump_rtc(&mut self) -> bool {
+    pub(super) fn pump_rtc(&mut self) -> bool {
         let mut progressed = false;
         let room_ids: Vec<OwnedRoomId> = self.rtc_rooms.keys().cloned().collect();
         for room_id in room_ids {
@@ -394,7 +419,7 @@ impl Engine {
                 progressed = true;
                 match output {
                     Output::Send { id, request } => self.rtc_send(&room_id, id, request),
-                    Output::Event(event) => self.on_rtc_event(&room_id, event).await,
+                    Output::Event(event) => self.on_rtc_event(&room_id, event),
                 }
             }
         }
@@ -446,7 +471,7 @@ impl Engine {
         with_call_protocol(room_id.as_str(), &call_id, PROTOCOL, extra)
     }
 
-    async fn on_rtc_event(&mut self, room_id: &OwnedRoomId, event: Event) {
+    fn on_rtc_event(&mut self, room_id: &OwnedRoomId, event: Event) {
         let peer = self
             .rtc_rooms
             .get(room_id)
@@ -509,7 +534,7 @@ impl Engine {
                 }
             }
             Event::Warning(w) => self.reporter.note(&format!("mxcall: {w}")),
-            Event::Ended { outcome } => self.on_rtc_ended(room_id, outcome, &peer).await,
+            Event::Ended { outcome } => self.on_rtc_ended(room_id, outcome, &peer),
             Event::Left => {
                 if let Some(room) = self.rtc_rooms.get_mut(room_id)
                     && let Some((code, _)) = room.exit_after_leave.take()
@@ -610,12 +635,12 @@ impl Engine {
         self.stats.start(now, self.opts.stats_interval);
     }
 
-    async fn on_rtc_ended(&mut self, room_id: &OwnedRoomId, outcome: Outcome, peer: &str) {
+    /// The room's MatrixRTC call ended: the SFU is left in a task (the `ended` event waits for
+    /// its final counters, [`RtcNews::SfuLeft`]); without an SFU session it is reported now.
+    fn on_rtc_ended(&mut self, room_id: &OwnedRoomId, outcome: Outcome, peer: &str) {
         let Some(room) = self.rtc_rooms.get_mut(room_id) else {
             return;
         };
-        let stats = room.media.leave().await;
-        let e2ee = room.e2ee.take().map(|e| e.crypto.stats());
         let call_id = room.call_id.take().unwrap_or_default();
         let duration = room
             .connected_at
@@ -624,21 +649,55 @@ impl Engine {
             .unwrap_or_default();
         room.peer_joined = false;
         room.connecting_since = None;
-        let owes_leave = !room.machine.is_idle();
         if !call_id.is_empty() {
             self.ended.add(&call_id);
         }
+        let end = RtcPendingEnd {
+            call_id,
+            outcome,
+            peer: peer.to_owned(),
+            duration,
+            e2ee: room.e2ee.take(),
+        };
+        let Some(session) = room.media.leave() else {
+            return self.finish_rtc_ended(room_id, end, None);
+        };
+        let tx = self.rtc_tx.clone();
+        let id = room_id.clone();
+        self.send_tasks.push(tokio::spawn(async move {
+            let stats = session.leave().await.merged();
+            let _ = tx.send(RtcNews::SfuLeft {
+                room_id: id,
+                end: Box::new(end),
+                stats: Box::new(stats),
+            });
+        }));
+    }
+
+    /// Reports a MatrixRTC call's end once the SFU is left (see
+    /// [`on_rtc_ended`](Self::on_rtc_ended)).
+    fn finish_rtc_ended(
+        &mut self,
+        room_id: &OwnedRoomId,
+        end: RtcPendingEnd,
+        stats: Option<crate::media::MediaStats>,
+    ) {
+        // Our leave may already be on the server by now (the SFU's close took a while).
+        let owes_leave = self
+            .rtc_rooms
+            .get(room_id)
+            .is_some_and(|r| !r.machine.is_idle());
         let before = self.exit;
         self.report_end(
             room_id,
-            &call_id,
+            &end.call_id,
             PROTOCOL,
-            outcome,
-            duration,
+            end.outcome,
+            end.duration,
             stats,
             None,
-            peer,
-            super::user::MediaE2ee::Frames(e2ee),
+            &end.peer,
+            super::user::MediaE2ee::Frames(end.e2ee.map(|e| e.crypto.stats())),
         );
         // Exit only once our leave is on the server: a killed or stale membership would keep
         // the other side's call "active".

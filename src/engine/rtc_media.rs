@@ -30,15 +30,14 @@ impl RtcMedia {
         self.publishing && !self.others.is_empty()
     }
 
-    /// Leaves the SFU (if joined); the final counters of both connections, merged
-    /// (`SfuStats::merged`).
-    pub async fn leave(&mut self) -> Option<media::MediaStats> {
+    /// Forgets the SFU session (news of it is ignored from now on) and hands it out, if
+    /// joined, to be left (`SfuSession::leave`, which returns the final counters).
+    pub fn leave(&mut self) -> Option<SfuSession> {
         self.generation += 1;
         self.joining = false;
         self.publishing = false;
         self.others.clear();
-        let session = self.session.take()?;
-        Some(session.leave().await.merged())
+        self.session.take()
     }
 
     /// The call's counters so far, while connected.

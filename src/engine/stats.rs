@@ -43,10 +43,11 @@ impl Engine {
         }
         let mut events = Vec::new();
         for (call_id, call) in &self.calls {
-            let (Some(session), Some(_)) = (&call.session, call.connected_at) else {
+            let probe = call.media.as_ref().and_then(|m| m.probe.as_ref());
+            let (Some(probe), Some(_), None) = (probe, call.connected_at, &call.ended) else {
                 continue;
             };
-            let s = session.stats();
+            let s = probe.stats();
             let prev = self.stats.last.insert(call_id.clone(), (now, s.clone()));
             events.push((
                 call.room_id.clone(),

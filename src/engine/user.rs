@@ -8,9 +8,9 @@ use serde_json::json;
 
 use super::control::{Incoming, Reply, Request};
 use super::report::{with_call, with_call_protocol};
-use super::{Engine, Mode, stats};
+use super::{Call, Engine, Mode, stats};
 use crate::error::exit;
-use crate::media::{self, MediaSession};
+use crate::media::{self, SessionProbe};
 use crate::signalling::{self, CallEvent, Command, Input, Party, RingPolicy};
 
 impl Engine {
@@ -73,7 +73,7 @@ impl Engine {
                             call_id: Some(call_id),
                             digits: digits.clone(),
                         },
-                        MediaSession::dtmf_refusal,
+                        SessionProbe::dtmf_refusal,
                     ),
                     Err(e) => Reply {
                         ok: false,
@@ -142,7 +142,7 @@ impl Engine {
         &mut self,
         room_id: Option<String>,
         command: impl Fn(String) -> Command,
-        refuse: impl Fn(&MediaSession) -> Option<&'static str>,
+        refuse: impl Fn(&SessionProbe) -> Option<&'static str>,
     ) -> Reply {
         let now = Instant::now();
         let mut reply = Reply {
@@ -157,8 +157,12 @@ impl Engine {
             let Some(call_id) = room.machine.live_calls().last().map(str::to_owned) else {
                 continue;
             };
-            let session = self.calls.get(&call_id).and_then(|c| c.session.as_ref());
-            if let Some(why) = session.and_then(&refuse) {
+            let probe = self
+                .calls
+                .get(&call_id)
+                .and_then(|c| c.media.as_ref())
+                .and_then(|m| m.probe.as_ref());
+            if let Some(why) = probe.and_then(&refuse) {
                 reply.error = Some(why.to_owned());
                 continue;
             }
@@ -331,7 +335,7 @@ impl Engine {
         }
     }
 
-    pub(super) async fn on_call_event(&mut self, room_id: &OwnedRoomId, event: CallEvent) {
+    pub(super) fn on_call_event(&mut self, room_id: &OwnedRoomId, event: CallEvent) {
         let peer = self
             .rooms
             .get(room_id)
@@ -459,12 +463,14 @@ impl Engine {
                 );
             }
             CallEvent::Ended { call_id, outcome } => {
-                self.on_ended(room_id, call_id, outcome, &peer).await
+                self.on_ended(room_id, call_id, outcome, &peer)
             }
         }
     }
 
-    pub(super) async fn on_ended(
+    /// A legacy call ended: its media task is told to close, and the `ended` event waits for
+    /// its final counters ([`finish_ended`](Self::finish_ended), from the task's last news).
+    pub(super) fn on_ended(
         &mut self,
         room_id: &OwnedRoomId,
         call_id: String,
@@ -472,27 +478,39 @@ impl Engine {
         peer: &str,
     ) {
         self.ended.add(&call_id);
-        let call = self.calls.remove(&call_id);
-        let mut stats = None;
-        let mut duration = Duration::ZERO;
-        let mut hangup = None;
-        if let Some(mut call) = call {
-            if let Some(session) = call.session.take() {
-                call.stats = Some(session.close().await);
-            }
-            stats = call.stats;
-            duration = call.connected_at.map(|t| t.elapsed()).unwrap_or_default();
-            hangup = call.hangup;
+        let now = Instant::now();
+        let call = self
+            .calls
+            .entry(call_id.clone())
+            .or_insert_with(|| Call::new(room_id.clone()));
+        call.ended = Some(PendingEnd {
+            outcome,
+            peer: peer.to_owned(),
+            duration: call.connected_at.map(|t| now - t).unwrap_or_default(),
+        });
+        match &call.media {
+            Some(media) => media.close_soon(),
+            None => self.finish_ended(call_id),
         }
+    }
+
+    /// Reports a legacy call's end (see [`on_ended`](Self::on_ended)) once its media is closed.
+    pub(super) fn finish_ended(&mut self, call_id: String) {
+        let Some(call) = self.calls.remove(&call_id) else {
+            return;
+        };
+        let Some(end) = call.ended else {
+            return;
+        };
         self.report_end(
-            room_id,
+            &call.room_id,
             &call_id,
             "legacy",
-            outcome,
-            duration,
-            stats,
-            hangup,
-            peer,
+            end.outcome,
+            end.duration,
+            call.stats,
+            call.hangup,
+            &end.peer,
             MediaE2ee::PeerToPeer,
         );
     }
@@ -602,6 +620,15 @@ impl Engine {
 }
 
 /// How a call's media was end-to-end encrypted, for the `ended` event.
+/// A legacy call that ended, waiting for its media's final counters before `ended` is reported.
+pub(super) struct PendingEnd {
+    outcome: signalling::Outcome,
+    /// The other member, for the summary line.
+    peer: String,
+    /// Connected time, counted to the end of the call (not to the media's close).
+    duration: Duration,
+}
+
 pub(super) enum MediaE2ee {
     /// A legacy call: DTLS-SRTP between the two parties themselves (their fingerprints travel
     /// in the call's Matrix events), so end-to-end.

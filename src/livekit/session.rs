@@ -35,7 +35,7 @@ use super::socket::SignalSocket;
 use super::wire::{self, PeerRole};
 use crate::audio::{AudioSink, AudioSource};
 use crate::media::{
-    Candidate, IceServer, MediaConfig, MediaEvent, MediaSession, MediaStats, StatsHandle,
+    Candidate, IceServer, MediaConfig, MediaEvent, MediaSession, MediaStats, SessionProbe,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,7 +104,7 @@ impl SfuStats {
 pub struct SfuSession {
     joined: Joined,
     /// The publisher's and the subscriber's counters, readable while the task runs.
-    stats: [StatsHandle; 2],
+    stats: [SessionProbe; 2],
     leave: mpsc::Sender<oneshot::Sender<SfuStats>>,
     task: JoinHandle<()>,
 }
@@ -181,7 +181,7 @@ impl SfuSession {
         let (publisher, publisher_events) = MediaSession::send_only(media.clone(), source).await?;
         let (subscriber, subscriber_events) = MediaSession::receive_only(media, sink).await?;
         let cid = publisher.track_id().unwrap_or_default().to_owned();
-        let stats = [publisher.stats_handle(), subscriber.stats_handle()];
+        let stats = [publisher.probe(), subscriber.probe()];
         socket.send(wire::add_audio_track(&cid, encrypted)).await?;
 
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);

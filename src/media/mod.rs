@@ -59,7 +59,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::Serialize;
 
 pub use error::MediaError;
-pub use session::{MediaSession, StatsHandle};
+pub use session::{MediaSession, SessionProbe};
 
 /// A STUN or TURN server, as the homeserver's `/voip/turnServer` hands them out.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

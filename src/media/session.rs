@@ -725,13 +725,7 @@ impl MediaSession {
 
     /// Why [`send_dtmf`](Self::send_dtmf) would be refused, if it would.
     pub fn dtmf_refusal(&self) -> Option<&'static str> {
-        if self.track_id.is_none() {
-            Some("this call sends no audio")
-        } else if dtmf_payload_type(&self.shared).is_none() {
-            Some("the other side did not offer DTMF (RFC 4733 telephone-event) for this call")
-        } else {
-            None
-        }
+        self.probe().dtmf_refusal()
     }
 
     /// Sends silence instead of the source (`true`), or the source again.
@@ -754,10 +748,14 @@ impl MediaSession {
         stats_of(&self.shared)
     }
 
-    /// A handle that reads [`stats`](Self::stats) while someone else owns the session (an SFU
-    /// session's task); it reads the last counters after the session closed.
-    pub fn stats_handle(&self) -> StatsHandle {
-        StatsHandle(self.shared.clone())
+    /// A handle that reads [`stats`](Self::stats) and [`dtmf_refusal`](Self::dtmf_refusal)
+    /// while a task owns the session (the engine's per-call media task, an SFU session's
+    /// task); after the session closed it reads the last counters.
+    pub fn probe(&self) -> SessionProbe {
+        SessionProbe {
+            shared: self.shared.clone(),
+            sends_audio: self.track_id.is_some(),
+        }
     }
 
     /// Stops the audio, finishes the sink (a WAV recording gets its final header), and closes
@@ -808,13 +806,29 @@ impl MediaSession {
     }
 }
 
-/// Reads a session's counters from elsewhere: see [`MediaSession::stats_handle`].
+/// Reads a session's state from elsewhere, without awaiting: see [`MediaSession::probe`].
 #[derive(Clone)]
-pub struct StatsHandle(Arc<Shared>);
+pub struct SessionProbe {
+    shared: Arc<Shared>,
+    sends_audio: bool,
+}
 
-impl StatsHandle {
+impl SessionProbe {
+    /// The session's counters now (see [`MediaSession::stats`]).
     pub fn stats(&self) -> MediaStats {
-        stats_of(&self.0)
+        stats_of(&self.shared)
+    }
+
+    /// Why DTMF digits would be refused now, if they would (RFC 4733: only when the peer's
+    /// description negotiated telephone-event, and only on a session that sends audio).
+    pub fn dtmf_refusal(&self) -> Option<&'static str> {
+        if !self.sends_audio {
+            Some("this call sends no audio")
+        } else if dtmf_payload_type(&self.shared).is_none() {
+            Some("the other side did not offer DTMF (RFC 4733 telephone-event) for this call")
+        } else {
+            None
+        }
     }
 }
 
