@@ -6,24 +6,7 @@
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 // The tables are macros so that `concat!` can join them into clap's static help text while the
-// README check and the call commands use the same words.
-macro_rules! exit_codes_table {
-    () => {
-        "EXIT CODES:
-  0  success; for calls: the call connected and then ended normally
-  1  any other error (also a call whose final hangup never reached the homeserver)
-  2  usage error
-  3  not logged in, wrong password or recovery key, or token rejected: run `mxcall login`
-  4  homeserver unreachable or answering garbage
-  5  the call was declined (reject / busy)
-  6  nobody answered (ring timeout, invite expired) / nothing to answer within --wait
-  7  media failed (ICE failure, LiveKit SFU unreachable, audio device or file unusable;
-     --protocol matrixrtc on a homeserver without a MatrixRTC transport)
-  8  the call was answered elsewhere or replaced
-  130  interrupted (a second Ctrl-C, or Ctrl-C while nothing was in progress)"
-    };
-}
-
+// README check and the call commands use the same words (the exit codes come from `crate::exit`).
 macro_rules! environment_table {
     () => {
         "ENVIRONMENT:
@@ -71,14 +54,16 @@ call events also carry \"protocol\": \"legacy\" (m.call.*) or \"matrixrtc\"):
     };
 }
 
-pub const EXIT_CODES: &str = exit_codes_table!();
-const AFTER_HELP: &str = concat!(
-    exit_codes_table!(),
-    "\n\n",
-    json_events_table!(),
-    "\n\n",
-    environment_table!()
-);
+/// The long help's closing sections: the exit codes (from `crate::exit::TABLE`), the JSON
+/// events and the environment.
+fn after_help() -> String {
+    format!(
+        "{}\n\n{}\n\n{}",
+        crate::exit::help_section(),
+        json_events_table!(),
+        environment_table!()
+    )
+}
 
 /// `mxcall --version`: the version and the git commit the binary was built from (`build.rs`).
 pub const LONG_VERSION: &str = concat!(
@@ -99,7 +84,7 @@ pub const LONG_VERSION: &str = concat!(
 Element X; LiveKit SFU) and legacy m.call.* (Element Web, Nheko, FluffyChat), WebRTC audio — \
 from a terminal, a script or a test rig. Each invocation runs to completion and exits with a code \
 that tells a script what happened.",
-    after_long_help = AFTER_HELP,
+    after_long_help = after_help(),
     propagate_version = true,
     disable_help_subcommand = true,
     max_term_width = 100

@@ -40,3 +40,14 @@ fn man_page(cmd: clap::Command) -> Vec<u8> {
     let _ = clap_mangen::Man::new(cmd).render(&mut buf);
     buf
 }
+
+/// The README's exit-code table (Markdown), rendered from `crate::exit::TABLE`;
+/// `tests/generated.rs` keeps the README's `## Exit codes` section equal to it.
+pub fn readme_exit_codes() -> String {
+    let mut text = String::from("| code | meaning |\n|---|---|\n");
+    for (code, meaning) in crate::exit::TABLE {
+        let meaning = meaning.split_whitespace().collect::<Vec<_>>().join(" ");
+        text.push_str(&format!("| {code} | {meaning} |\n"));
+    }
+    text
+}

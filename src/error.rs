@@ -7,21 +7,8 @@ use std::process::ExitCode;
 
 use matrix_sdk::ruma::api::error::ErrorKind;
 
-/// Exit codes, documented in the README and the man page. Scripts depend on them.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const OTHER: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const AUTH: u8 = 3;
-    pub const UNREACHABLE: u8 = 4;
-    pub const DECLINED: u8 = 5;
-    pub const NO_ANSWER: u8 = 6;
-    pub const MEDIA: u8 = 7;
-    pub const ELSEWHERE: u8 = 8;
-    /// Ctrl-C / SIGTERM (after the hangup went out, or its grace ran out): 128 + SIGINT, as
-    /// shells report an interrupted command.
-    pub const INTERRUPTED: u8 = 130;
-}
+/// Exit codes: the one table (`crate::exit`), re-exported where errors are turned into codes.
+pub use crate::exit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -46,10 +46,35 @@ fn man_page_lists_every_exit_code() {
     let files = mxcall::docs::render();
     let man = &files.iter().find(|(f, _)| f == "man/mxcall.1").unwrap().1;
     let man = String::from_utf8_lossy(man);
-    for code in 0..=8 {
+    for (code, _) in mxcall::exit::TABLE {
         assert!(
             man.contains(&format!("  {code}  ")),
             "exit code {code} missing from the man page"
+        );
+    }
+}
+
+#[test]
+fn the_readme_exit_code_table_is_the_one_the_code_uses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start = readme
+        .find("## Exit codes\n\n")
+        .expect("README has ## Exit codes")
+        + 15;
+    let end = start + readme[start..].find("\n## ").expect("a section after it") + 1;
+    let want = format!("{}\n", mxcall::docs::readme_exit_codes());
+    if std::env::var_os("MXCALL_REGENERATE").is_some() {
+        std::fs::write(
+            &path,
+            format!("{}{want}{}", &readme[..start], &readme[end..]),
+        )
+        .unwrap();
+    } else {
+        assert_eq!(
+            &readme[start..end],
+            want,
+            "README's exit codes differ from mxcall::exit::TABLE; run `MXCALL_REGENERATE=1 cargo test --test generated`"
         );
     }
 }

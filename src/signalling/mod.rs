@@ -300,14 +300,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The process's exit code when this is the end of the call it is about (`crate::exit`).
     pub fn exit_code(self) -> u8 {
+        use crate::exit;
         match self {
-            Outcome::Completed => 0,
-            Outcome::Error => 1,
-            Outcome::Declined => 5,
-            Outcome::NoAnswer => 6,
-            Outcome::MediaFailed => 7,
-            Outcome::AnsweredElsewhere => 8,
+            Outcome::Completed => exit::OK,
+            Outcome::Error => exit::OTHER,
+            Outcome::Declined => exit::DECLINED,
+            Outcome::NoAnswer => exit::NO_ANSWER,
+            Outcome::MediaFailed => exit::MEDIA,
+            Outcome::AnsweredElsewhere => exit::ELSEWHERE,
         }
     }
 
