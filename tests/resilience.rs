@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
+use common::coturn::Coturn;
 use common::*;
 
 #[test]
@@ -119,69 +119,11 @@ fn a_link_down_for_good_ends_the_call_with_ice_failed() {
 /// `/voip/turnServer` (TURN REST shared secret), with tones both ways.
 #[test]
 fn a_call_between_parties_without_a_direct_path_goes_through_turn() {
-    if Command::new("turnserver")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if !Coturn::installed() {
         eprintln!("SKIPPED: coturn's turnserver is not installed (scripts/install-deps.sh)");
         return;
     }
     in_namespace("network_scenario", "relay");
-}
-
-/// coturn on 127.0.0.1:3478 with a TURN REST secret, relaying on 127.0.0.1; stopped on drop.
-struct Coturn(std::process::Child);
-
-impl Coturn {
-    const SECRET: &str = "mxcall-test-turn-secret";
-
-    fn start(dir: &std::path::Path) -> Coturn {
-        let child = Command::new("turnserver")
-            .args(["-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint"])
-            .args(["--listening-ip", "127.0.0.1", "--listening-port", "3478"])
-            .args([
-                "--relay-ip",
-                "127.0.0.1",
-                "--min-port",
-                "49160",
-                "--max-port",
-                "49400",
-            ])
-            .args(["--use-auth-secret", "--static-auth-secret", Self::SECRET])
-            .args(["--realm", "mxcall.test", "--allow-loopback-peers"])
-            .arg("--pidfile")
-            .arg(dir.join("turnserver.pid"))
-            .arg("--log-file")
-            .arg(dir.join("turnserver.log"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("turnserver");
-        let coturn = Coturn(child);
-        // Ready when it answers a STUN binding request.
-        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        probe
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let request = [
-            0u8, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-        ];
-        for _ in 0..50 {
-            let _ = probe.send_to(&request, "127.0.0.1:3478");
-            if probe.recv(&mut [0u8; 512]).is_ok() {
-                return coturn;
-            }
-        }
-        panic!("coturn did not start");
-    }
-}
-
-impl Drop for Coturn {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -191,12 +133,14 @@ fn network_scenario() {
     };
     let dir = tempfile::tempdir().unwrap();
     let relay = scenario == "relay";
-    let _coturn = relay.then(|| Coturn::start(dir.path()));
-    let turn = [
-        ("MXCALL_TURN_URIS", "turn:127.0.0.1:3478?transport=udp"),
-        ("MXCALL_TURN_SECRET", Coturn::SECRET),
-    ];
-    let _synapse = OwnSynapse::start(&dir.path().join("hs"), if relay { &turn } else { &[] });
+    let coturn = relay.then(|| Coturn::start(dir.path(), 3478, (49160, 49400)));
+    let turn = coturn.as_ref().map(Coturn::synapse_env);
+    let turn: Vec<(&str, &str)> = turn
+        .iter()
+        .flatten()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let _synapse = OwnSynapse::start(&dir.path().join("hs"), &turn);
 
     let (home, room) = two_profiles_in_a_room();
     let args = |profile: &str, cmd: &[&str], input: &str, wav: &str| {

@@ -6,7 +6,9 @@
 #![allow(dead_code)]
 
 pub mod audio;
+pub mod coturn;
 pub mod js;
+pub mod js_rig;
 pub mod netns;
 pub mod rtc;
 

@@ -6,7 +6,7 @@
 //
 //   node peer.mjs --hs URL --user @u:hs --token TOKEN --device DEV
 //                 --mode call|answer|reject|ignore|setup|check-device|verify-accept|verify-request
-//                 [--room !room:hs] [--hangup-after S] [--give-up-after S] [--expect HZ]
+//                 [--room !room:hs] [--force-turn] [--raw-mic] [--hangup-after S] [--give-up-after S] [--expect HZ]
 //                 [--hold-at S --resume-at S [--hold-direction sendonly|inactive]] [--video]
 //                 [--upgrade-video-at S] [--mute-at S] [--unmute-at S] [--dtmf DIGITS [--dtmf-at S]]
 //                 (--video: --mode call places a video call, audio and camera; --upgrade-video-at:
@@ -41,6 +41,10 @@
 // incoming, place, placed, invite_sent, state, connected, remote_stream, first_audio, hangup, heard;
 // held / resumed {call_id, direction} (--hold-at / --resume-at: we hold the other side);
 // muted / unmuted {call_id} (--mute-at / --unmute-at: our microphone);
+// ice_path {call_id, local, remote}: 1 s after "connected", the candidate types (host, srflx,
+// prflx, relay) of the pair the media uses; --force-turn: js-sdk's forceTURN, relay candidates only
+// (the TURN servers from the homeserver's /voip/turnServer); --raw-mic: the microphone without
+// Chromium's noise suppression, echo cancellation and gain control (which learn a steady tone);
 // remote_hold {call_id, on_hold} when the other side puts us on hold (true) or resumes (false), as
 // Element shows it: js-sdk's CallEvent.LocalHoldUnhold / isLocalOnHold(), after its re-offer;
 // remote_muted {call_id, muted} when the other side's audio_muted (its SDP stream metadata, e.g.
@@ -87,6 +91,8 @@ const { values: a } = parseArgs({
         "resume-at": { type: "string" },
         "hold-direction": { type: "string" },
         video: { type: "boolean" },
+        "force-turn": { type: "boolean", default: false },
+        "raw-mic": { type: "boolean", default: false },
         "upgrade-video-at": { type: "string" },
         "mute-at": { type: "string" },
         "unmute-at": { type: "string" },
@@ -145,6 +151,8 @@ if (a["hold-at"]) q.set("hold_at", a["hold-at"]);
 if (a["resume-at"]) q.set("resume_at", a["resume-at"]);
 if (a["hold-direction"]) q.set("hold_direction", a["hold-direction"]);
 if (a.video) q.set("video", "");
+if (a["force-turn"]) q.set("force_turn", "");
+if (a["raw-mic"]) q.set("raw_mic", "");
 if (a["upgrade-video-at"]) q.set("upgrade_video_at", a["upgrade-video-at"]);
 if (a["mute-at"]) q.set("mute_at", a["mute-at"]);
 if (a["unmute-at"]) q.set("unmute_at", a["unmute-at"]);

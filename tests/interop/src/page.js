@@ -80,6 +80,12 @@ const opts = {
     checkDevice: q.get("check_device"),
     checkUntil: q.get("check_until") || "cross_signing_verified",
     verifyDevice: q.get("verify_device"),
+    // js-sdk's forceTURN (Element's "only relay calls"): RTCPeerConnection iceTransportPolicy "relay".
+    forceTurn: q.has("force_turn"),
+    // The microphone without Chromium's noise suppression, echo cancellation and gain control
+    // (js-sdk's MediaHandler audio settings, Element's voice settings): its noise suppression
+    // learns a steady test tone and plays it ever quieter.
+    rawMic: q.has("raw_mic"),
 };
 const MODES = ["call", "answer", "reject", "ignore", "setup", ...CRYPTO_MODES];
 
@@ -97,6 +103,25 @@ let current = null; // the one call this page is about
 let ear = null;
 let earAfterResume = null;
 
+// The candidate pair the call's media uses: ice_path {call_id, local, remote} with each side's
+// candidate type (host, srflx, prflx, relay) from the peer connection's statistics.
+async function reportIcePath(call) {
+    try {
+        const stats = await call.peerConn.getStats();
+        let pairId;
+        stats.forEach((s) => { if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId; });
+        const pair = pairId && stats.get(pairId);
+        if (!pair) return report("error", { message: "no selected ICE candidate pair" });
+        report("ice_path", {
+            call_id: call.callId,
+            local: stats.get(pair.localCandidateId)?.candidateType,
+            remote: stats.get(pair.remoteCandidateId)?.candidateType,
+        });
+    } catch (e) {
+        report("error", { message: "getStats: " + e });
+    }
+}
+
 function watchCall(call) {
     current = call;
     let connectedAt;
@@ -106,6 +131,7 @@ function watchCall(call) {
         if (state === "connected" && connectedAt === undefined) {
             connectedAt = Date.now();
             report("connected", { call_id: call.callId });
+            setTimeout(() => reportIcePath(call), 1000);
             if (opts.hangupAfter !== undefined) {
                 setTimeout(() => call.hangup("user_hangup", false), opts.hangupAfter * 1000);
             }
@@ -443,10 +469,14 @@ async function main() {
         userId: opts.user,
         deviceId: opts.device,
         cryptoCallbacks: kit.cryptoCallbacks,
+        forceTURN: opts.forceTurn,
         // Element Web's: emoji, and QR codes it can show (and reciprocate) but not scan.
         verificationMethods: ["m.sas.v1", "m.qr_code.show.v1", "m.reciprocate.v1"],
     });
     window.mxClient = client;
+    if (opts.rawMic) {
+        await client.getMediaHandler().setAudioSettings({ autoGainControl: false, echoCancellation: false, noiseSuppression: false });
+    }
     if (opts.crypto) {
         await kit.start(client, { isolation: opts.isolation });
         watchTimeline(client);
