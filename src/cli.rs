@@ -5,8 +5,8 @@
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-// The tables are macros so that `concat!` can join them into clap's static help text while the
-// README check and the call commands use the same words (the exit codes come from `crate::exit`).
+// The environment table is a macro so that `concat!` can join it into static help text; the exit
+// codes come from `crate::exit`, the JSON events from `crate::events`.
 macro_rules! environment_table {
     () => {
         "ENVIRONMENT:
@@ -17,50 +17,13 @@ macro_rules! environment_table {
     };
 }
 
-macro_rules! json_events_table {
-    () => {
-        "JSON EVENTS (--json; one object per line on stdout, each with \"event\" and \"ts\" in Unix ms;
-call events also carry \"protocol\": \"legacy\" (m.call.*) or \"matrixrtc\"):
-  joined       MatrixRTC: our call membership is in the room {room_id, call_id, membership_event_id}
-  invite_sent  our invite (MatrixRTC: ring notification) went out {room_id, call_id, callee}
-  ringing      an incoming call rings {room_id, call_id, caller, answering (this process
-               answers it; false for a caller that is not allowed: see `mxcall allow`)}
-  connecting   the call was answered; media is being set up {room_id, call_id}
-  connected    media flows (MatrixRTC: our audio is on the SFU and the other member is
-               in the call) {room_id, call_id, encrypted (MatrixRTC: media end-to-end
-               encrypted, as in encrypted rooms)}
-  media        the first audio from the other side was decoded {room_id, call_id}
-  hangup       the call was hung up {room_id, call_id, reason, by: local|remote}
-  held, resumed  the call was put on hold / resumed {room_id, call_id, by: local (mxcall hold,
-               resume) | remote}
-  muted, unmuted  we muted / unmuted (mxcall mute, unmute) {room_id, call_id, by: local}
-  remote_muted, remote_unmuted  the other side muted / unmuted its microphone {room_id, call_id}
-  dtmf         the other side sent a DTMF digit (legacy calls) {room_id, call_id, digit,
-               duration_ms}
-  stats        every --stats-interval while a call is connected (MatrixRTC: what we publish
-               to the SFU and what it forwards) {room_id, call_id,
-               interval_ms, rtt_ms, packets_sent, packets_received, packets_lost,
-               loss_percent, jitter_ms, jitter_buffer_ms, concealed_frames, fec_recovered,
-               send_kbps, recv_kbps, mos (ITU-T G.107 E-model estimate, 1-4.5)}
-  ended        the call is over {room_id, call_id, outcome, duration_ms, exit_code, stats,
-               mos (the whole call's), remote_audio (false: connected, but nothing the other
-               side sent was heard),
-               encrypted, e2ee: {frames_encrypted, frames_decrypted, decrypt_failures, ...}}
-  e2ee_key     MatrixRTC: a media key of a participant arrived {room_id, call_id, identity, index}
-  e2ee_key_missing  MatrixRTC: a device in the call sent no usable media key within 5 s;
-               its audio is not played {room_id, call_id, user_id, device_id}
-  undecryptable  an encrypted event (maybe a call) could not be decrypted
-               {room_id, sender, event_id, reason, unverified_device}"
-    };
-}
-
 /// The long help's closing sections: the exit codes (from `crate::exit::TABLE`), the JSON
-/// events and the environment.
+/// events (from `crate::events::DOCS`) and the environment.
 fn after_help() -> String {
     format!(
         "{}\n\n{}\n\n{}",
         crate::exit::help_section(),
-        json_events_table!(),
+        crate::events::help_section(),
         environment_table!()
     )
 }

@@ -51,3 +51,8 @@ pub fn readme_exit_codes() -> String {
     }
     text
 }
+
+/// The README's JSON event table (Markdown), from `crate::events::DOCS`.
+pub fn readme_events() -> String {
+    crate::events::readme_table()
+}

@@ -11,6 +11,7 @@ pub mod docs;
 pub mod e2ee;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod exit;
 pub mod homeserver;
 pub mod identity;

@@ -54,27 +54,46 @@ fn man_page_lists_every_exit_code() {
     }
 }
 
-#[test]
-fn the_readme_exit_code_table_is_the_one_the_code_uses() {
+/// The README's text between `begin` and `end` must be `want` (rewritten with
+/// `MXCALL_REGENERATE=1`).
+fn readme_part_is(begin: &str, end: &str, want: &str, source: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
     let start = readme
-        .find("## Exit codes\n\n")
-        .expect("README has ## Exit codes")
-        + 15;
-    let end = start + readme[start..].find("\n## ").expect("a section after it") + 1;
-    let want = format!("{}\n", mxcall::docs::readme_exit_codes());
+        .find(begin)
+        .unwrap_or_else(|| panic!("README has {begin:?}"))
+        + begin.len();
+    let stop = start
+        + readme[start..]
+            .find(end)
+            .unwrap_or_else(|| panic!("{end:?} after it"));
     if std::env::var_os("MXCALL_REGENERATE").is_some() {
         std::fs::write(
             &path,
-            format!("{}{want}{}", &readme[..start], &readme[end..]),
+            format!("{}{want}{}", &readme[..start], &readme[stop..]),
         )
         .unwrap();
     } else {
         assert_eq!(
-            &readme[start..end],
+            &readme[start..stop],
             want,
-            "README's exit codes differ from mxcall::exit::TABLE; run `MXCALL_REGENERATE=1 cargo test --test generated`"
+            "README differs from {source}; run `MXCALL_REGENERATE=1 cargo test --test generated`"
         );
     }
+}
+
+#[test]
+fn the_readme_exit_code_table_is_the_one_the_code_uses() {
+    let want = format!("{}\n", mxcall::docs::readme_exit_codes());
+    readme_part_is("## Exit codes\n\n", "## ", &want, "mxcall::exit::TABLE");
+}
+
+#[test]
+fn the_readme_event_table_is_the_one_the_code_prints() {
+    readme_part_is(
+        "<!-- json-events -->\n",
+        "<!-- /json-events -->",
+        &mxcall::docs::readme_events(),
+        "mxcall::events::DOCS",
+    );
 }

@@ -7,12 +7,12 @@
 use std::time::Instant;
 
 use matrix_sdk::ruma::OwnedRoomId;
-use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::report::with_call;
+use super::report::legacy_call;
 use super::{Call, Engine};
+use crate::events::{By, Event};
 use crate::media::{self, MediaEvent, MediaSession, MediaStats, SessionProbe};
 use crate::signalling::{IceCandidate, Input, MediaAction, MediaInput};
 
@@ -34,8 +34,8 @@ impl Engine {
             },
             MediaEvent::FirstAudio => {
                 if let Some(call) = self.calls.get(&call_id) {
-                    let fields = with_call(call.room_id.as_str(), &call_id, json!({}));
-                    self.reporter.event("media", fields, None);
+                    let call = legacy_call(call.room_id.as_str(), &call_id);
+                    self.reporter.event(Event::Media { call }, None);
                 }
                 return;
             }
@@ -53,14 +53,20 @@ impl Engine {
             MediaEvent::Dtmf(d) => return self.on_dtmf(&call_id, d),
             MediaEvent::PeerHold(held) => {
                 if let Some(call) = self.calls.get(&call_id) {
-                    let fields =
-                        with_call(call.room_id.as_str(), &call_id, json!({"by": "remote"}));
-                    let (name, line) = if held {
-                        ("held", "the other side put the call on hold")
+                    let call = legacy_call(call.room_id.as_str(), &call_id);
+                    let by = By::Remote;
+                    let (event, line) = if held {
+                        (
+                            Event::Held { call, by },
+                            "the other side put the call on hold",
+                        )
                     } else {
-                        ("resumed", "the other side resumed the call")
+                        (
+                            Event::Resumed { call, by },
+                            "the other side resumed the call",
+                        )
                     };
-                    self.reporter.event(name, fields, Some(line.to_owned()));
+                    self.reporter.event(event, Some(line.to_owned()));
                 }
                 return;
             }

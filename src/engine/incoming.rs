@@ -13,7 +13,6 @@ use crate::transport::rooms;
 use crate::transport::send;
 use crate::transport::sync::SyncBatch;
 use crate::transport::undecryptable::Undecryptable;
-use serde_json::json;
 
 impl Engine {
     pub(super) async fn start_mode(&mut self) -> Result<()> {
@@ -353,14 +352,13 @@ impl Engine {
             utd.sender, utd.room_id, utd.reason
         );
         self.reporter.event(
-            "undecryptable",
-            json!({
-                "room_id": utd.room_id.as_str(),
-                "sender": utd.sender.as_str(),
-                "event_id": utd.event_id.as_ref().map(|e| e.as_str()),
-                "reason": utd.reason,
-                "unverified_device": utd.unverified,
-            }),
+            crate::events::Event::Undecryptable {
+                room_id: utd.room_id.to_string(),
+                sender: utd.sender.to_string(),
+                event_id: utd.event_id.as_ref().map(|e| e.to_string()),
+                reason: utd.reason.clone(),
+                unverified_device: utd.unverified,
+            },
             None,
         );
         // Also on stderr in JSON mode: it is a problem a person must fix.

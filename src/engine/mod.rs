@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 
 use matrix_sdk::Client;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::audio::{self, AudioSpec};
@@ -531,8 +530,13 @@ impl Engine {
                 _ => "no call to answer arrived in time",
             };
             self.reporter.event(
-                "ended",
-                json!({"outcome": "no_answer", "exit_code": exit::NO_ANSWER, "duration_ms": 0}),
+                crate::events::Event::Ended {
+                    call: None,
+                    outcome: crate::signalling::Outcome::NoAnswer.as_str(),
+                    duration_ms: 0,
+                    exit_code: exit::NO_ANSWER,
+                    media: None,
+                },
                 None,
             );
             self.reporter.note(&format!("mxcall: {what}"));

@@ -3,18 +3,14 @@
 //! When stdout carries the call's audio (`--output raw:-`), JSON and the summary go to stderr
 //! instead, so that the audio stream stays clean.
 //!
-//! JSON event names (documented in the man page): `invite_sent`, `ringing`, `joined`
-//! (MatrixRTC: our membership is on the server), `connecting`, `connected`, `media`, `hangup`,
-//! `ended`, `undecryptable`; each object has `event`, `ts` (Unix ms) and
-//! `room_id`/`call_id`/`protocol` where they apply.
+//! The JSON events are `crate::events::Event`s (their names, fields and docs live there).
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
-
+use crate::events::{CallRef, Event};
 use crate::output::Output;
+use indicatif::{ProgressBar, ProgressStyle};
 
 pub struct Reporter {
     out: Output,
@@ -45,17 +41,14 @@ impl Reporter {
     }
 
     /// One event: a JSON line on stdout with `--json`, else `human` on stderr (if any).
-    pub fn event(&mut self, name: &str, mut fields: Value, human: Option<String>) {
+    pub fn event(&mut self, event: Event, human: Option<String>) {
         if !self.events {
             return;
         }
         if self.out.json {
-            if let Value::Object(map) = &mut fields {
-                map.insert("event".into(), name.into());
-                map.insert("ts".into(), super::unix_ms().into());
-            }
+            let line = event.to_json(super::unix_ms());
             let mut results = self.results();
-            let _ = writeln!(results, "{fields}");
+            let _ = writeln!(results, "{line}");
             let _ = results.flush();
         } else if let Some(line) = human {
             self.note(&line);
@@ -104,17 +97,19 @@ impl Reporter {
     }
 }
 
-/// The fields of a legacy call's event (`"protocol": "legacy"`) plus `extra`.
-pub fn with_call(room_id: &str, call_id: &str, extra: Value) -> Value {
-    with_call_protocol(room_id, call_id, "legacy", extra)
+/// A legacy call's reference (`"protocol": "legacy"`).
+pub fn legacy_call(room_id: &str, call_id: &str) -> CallRef {
+    call_ref(room_id, call_id, LEGACY)
 }
 
-/// The fields every call event has — `room_id`, `call_id`, `protocol` (`legacy` or
-/// `matrixrtc`) — plus `extra`.
-pub fn with_call_protocol(room_id: &str, call_id: &str, protocol: &str, extra: Value) -> Value {
-    let mut base = json!({ "room_id": room_id, "call_id": call_id, "protocol": protocol });
-    if let (Value::Object(base_map), Value::Object(extra_map)) = (&mut base, extra) {
-        base_map.extend(extra_map);
+/// The fields every call event has: `room_id`, `call_id`, `protocol` (`legacy` or `matrixrtc`).
+pub fn call_ref(room_id: &str, call_id: &str, protocol: &'static str) -> CallRef {
+    CallRef {
+        room_id: room_id.to_owned(),
+        call_id: call_id.to_owned(),
+        protocol,
     }
-    base
 }
+
+/// The `protocol` of `m.call.*` calls.
+pub const LEGACY: &str = "legacy";

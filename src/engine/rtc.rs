@@ -13,7 +13,7 @@ use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::report::with_call_protocol;
+use super::report::call_ref;
 use super::rtc_media::RtcMedia;
 use super::{Engine, Mode, unix_ms};
 use crate::livekit::{SfuEvent, SfuSession};
@@ -462,13 +462,14 @@ impl Engine {
         }));
     }
 
-    pub(super) fn rtc_fields(&self, room_id: &OwnedRoomId, extra: Value) -> Value {
+    /// The room's current MatrixRTC call, for its events.
+    pub(super) fn rtc_call(&self, room_id: &OwnedRoomId) -> crate::events::CallRef {
         let call_id = self
             .rtc_rooms
             .get(room_id)
             .and_then(|r| r.call_id.clone())
             .unwrap_or_default();
-        with_call_protocol(room_id.as_str(), &call_id, PROTOCOL, extra)
+        call_ref(room_id.as_str(), &call_id, PROTOCOL)
     }
 
     fn on_rtc_event(&mut self, room_id: &OwnedRoomId, event: Event) {
@@ -487,16 +488,26 @@ impl Engine {
                 intent,
             } => self.on_rtc_ringing(room_id, notification_id, caller, intent),
             Event::Joined { event_id } => {
-                let fields = self.rtc_fields(room_id, json!({"membership_event_id": event_id}));
-                self.reporter.event("joined", fields, None);
+                let call = self.rtc_call(room_id);
+                self.reporter.event(
+                    crate::events::Event::Joined {
+                        call,
+                        membership_event_id: event_id,
+                    },
+                    None,
+                );
                 self.start_rtc_media(room_id);
             }
             Event::RingSent { notification_id } => {
-                let fields = self.rtc_fields(
-                    room_id,
-                    json!({"callee": peer, "notification_id": notification_id}),
+                let call = self.rtc_call(room_id);
+                self.reporter.event(
+                    crate::events::Event::InviteSent {
+                        call,
+                        callee: peer.clone(),
+                        notification_id: Some(notification_id.to_string()),
+                    },
+                    None,
                 );
-                self.reporter.event("invite_sent", fields, None);
                 self.reporter.start_spinner(format!("ringing {peer}…"));
             }
             Event::PeerJoined { member } => {
@@ -509,10 +520,12 @@ impl Engine {
                         room.connecting_since.get_or_insert_with(Instant::now);
                     }
                     self.reporter.stop_spinner();
-                    let fields = self.rtc_fields(room_id, json!({"device_id": member.device_id}));
+                    let call = self.rtc_call(room_id);
                     self.reporter.event(
-                        "connecting",
-                        fields,
+                        crate::events::Event::Connecting {
+                            call,
+                            device_id: Some(member.device_id.clone()),
+                        },
                         Some(format!("connecting to {peer}…")),
                     );
                 }
@@ -569,13 +582,14 @@ impl Engine {
         let call_id = room.call_id.get_or_insert(notification_id).clone();
         let answering = room.policy == Some(RingPolicy::AutoAnswer) && self.current.is_none();
         self.reporter.stop_spinner();
-        let fields = self.rtc_fields(
-            room_id,
-            json!({"caller": caller.as_str(), "intent": intent, "answering": answering}),
-        );
+        let call = self.rtc_call(room_id);
         self.reporter.event(
-            "ringing",
-            fields,
+            crate::events::Event::Ringing {
+                call,
+                caller: caller.to_string(),
+                answering,
+                intent,
+            },
             Some(format!(
                 "incoming MatrixRTC call from {caller} in {room_id}{}",
                 if answering { "; answering" } else { "" }
@@ -619,13 +633,19 @@ impl Engine {
         let call_id = room.call_id.clone();
         let peer = room.peer.to_string();
         let encrypted = room.e2ee.is_some();
-        let fields = self.rtc_fields(room_id, json!({"encrypted": encrypted}));
+        let call = self.rtc_call(room_id);
         let line = if encrypted {
             format!("connected with {peer} (media end-to-end encrypted)")
         } else {
             format!("connected with {peer}")
         };
-        self.reporter.event("connected", fields, Some(line));
+        self.reporter.event(
+            crate::events::Event::Connected {
+                call,
+                encrypted: Some(encrypted),
+            },
+            Some(line),
+        );
         if call_id.is_some()
             && self.current == call_id
             && let Some(d) = self.opts.duration

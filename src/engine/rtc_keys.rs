@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::events::Event;
 use matrix_sdk::ruma::OwnedRoomId;
-use serde_json::json;
 
 use super::Engine;
 use super::rtc::RtcNews;
@@ -221,18 +221,28 @@ impl Engine {
             } => {
                 tracing::info!(%room_id, identity, index, "media key received");
                 e2ee.crypto.set_remote_key(&identity, index, &key);
-                let fields =
-                    self.rtc_fields(room_id, json!({"identity": identity, "index": index}));
-                self.reporter.event("e2ee_key", fields, None);
+                let call = self.rtc_call(room_id);
+                self.reporter.event(
+                    Event::E2eeKey {
+                        call,
+                        identity,
+                        index: u32::from(index),
+                    },
+                    None,
+                );
             }
             KeyOutput::Refused { reason } => self.reporter.note(&format!("mxcall: {reason}")),
             KeyOutput::KeyMissing { device } => {
-                let fields = self.rtc_fields(
-                    room_id,
-                    json!({"user_id": device.user, "device_id": device.device_id}),
-                );
+                let call = self.rtc_call(room_id);
                 // On stderr in every output mode: the user hears nothing from that device.
-                self.reporter.event("e2ee_key_missing", fields, None);
+                self.reporter.event(
+                    Event::E2eeKeyMissing {
+                        call,
+                        user_id: device.user.to_string(),
+                        device_id: device.device_id.clone(),
+                    },
+                    None,
+                );
                 self.reporter.note(&format!(
                     "mxcall: no media key from {device}: its audio cannot be decrypted and is \
                      not played (is that device cross-signed by its owner?)"

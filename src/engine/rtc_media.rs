@@ -5,7 +5,6 @@
 //! already left is ignored.
 
 use matrix_sdk::ruma::OwnedRoomId;
-use serde_json::json;
 
 use super::Engine;
 use super::rtc::RtcNews;
@@ -167,13 +166,13 @@ impl Engine {
                     );
                 }
                 (PeerRole::Subscriber, MediaEvent::FirstAudio) => {
-                    let fields = super::report::with_call_protocol(
+                    let call = super::report::call_ref(
                         room_id.as_str(),
                         room.call_id.as_deref().unwrap_or(""),
                         super::rtc::PROTOCOL,
-                        json!({}),
                     );
-                    self.reporter.event("media", fields, None);
+                    self.reporter
+                        .event(crate::events::Event::Media { call }, None);
                 }
                 (_, MediaEvent::InputEnded) if self.opts.hangup_after_input => {
                     self.rtc_hangup_current();

@@ -7,10 +7,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
 use super::Engine;
-use super::report::with_call_protocol;
+use super::report::call_ref;
+use crate::events::{Event, IntervalStats};
 use crate::media::{MediaStats, quality};
 
 /// When the next `stats` events are due, and what each call's last one said.
@@ -72,9 +71,9 @@ impl Engine {
             .then_some(self.stats.interval)
             .flatten()
             .map(|i| now + i);
-        for (room_id, call_id, protocol, fields) in events {
-            let fields = with_call_protocol(room_id.as_str(), &call_id, protocol, fields);
-            self.reporter.event("stats", fields, None);
+        for (room_id, call_id, protocol, stats) in events {
+            let call = call_ref(room_id.as_str(), &call_id, protocol);
+            self.reporter.event(Event::Stats { call, stats }, None);
         }
     }
 }
@@ -103,7 +102,7 @@ fn round(x: f64, places: i32) -> f64 {
 
 /// One `stats` event: cumulative counters, and loss, bitrates and MOS over the interval since
 /// the previous one (the call's start for the first).
-fn fields(s: &MediaStats, prev: Option<&(Instant, MediaStats)>, now: Instant) -> Value {
+fn fields(s: &MediaStats, prev: Option<&(Instant, MediaStats)>, now: Instant) -> IntervalStats {
     let zero = MediaStats::default();
     let (since, p) = match prev {
         Some((at, p)) => (now.saturating_duration_since(*at), p),
@@ -115,21 +114,21 @@ fn fields(s: &MediaStats, prev: Option<&(Instant, MediaStats)>, now: Instant) ->
     let received = s.packets_received.saturating_sub(p.packets_received);
     let loss = loss_percent(lost, received);
     let delay = quality::one_way_delay_ms(s.rtt_ms, s.jitter_buffer_ms);
-    json!({
-        "interval_ms": since.as_millis() as u64,
-        "rtt_ms": s.rtt_ms.map(|r| round(r, 1)),
-        "packets_sent": s.packets_sent,
-        "packets_received": s.packets_received,
-        "packets_lost": s.packets_lost,
-        "loss_percent": round(loss, 2),
-        "jitter_ms": round(s.jitter_ms, 2),
-        "jitter_buffer_ms": s.jitter_buffer_ms,
-        "concealed_frames": s.concealed_frames,
-        "fec_recovered": s.fec_recovered,
-        "send_kbps": kbps(s.bytes_sent.saturating_sub(p.bytes_sent)),
-        "recv_kbps": kbps(s.bytes_received.saturating_sub(p.bytes_received)),
-        "mos": round(quality::mos(quality::r_factor(delay, loss)), 2),
-    })
+    IntervalStats {
+        interval_ms: since.as_millis() as u64,
+        rtt_ms: s.rtt_ms.map(|r| round(r, 1)),
+        packets_sent: s.packets_sent,
+        packets_received: s.packets_received,
+        packets_lost: s.packets_lost,
+        loss_percent: round(loss, 2),
+        jitter_ms: round(s.jitter_ms, 2),
+        jitter_buffer_ms: s.jitter_buffer_ms as u64,
+        concealed_frames: s.concealed_frames,
+        fec_recovered: s.fec_recovered,
+        send_kbps: kbps(s.bytes_sent.saturating_sub(p.bytes_sent)),
+        recv_kbps: kbps(s.bytes_received.saturating_sub(p.bytes_received)),
+        mos: round(quality::mos(quality::r_factor(delay, loss)), 2),
+    }
 }
 
 #[cfg(test)]
@@ -155,11 +154,11 @@ mod tests {
             ..Default::default()
         };
         let f = fields(&after, Some(&(t0, before)), t0 + Duration::from_secs(2));
-        assert_eq!(f["loss_percent"], 10.0);
-        assert_eq!(f["recv_kbps"], 20.0);
-        assert_eq!(f["send_kbps"], 80.0);
-        assert_eq!(f["interval_ms"], 2000);
-        let m = f["mos"].as_f64().unwrap();
+        assert_eq!(f.loss_percent, 10.0);
+        assert_eq!(f.recv_kbps, Some(20.0));
+        assert_eq!(f.send_kbps, Some(80.0));
+        assert_eq!(f.interval_ms, 2000);
+        let m = f.mos;
         assert!(m > 1.0 && m < mos(&MediaStats::default()), "{m}");
         // A clean call rates "excellent".
         assert!(

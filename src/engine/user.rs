@@ -7,9 +7,10 @@ use matrix_sdk::ruma::OwnedRoomId;
 use serde_json::json;
 
 use super::control::{Incoming, Reply, Request};
-use super::report::{with_call, with_call_protocol};
+use super::report::{call_ref, legacy_call};
 use super::{Call, Engine, Mode, stats};
 use crate::error::exit;
+use crate::events::{By, CallRef, E2eeFrames, EndedMedia, Event};
 use crate::media::{self, SessionProbe};
 use crate::signalling::{self, CallEvent, Command, Input, Party, RingPolicy};
 
@@ -45,7 +46,7 @@ impl Engine {
                     |_| None,
                 );
                 if let Some(call_id) = reply.call_id.as_deref().filter(|_| reply.ok) {
-                    self.report_local(call_id, if held { "held" } else { "resumed" });
+                    self.report_local(call_id, if held { held_by } else { resumed_by });
                 }
                 let _ = incoming.reply.send(reply);
                 return;
@@ -60,7 +61,7 @@ impl Engine {
                     |_| None,
                 );
                 if let Some(call_id) = reply.call_id.as_deref().filter(|_| reply.ok) {
-                    self.report_local(call_id, if muted { "muted" } else { "unmuted" });
+                    self.report_local(call_id, if muted { muted_by } else { unmuted_by });
                 }
                 let _ = incoming.reply.send(reply);
                 return;
@@ -189,12 +190,11 @@ impl Engine {
             return;
         };
         self.reporter.event(
-            "dtmf",
-            with_call(
-                room_id.as_str(),
-                call_id,
-                json!({"digit": d.digit.to_string(), "duration_ms": d.duration_ms}),
-            ),
+            Event::Dtmf {
+                call: legacy_call(room_id.as_str(), call_id),
+                digit: d.digit.to_string(),
+                duration_ms: u64::from(d.duration_ms),
+            },
             Some(format!("DTMF {} received ({} ms)", d.digit, d.duration_ms)),
         );
         if self
@@ -230,15 +230,13 @@ impl Engine {
     }
 
     /// `held`/`resumed`/`muted`/`unmuted` done by us, as JSON and a line.
-    fn report_local(&mut self, call_id: &str, what: &str) {
+    fn report_local(&mut self, call_id: &str, what: fn(CallRef, By) -> Event) {
         let Some(room_id) = self.calls.get(call_id).map(|c| c.room_id.clone()) else {
             return;
         };
-        self.reporter.event(
-            what,
-            with_call(room_id.as_str(), call_id, json!({"by": "local"})),
-            Some(format!("call {what}")),
-        );
+        let event = what(legacy_call(room_id.as_str(), call_id), By::Local);
+        let line = format!("call {}", event.name());
+        self.reporter.event(event, Some(line));
     }
 
     /// `Mode::Decline`: the newest ringing call that matches is declined through its machine
@@ -344,8 +342,11 @@ impl Engine {
         match event {
             CallEvent::InviteSent { call_id } => {
                 self.reporter.event(
-                    "invite_sent",
-                    with_call(room_id.as_str(), &call_id, json!({"callee": peer})),
+                    Event::InviteSent {
+                        call: legacy_call(room_id.as_str(), &call_id),
+                        callee: peer.clone(),
+                        notification_id: None,
+                    },
                     None,
                 );
                 self.reporter.start_spinner(format!("ringing {peer}…"));
@@ -358,12 +359,12 @@ impl Engine {
                 let answering = policy == Some(RingPolicy::AutoAnswer) && self.current.is_none();
                 self.reporter.stop_spinner();
                 self.reporter.event(
-                    "ringing",
-                    with_call(
-                        room_id.as_str(),
-                        &call_id,
-                        json!({"caller": caller.as_str(), "answering": answering}),
-                    ),
+                    Event::Ringing {
+                        call: legacy_call(room_id.as_str(), &call_id),
+                        caller: caller.to_string(),
+                        answering,
+                        intent: None,
+                    },
                     Some(format!(
                         "incoming call from {caller} in {room_id}{}",
                         if answering { "; answering" } else { "" }
@@ -390,8 +391,10 @@ impl Engine {
             CallEvent::Connecting { call_id } => {
                 self.reporter.stop_spinner();
                 self.reporter.event(
-                    "connecting",
-                    with_call(room_id.as_str(), &call_id, json!({})),
+                    Event::Connecting {
+                        call: legacy_call(room_id.as_str(), &call_id),
+                        device_id: None,
+                    },
                     Some(format!("connecting to {peer}…")),
                 );
             }
@@ -401,8 +404,10 @@ impl Engine {
                     call.connected_at.get_or_insert(now);
                 }
                 self.reporter.event(
-                    "connected",
-                    with_call(room_id.as_str(), &call_id, json!({})),
+                    Event::Connected {
+                        call: legacy_call(room_id.as_str(), &call_id),
+                        encrypted: None,
+                    },
                     Some(format!("connected with {peer}")),
                 );
                 if self.current.as_deref() == Some(call_id.as_str())
@@ -426,20 +431,19 @@ impl Engine {
                 reason,
                 by,
             } => {
-                let by_str = match by {
-                    Party::Local => "local",
-                    Party::Remote => "remote",
+                let by_json = match by {
+                    Party::Local => By::Local,
+                    Party::Remote => By::Remote,
                 };
                 if let Some(call) = self.calls.get_mut(&call_id) {
                     call.hangup = Some((reason.clone(), by));
                 }
                 self.reporter.event(
-                    "hangup",
-                    with_call(
-                        room_id.as_str(),
-                        &call_id,
-                        json!({"reason": reason, "by": by_str}),
-                    ),
+                    Event::Hangup {
+                        call: legacy_call(room_id.as_str(), &call_id),
+                        reason: reason.clone(),
+                        by: by_json,
+                    },
                     Some(format!(
                         "hung up by {} ({reason})",
                         if by == Party::Local {
@@ -451,16 +455,19 @@ impl Engine {
                 );
             }
             CallEvent::RemoteMuted { call_id, muted } => {
-                let (name, line) = if muted {
-                    ("remote_muted", format!("{peer} muted their microphone"))
+                let call = legacy_call(room_id.as_str(), &call_id);
+                let (event, line) = if muted {
+                    (
+                        Event::RemoteMuted { call },
+                        format!("{peer} muted their microphone"),
+                    )
                 } else {
-                    ("remote_unmuted", format!("{peer} unmuted their microphone"))
+                    (
+                        Event::RemoteUnmuted { call },
+                        format!("{peer} unmuted their microphone"),
+                    )
                 };
-                self.reporter.event(
-                    name,
-                    with_call(room_id.as_str(), &call_id, json!({})),
-                    Some(line),
-                );
+                self.reporter.event(event, Some(line));
             }
             CallEvent::Ended { call_id, outcome } => {
                 self.on_ended(room_id, call_id, outcome, &peer)
@@ -522,7 +529,7 @@ impl Engine {
         &mut self,
         room_id: &OwnedRoomId,
         call_id: &str,
-        protocol: &str,
+        protocol: &'static str,
         outcome: signalling::Outcome,
         duration: Duration,
         stats: Option<crate::media::MediaStats>,
@@ -543,28 +550,28 @@ impl Engine {
             .filter(|_| !duration.is_zero())
             .map(|s| s.frames_decoded > 0);
         self.reporter.event(
-            "ended",
-            with_call_protocol(
-                room_id.as_str(),
-                call_id,
-                protocol,
-                json!({
-                    "outcome": outcome.as_str(),
-                    "duration_ms": duration.as_millis() as u64,
-                    "exit_code": code,
-                    "stats": stats,
-                    "mos": stats.as_ref().filter(|_| !duration.is_zero()).map(stats::mos),
-                    "remote_audio": remote_audio,
-                    "encrypted": encrypted,
-                    "e2ee": frames.map(|f| json!({
-                        "frames_encrypted": f.frames_encrypted,
-                        "frames_decrypted": f.frames_decrypted,
-                        "decrypt_failures": f.decrypt_failures(),
-                        "frames_without_key": f.frames_without_key,
-                        "frames_failed": f.frames_failed,
-                    })),
+            Event::Ended {
+                call: Some(call_ref(room_id.as_str(), call_id, protocol)),
+                outcome: outcome.as_str(),
+                duration_ms: duration.as_millis() as u64,
+                exit_code: code,
+                media: Some(EndedMedia {
+                    mos: stats
+                        .as_ref()
+                        .filter(|_| !duration.is_zero())
+                        .map(stats::mos),
+                    stats: stats.clone(),
+                    remote_audio,
+                    encrypted,
+                    e2ee: frames.map(|f| E2eeFrames {
+                        frames_encrypted: f.frames_encrypted,
+                        frames_decrypted: f.frames_decrypted,
+                        decrypt_failures: f.decrypt_failures(),
+                        frames_without_key: f.frames_without_key,
+                        frames_failed: f.frames_failed,
+                    }),
                 }),
-            ),
+            },
             None,
         );
         if !is_current && !matches!(self.mode, Mode::Watch { .. }) {
@@ -659,4 +666,20 @@ pub(super) fn spawn_exec(cmd: &str, profile: &str, room_id: &str, call_id: &str,
         }
         Err(e) => tracing::warn!("cannot run --exec command: {e}"),
     }
+}
+
+fn held_by(call: CallRef, by: By) -> Event {
+    Event::Held { call, by }
+}
+
+fn resumed_by(call: CallRef, by: By) -> Event {
+    Event::Resumed { call, by }
+}
+
+fn muted_by(call: CallRef, by: By) -> Event {
+    Event::Muted { call, by }
+}
+
+fn unmuted_by(call: CallRef, by: By) -> Event {
+    Event::Unmuted { call, by }
 }

@@ -1,0 +1,244 @@
+use std::collections::BTreeSet;
+
+use super::*;
+
+fn call() -> CallRef {
+    CallRef {
+        room_id: "!r:hs".into(),
+        call_id: "c1".into(),
+        protocol: "legacy",
+    }
+}
+
+/// Which variant an event is. Exhaustive: a new variant does not compile until it is given a
+/// number here, and the test below then wants an example (and docs) of it.
+fn variant(e: &Event) -> usize {
+    match e {
+        Event::Joined { .. } => 0,
+        Event::InviteSent { .. } => 1,
+        Event::Ringing { .. } => 2,
+        Event::Connecting { .. } => 3,
+        Event::Connected { .. } => 4,
+        Event::Media { .. } => 5,
+        Event::Hangup { .. } => 6,
+        Event::Held { .. } => 7,
+        Event::Resumed { .. } => 8,
+        Event::Muted { .. } => 9,
+        Event::Unmuted { .. } => 10,
+        Event::RemoteMuted { .. } => 11,
+        Event::RemoteUnmuted { .. } => 12,
+        Event::Dtmf { .. } => 13,
+        Event::Stats { .. } => 14,
+        Event::Ended { .. } => 15,
+        Event::E2eeKey { .. } => 16,
+        Event::E2eeKeyMissing { .. } => 17,
+        Event::Undecryptable { .. } => 18,
+    }
+}
+const VARIANTS: usize = 19;
+
+/// One of each variant, every optional field present.
+fn examples() -> Vec<Event> {
+    vec![
+        Event::Joined {
+            call: call(),
+            membership_event_id: Some("$m".into()),
+        },
+        Event::InviteSent {
+            call: call(),
+            callee: "@b:hs".into(),
+            notification_id: Some("$n".into()),
+        },
+        Event::Ringing {
+            call: call(),
+            caller: "@a:hs".into(),
+            answering: true,
+            intent: Some("audio".into()),
+        },
+        Event::Connecting {
+            call: call(),
+            device_id: Some("DEV".into()),
+        },
+        Event::Connected {
+            call: call(),
+            encrypted: Some(true),
+        },
+        Event::Media { call: call() },
+        Event::Hangup {
+            call: call(),
+            reason: "user_hangup".into(),
+            by: By::Remote,
+        },
+        Event::Held {
+            call: call(),
+            by: By::Local,
+        },
+        Event::Resumed {
+            call: call(),
+            by: By::Remote,
+        },
+        Event::Muted {
+            call: call(),
+            by: By::Local,
+        },
+        Event::Unmuted {
+            call: call(),
+            by: By::Local,
+        },
+        Event::RemoteMuted { call: call() },
+        Event::RemoteUnmuted { call: call() },
+        Event::Dtmf {
+            call: call(),
+            digit: "5".into(),
+            duration_ms: 100,
+        },
+        Event::Stats {
+            call: call(),
+            stats: IntervalStats {
+                interval_ms: 5000,
+                rtt_ms: Some(0.5),
+                packets_sent: 250,
+                packets_received: 249,
+                packets_lost: 1,
+                loss_percent: 0.4,
+                jitter_ms: 1.2,
+                jitter_buffer_ms: 40,
+                concealed_frames: 1,
+                fec_recovered: 0,
+                send_kbps: Some(32.0),
+                recv_kbps: Some(31.9),
+                mos: 4.4,
+            },
+        },
+        Event::Ended {
+            call: Some(call()),
+            outcome: "completed",
+            duration_ms: 6000,
+            exit_code: crate::exit::OK,
+            media: Some(EndedMedia {
+                stats: Some(MediaStats::default()),
+                mos: Some(4.4),
+                remote_audio: Some(true),
+                encrypted: true,
+                e2ee: Some(E2eeFrames {
+                    frames_encrypted: 1,
+                    frames_decrypted: 1,
+                    decrypt_failures: 0,
+                    frames_without_key: 0,
+                    frames_failed: 0,
+                }),
+            }),
+        },
+        Event::E2eeKey {
+            call: call(),
+            identity: "@a:hs:DEV".into(),
+            index: 0,
+        },
+        Event::E2eeKeyMissing {
+            call: call(),
+            user_id: "@b:hs".into(),
+            device_id: "DEV".into(),
+        },
+        Event::Undecryptable {
+            room_id: "!r:hs".into(),
+            sender: "@b:hs".into(),
+            event_id: Some("$e".into()),
+            reason: "no room key".into(),
+            unverified_device: false,
+        },
+    ]
+}
+
+#[test]
+fn there_is_an_example_of_every_variant() {
+    let seen: BTreeSet<usize> = examples().iter().map(variant).collect();
+    assert_eq!(seen, (0..VARIANTS).collect());
+}
+
+#[test]
+fn every_event_is_documented_with_exactly_the_fields_it_prints() {
+    let documented: Vec<&str> = DOCS.iter().map(|d| d.name).collect();
+    let printed: Vec<&str> = examples().iter().map(Event::name).collect();
+    assert_eq!(
+        documented, printed,
+        "DOCS lists the events in the order of the enum"
+    );
+    for event in examples() {
+        let json = event.to_json(1);
+        assert_eq!(json["event"], event.name());
+        assert_eq!(json["ts"], 1);
+        let doc = DOCS.iter().find(|d| d.name == event.name()).unwrap();
+        let call_event = !matches!(event, Event::Undecryptable { .. });
+        let keys: BTreeSet<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !["event", "ts"].contains(k))
+            .filter(|k| !call_event || !["room_id", "call_id", "protocol"].contains(k))
+            .collect();
+        let fields: BTreeSet<&str> = doc.fields.iter().map(|f| f.trim_end_matches('?')).collect();
+        assert_eq!(keys, fields, "{}", event.name());
+        if call_event {
+            assert_eq!(json["call_id"], "c1", "{}", event.name());
+            assert_eq!(json["protocol"], "legacy", "{}", event.name());
+        }
+    }
+}
+
+#[test]
+fn optional_fields_are_left_out_or_null_as_documented() {
+    // Legacy events carry no MatrixRTC-only fields.
+    let legacy = Event::Connected {
+        call: call(),
+        encrypted: None,
+    };
+    assert!(legacy.to_json(0).get("encrypted").is_none());
+    // The end of a --wait with nothing to answer: no call, no media fields.
+    let waited = Event::Ended {
+        call: None,
+        outcome: "no_answer",
+        duration_ms: 0,
+        exit_code: crate::exit::NO_ANSWER,
+        media: None,
+    };
+    let json = waited.to_json(0);
+    let keys: BTreeSet<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["event", "ts", "outcome", "duration_ms", "exit_code"])
+    );
+    // A call that never connected: its media fields are there, as null.
+    let unconnected = Event::Ended {
+        call: Some(call()),
+        outcome: "no_answer",
+        duration_ms: 0,
+        exit_code: crate::exit::NO_ANSWER,
+        media: Some(EndedMedia {
+            stats: None,
+            mos: None,
+            remote_audio: None,
+            encrypted: true,
+            e2ee: None,
+        }),
+    };
+    let json = unconnected.to_json(0);
+    assert!(json["stats"].is_null() && json.get("stats").is_some());
+    assert_eq!(json["exit_code"], 6);
+}
+
+#[test]
+fn the_help_section_lists_every_event_within_the_width() {
+    let text = help_section();
+    for doc in DOCS {
+        assert!(text.contains(&format!("\n  {} ", doc.name)), "{}", doc.name);
+    }
+    for line in text.lines().skip(2) {
+        assert!(line.len() <= 96, "{line:?}");
+    }
+}
