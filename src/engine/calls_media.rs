@@ -40,8 +40,7 @@ impl Engine {
                 return;
             }
             MediaEvent::InputEnded => {
-                if self.opts.hangup_after_input && self.current.as_deref() == Some(call_id.as_str())
-                {
+                if self.opts.hangup_after_input && self.sup.is_current(call_id.as_str()) {
                     self.hangup_current(None);
                 }
                 return;

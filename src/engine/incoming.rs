@@ -45,12 +45,15 @@ impl Engine {
                     self.reporter
                         .start_spinner(format!("waiting for {} to join…", call_room.peer));
                     self.pending_place = Some(room_id);
-                    self.wait_deadline = Some(self.started + ring_timeout);
+                    self.sup.handle_input(super::supervisor::Input::WaitUntil(
+                        self.started + ring_timeout,
+                    ));
                 }
             }
             Mode::Answer { wait, .. } => {
-                self.wait_deadline = Some(self.started + wait);
-                if self.current.is_none() {
+                self.sup
+                    .handle_input(super::supervisor::Input::WaitUntil(self.started + wait));
+                if self.sup.current().is_none() {
                     self.reporter.start_spinner("waiting for a call…".into());
                 }
             }
@@ -122,9 +125,8 @@ impl Engine {
                 },
             ))
             .map_err(|e| Error::Other(format!("cannot place the call: {e}")))?;
-        self.current = Some(call_id);
+        self.set_current(call_id);
         self.pending_place = None;
-        self.wait_deadline = None;
         Ok(())
     }
 
@@ -284,7 +286,7 @@ impl Engine {
                         self.reporter.stop_spinner();
                         if let Err(e) = self.place_call(&room_id) {
                             self.reporter.note(&format!("mxcall: {e}"));
-                            self.exit = Some(exit::OTHER);
+                            self.finish(exit::OTHER);
                         }
                     }
                     _ => {}

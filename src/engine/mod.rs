@@ -18,6 +18,7 @@ mod rtc;
 mod rtc_keys;
 mod rtc_media;
 mod stats;
+mod supervisor;
 mod user;
 
 use std::collections::HashMap;
@@ -42,6 +43,7 @@ use audio_slot::{SharedSink, SharedSource, TeeSink};
 use control::{ControlServer, Incoming};
 use ended::EndedCalls;
 use report::Reporter;
+use supervisor::Supervisor;
 
 /// What this process is for.
 #[derive(Debug, Clone)]
@@ -98,8 +100,6 @@ pub struct CallOptions {
     pub hangup_on_dtmf: Option<String>,
 }
 
-/// How long the hangup of an interrupted call may take before the process exits anyway.
-const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
 /// How long queued events (a final hangup) may take to reach the homeserver at exit.
 /// (A rate-limited homeserver asks for seconds between events: the hangup may need them.)
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(15);
@@ -274,14 +274,15 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         send_tasks: Vec::new(),
         reporter: Reporter::new(ctx.out, opts.output == AudioSpec::RawStdio, !declining),
         ended: EndedCalls::load(profile),
-        current: None,
-        exit: None,
+        sup: Supervisor::new(
+            supervisor_role(&mode),
+            supervisor::Plans {
+                duration: opts.duration,
+                dtmf_delay: opts.dtmf.as_ref().map(|_| opts.dtmf_delay),
+            },
+        ),
         started: Instant::now(),
-        wait_deadline: None,
-        duration_deadline: None,
-        dtmf_deadline: None,
         stats: stats::StatsTimer::default(),
-        interrupted_at: None,
         pending_place: None,
         place_after_first_batch: None,
         declined: None,
@@ -339,19 +340,12 @@ struct Engine {
     send_tasks: Vec<tokio::task::JoinHandle<()>>,
     reporter: Reporter,
     ended: EndedCalls,
-    /// The call this process is about (call / answer / watch --answer); follows glare.
-    current: Option<String>,
-    exit: Option<u8>,
+    /// The process policy: the call this process is about (follows glare), when it exits
+    /// and with which code, its timers (`--wait`, `--duration`, `--dtmf`, Ctrl-C's grace).
+    sup: Supervisor,
     started: Instant,
-    /// `answer --wait`, or `call @user` waiting for the user to join the new room.
-    wait_deadline: Option<Instant>,
-    /// `--duration`: when to hang up, counted from `connected`.
-    duration_deadline: Option<Instant>,
-    /// `--dtmf`: when to send the digits, counted from `connected`.
-    dtmf_deadline: Option<Instant>,
     /// `stats` events of connected calls (`--stats-interval`).
     stats: stats::StatsTimer,
-    interrupted_at: Option<Instant>,
     /// `call` into a room whose peer has not joined yet.
     pending_place: Option<OwnedRoomId>,
     /// `call` into a room ready for it, placed after the first sync batch.
@@ -405,7 +399,7 @@ impl Engine {
             self.pump();
         }
 
-        while self.exit.is_none() {
+        while self.sup.exit().is_none() {
             let deadline = self.next_deadline();
             tokio::select! {
                 batch = sync_rx.recv() => match batch {
@@ -423,7 +417,7 @@ impl Engine {
             }
             self.pump();
         }
-        Ok(self.exit.unwrap_or(exit::OTHER))
+        Ok(self.sup.exit().unwrap_or(exit::OTHER))
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -432,13 +426,7 @@ impl Engine {
             .values()
             .filter_map(|r| r.machine.poll_timeout())
             .chain(self.rtc_deadline());
-        let own = [
-            self.wait_deadline,
-            self.duration_deadline,
-            self.dtmf_deadline,
-            self.stats.deadline(),
-            self.interrupted_at.map(|t| t + INTERRUPT_GRACE),
-        ];
+        let own = [self.sup.poll_timeout(), self.stats.deadline()];
         machines.chain(own.into_iter().flatten()).min()
     }
 
@@ -466,22 +454,76 @@ impl Engine {
         }
     }
 
+    /// The run is over with `code` (the first code given stands).
+    fn finish(&mut self, code: u8) {
+        self.sup.handle_input(supervisor::Input::Finish(code));
+    }
+
+    /// This process placed `call_id` or answers it: the call it is about.
+    fn set_current(&mut self, call_id: String) {
+        self.sup.handle_input(supervisor::Input::Current(call_id));
+    }
+
     fn on_interrupt(&mut self) {
-        if self.interrupted_at.is_some() {
-            // A second Ctrl-C: stop waiting for the hangup to go out.
-            self.exit = Some(exit::INTERRUPTED);
-            return;
-        }
-        self.interrupted_at = Some(Instant::now());
         let any_live = self
             .rooms
             .values()
             .any(|r| r.machine.live_calls().next().is_some())
             || self.rtc_any_live();
-        if !any_live {
-            self.exit = Some(exit::INTERRUPTED);
-            return;
+        self.sup.handle_input(supervisor::Input::Interrupt {
+            any_live,
+            now: Instant::now(),
+        });
+    }
+
+    fn on_timeout(&mut self) {
+        let now = Instant::now();
+        for room in self.rooms.values_mut() {
+            if room.machine.poll_timeout().is_some_and(|t| t <= now) {
+                let _ = room.machine.handle_input(Input::Timeout(now));
+            }
         }
+        self.rtc_on_timeout(now);
+        if self.sup.poll_timeout().is_some_and(|t| t <= now) {
+            self.sup.handle_input(supervisor::Input::Timeout(now));
+        }
+        self.report_stats(now);
+    }
+
+    /// Carries out the supervisor's actions.
+    fn pump_supervisor(&mut self) -> bool {
+        let mut progressed = false;
+        while let Some(action) = self.sup.poll_action() {
+            progressed = true;
+            match action {
+                supervisor::Action::HangupCurrent => self.hangup_current(None),
+                supervisor::Action::SendDtmf => self.send_planned_dtmf(),
+                supervisor::Action::HangupAll => self.hangup_all(),
+                supervisor::Action::NoAnswer => {
+                    self.reporter.stop_spinner();
+                    let what = match &self.mode {
+                        Mode::Call { .. } => "the other user did not join the room in time",
+                        _ => "no call to answer arrived in time",
+                    };
+                    self.reporter.event(
+                        crate::events::Event::Ended {
+                            call: None,
+                            outcome: crate::signalling::Outcome::NoAnswer.as_str(),
+                            duration_ms: 0,
+                            exit_code: exit::NO_ANSWER,
+                            media: None,
+                        },
+                        None,
+                    );
+                    self.reporter.note(&format!("mxcall: {what}"));
+                }
+            }
+        }
+        progressed
+    }
+
+    /// Interrupted: every call that rings or runs is hung up.
+    fn hangup_all(&mut self) {
         self.reporter.note("hanging up…");
         self.rtc_hangup_all();
         let now = Instant::now();
@@ -496,51 +538,6 @@ impl Engine {
                     },
                 ));
             }
-        }
-    }
-
-    fn on_timeout(&mut self) {
-        let now = Instant::now();
-        for room in self.rooms.values_mut() {
-            if room.machine.poll_timeout().is_some_and(|t| t <= now) {
-                let _ = room.machine.handle_input(Input::Timeout(now));
-            }
-        }
-        self.rtc_on_timeout(now);
-        if self
-            .interrupted_at
-            .is_some_and(|t| now >= t + INTERRUPT_GRACE)
-        {
-            self.exit = Some(exit::INTERRUPTED);
-        }
-        if self.dtmf_deadline.is_some_and(|t| now >= t) {
-            self.dtmf_deadline = None;
-            self.send_planned_dtmf();
-        }
-        if self.duration_deadline.is_some_and(|t| now >= t) {
-            self.duration_deadline = None;
-            self.hangup_current(None);
-        }
-        self.report_stats(now);
-        if self.wait_deadline.is_some_and(|t| now >= t) {
-            self.wait_deadline = None;
-            self.reporter.stop_spinner();
-            let what = match &self.mode {
-                Mode::Call { .. } => "the other user did not join the room in time",
-                _ => "no call to answer arrived in time",
-            };
-            self.reporter.event(
-                crate::events::Event::Ended {
-                    call: None,
-                    outcome: crate::signalling::Outcome::NoAnswer.as_str(),
-                    duration_ms: 0,
-                    exit_code: exit::NO_ANSWER,
-                    media: None,
-                },
-                None,
-            );
-            self.reporter.note(&format!("mxcall: {what}"));
-            self.exit = Some(exit::NO_ANSWER);
         }
     }
 
@@ -561,6 +558,9 @@ impl Engine {
                 }
             }
             if self.pump_rtc() {
+                progressed = true;
+            }
+            if self.pump_supervisor() {
                 progressed = true;
             }
             if !progressed {
@@ -645,4 +645,17 @@ fn media_config(bind: &[std::net::IpAddr]) -> MediaConfig {
         cfg.bind_addrs = bind.to_vec();
     }
     cfg
+}
+
+/// The supervisor's view of the mode.
+fn supervisor_role(mode: &Mode) -> supervisor::Role {
+    match mode {
+        Mode::Call { .. } => supervisor::Role::Call,
+        Mode::Answer { .. } => supervisor::Role::Answer,
+        Mode::Watch { once, answer, .. } => supervisor::Role::Watch {
+            once: *once,
+            answering: *answer,
+        },
+        Mode::Decline { .. } => supervisor::Role::Decline,
+    }
 }

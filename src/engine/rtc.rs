@@ -27,9 +27,6 @@ use crate::transport::{self, RoomEvent};
 /// `"protocol"` of MatrixRTC calls' JSON events.
 pub const PROTOCOL: &str = "matrixrtc";
 
-/// How long after a MatrixRTC call ended the process waits for its leave to reach the server.
-const LEAVE_GRACE: Duration = Duration::from_secs(5);
-
 /// How long the other member may be in the call (their membership is there) without us being
 /// connected with them on the SFU before the call fails as a media failure (exit 7), like a
 /// legacy call whose ICE never connects. livekit-client gives up a connection attempt after 15 s
@@ -52,8 +49,6 @@ pub(super) struct RtcRoom {
     /// When the other member joined and we started waiting to be connected with them.
     pub connecting_since: Option<Instant>,
     pub connected_at: Option<Instant>,
-    /// The call ended with this exit code; the process ends once the leave is sent.
-    pub exit_after_leave: Option<(u8, Instant)>,
     /// The room is encrypted: its calls' media are end-to-end encrypted (as Element Call
     /// does in encrypted rooms).
     pub encrypted: bool,
@@ -194,7 +189,6 @@ impl Engine {
                 peer_joined: false,
                 connecting_since: None,
                 connected_at: None,
-                exit_after_leave: None,
                 encrypted,
                 e2ee: None,
             },
@@ -225,9 +219,8 @@ impl Engine {
         room.command(Command::Call)
             .map_err(|e| crate::error::Error::Other(format!("cannot place the call: {e}")))?;
         room.call_id = Some(call_id.clone());
-        self.current = Some(call_id);
+        self.set_current(call_id);
         self.pending_place = None;
-        self.wait_deadline = None;
         // The SFU is joined while the membership goes out (as Element Call connects to LiveKit
         // while js-sdk sends the membership): the other member's audio flows the moment they join.
         self.start_rtc_media(room_id);
@@ -271,17 +264,12 @@ impl Engine {
             .rtc_rooms
             .values()
             .filter_map(|r| r.machine.poll_timeout());
-        let leaves = self
-            .rtc_rooms
-            .values()
-            .filter_map(|r| r.exit_after_leave.map(|(_, at)| at + LEAVE_GRACE));
         let connects = self
             .rtc_rooms
             .values()
             .filter(|r| r.connected_at.is_none())
             .filter_map(|r| r.connecting_since.map(|t| t + CONNECT_TIMEOUT));
         machines
-            .chain(leaves)
             .chain(connects)
             .chain(self.rtc_e2ee_deadline())
             .min()
@@ -289,22 +277,11 @@ impl Engine {
 
     pub(super) fn rtc_on_timeout(&mut self, now: Instant) {
         let now_ms = unix_ms();
-        let mut exit = None;
         self.rtc_e2ee_on_timeout(now);
         for room in self.rtc_rooms.values_mut() {
             if room.machine.poll_timeout().is_some_and(|t| t <= now) {
                 let _ = room.machine.handle_input(Input::Timeout { now, now_ms });
             }
-            if let Some((code, at)) = room.exit_after_leave
-                && now >= at + LEAVE_GRACE
-            {
-                tracing::warn!("our MatrixRTC leave did not reach the server in time");
-                room.exit_after_leave = None;
-                exit = Some(code);
-            }
-        }
-        if exit.is_some() {
-            self.exit = exit;
         }
         let stuck: Vec<OwnedRoomId> = self
             .rtc_rooms
@@ -548,13 +525,7 @@ impl Engine {
             }
             Event::Warning(w) => self.reporter.note(&format!("mxcall: {w}")),
             Event::Ended { outcome } => self.on_rtc_ended(room_id, outcome, &peer),
-            Event::Left => {
-                if let Some(room) = self.rtc_rooms.get_mut(room_id)
-                    && let Some((code, _)) = room.exit_after_leave.take()
-                {
-                    self.exit = Some(code);
-                }
-            }
+            Event::Left => self.sup.handle_input(super::supervisor::Input::Left),
         }
     }
 
@@ -580,7 +551,7 @@ impl Engine {
         };
         // A call we are placing keeps its id (our `call` answers a ring that was already there).
         let call_id = room.call_id.get_or_insert(notification_id).clone();
-        let answering = room.policy == Some(RingPolicy::AutoAnswer) && self.current.is_none();
+        let answering = room.policy == Some(RingPolicy::AutoAnswer) && self.sup.current().is_none();
         self.reporter.stop_spinner();
         let call = self.rtc_call(room_id);
         self.reporter.event(
@@ -597,8 +568,7 @@ impl Engine {
         );
         self.note_unanswered_caller(&caller);
         if answering {
-            self.current = Some(call_id.clone());
-            self.wait_deadline = None;
+            self.set_current(call_id.clone());
             if let Some(room) = self.rtc_rooms.get_mut(room_id)
                 && room.command(Command::Answer).is_ok()
             {
@@ -646,11 +616,12 @@ impl Engine {
             },
             Some(line),
         );
-        if call_id.is_some()
-            && self.current == call_id
-            && let Some(d) = self.opts.duration
-        {
-            self.duration_deadline.get_or_insert(now + d);
+        if let Some(call_id) = call_id {
+            self.sup.handle_input(super::supervisor::Input::Connected {
+                call_id,
+                dtmf: false,
+                now,
+            });
         }
         self.stats.start(now, self.opts.stats_interval);
     }
@@ -707,7 +678,6 @@ impl Engine {
             .rtc_rooms
             .get(room_id)
             .is_some_and(|r| !r.machine.is_idle());
-        let before = self.exit;
         self.report_end(
             room_id,
             &end.call_id,
@@ -718,22 +688,16 @@ impl Engine {
             None,
             &end.peer,
             super::user::MediaE2ee::Frames(end.e2ee.map(|e| e.crypto.stats())),
+            // Exit only once our leave is on the server: a killed or stale membership would
+            // keep the other side's call "active".
+            owes_leave,
         );
-        // Exit only once our leave is on the server: a killed or stale membership would keep
-        // the other side's call "active".
-        if owes_leave
-            && before.is_none()
-            && let Some(code) = self.exit.take()
-            && let Some(room) = self.rtc_rooms.get_mut(room_id)
-        {
-            room.exit_after_leave = Some((code, Instant::now()));
-        }
     }
 
     /// The process's own call ended by `--duration` or the end of the input; false when it is
     /// not a MatrixRTC call that rings or runs.
     pub(super) fn rtc_hangup_current(&mut self) -> bool {
-        let Some(current) = self.current.clone() else {
+        let Some(current) = self.sup.current().map(str::to_owned) else {
             return false;
         };
         self.rtc_hangup(None, Some(&current)).is_some()
@@ -759,7 +723,7 @@ impl Engine {
             && let Err(e) = room.command(Command::Decline)
         {
             self.reporter.note(&format!("mxcall: cannot decline: {e}"));
-            self.exit = Some(crate::error::exit::OTHER);
+            self.finish(crate::error::exit::OTHER);
         }
     }
 
@@ -779,7 +743,7 @@ impl Engine {
                     &json!({"call_id": notification_id, "room_id": room_id, "caller": caller,
                             "action": "decline", "protocol": PROTOCOL}),
                 );
-                self.exit = Some(crate::error::exit::OK);
+                self.finish(crate::error::exit::OK);
             }
             Err(
                 SendError::RateLimited { .. } | SendError::Transient(_) | SendError::LocalTimeout,
@@ -787,7 +751,7 @@ impl Engine {
             Err(e) => {
                 self.reporter
                     .note(&format!("mxcall: could not send the decline: {e}"));
-                self.exit = Some(crate::error::exit::OTHER);
+                self.finish(crate::error::exit::OTHER);
             }
         }
     }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::control::{Incoming, Reply, Request};
 use super::report::{call_ref, legacy_call};
-use super::{Call, Engine, Mode, stats};
+use super::{Call, Engine, Mode, stats, supervisor};
 use crate::error::exit;
 use crate::events::{By, CallRef, E2eeFrames, EndedMedia, Event};
 use crate::media::{self, SessionProbe};
@@ -202,7 +202,7 @@ impl Engine {
             .hangup_on_dtmf
             .as_deref()
             .is_some_and(|ends| ends.contains(d.digit))
-            && self.current.as_deref() == Some(call_id)
+            && self.sup.is_current(call_id)
         {
             self.hangup_current(None);
         }
@@ -210,7 +210,10 @@ impl Engine {
 
     /// `--dtmf`: the digits go to the current call once `--dtmf-delay` has passed.
     pub(super) fn send_planned_dtmf(&mut self) {
-        let (Some(call_id), Some(digits)) = (self.current.clone(), self.opts.dtmf.clone()) else {
+        let (Some(call_id), Some(digits)) = (
+            self.sup.current().map(str::to_owned),
+            self.opts.dtmf.clone(),
+        ) else {
             return;
         };
         let Some(call) = self.calls.get(&call_id) else {
@@ -279,7 +282,7 @@ impl Engine {
             .handle_input(Input::Command(Instant::now(), command))
         {
             self.reporter.note(&format!("mxcall: cannot decline: {e}"));
-            self.exit = Some(exit::OTHER);
+            self.finish(exit::OTHER);
         }
     }
 
@@ -301,13 +304,13 @@ impl Engine {
                     &format!("declined call {call_id} from {caller} in {room_id}"),
                     &json!({"call_id": call_id, "room_id": room_id, "caller": caller, "action": action}),
                 );
-                self.exit = Some(exit::OK);
+                self.finish(exit::OK);
             }
             super::SendReport::Sent { .. } => {}
             super::SendReport::Failed { event_type, cause } => {
                 self.reporter
                     .note(&format!("mxcall: could not send {event_type}: {cause}"));
-                self.exit = Some(exit::OTHER);
+                self.finish(exit::OTHER);
             }
         }
     }
@@ -316,7 +319,7 @@ impl Engine {
         if self.rtc_hangup_current() {
             return;
         }
-        let Some(call_id) = self.current.clone() else {
+        let Some(call_id) = self.sup.current().map(str::to_owned) else {
             return;
         };
         let Some(call) = self.calls.get(&call_id) else {
@@ -356,7 +359,8 @@ impl Engine {
             }
             CallEvent::Ringing { call_id, caller } => {
                 let policy = self.rooms.get(room_id).map(|r| r.machine.config().ring);
-                let answering = policy == Some(RingPolicy::AutoAnswer) && self.current.is_none();
+                let answering =
+                    policy == Some(RingPolicy::AutoAnswer) && self.sup.current().is_none();
                 self.reporter.stop_spinner();
                 self.reporter.event(
                     Event::Ringing {
@@ -372,8 +376,7 @@ impl Engine {
                 );
                 self.note_unanswered_caller(&caller);
                 if answering {
-                    self.current = Some(call_id.clone());
-                    self.wait_deadline = None;
+                    self.set_current(call_id.clone());
                 }
                 if let Mode::Watch {
                     exec: Some(cmd), ..
@@ -410,21 +413,17 @@ impl Engine {
                     },
                     Some(format!("connected with {peer}")),
                 );
-                if self.current.as_deref() == Some(call_id.as_str())
-                    && let Some(d) = self.opts.duration
-                {
-                    self.duration_deadline.get_or_insert(now + d);
-                }
-                if self.current.as_deref() == Some(call_id.as_str()) && self.opts.dtmf.is_some() {
-                    self.dtmf_deadline.get_or_insert(now + self.opts.dtmf_delay);
-                }
+                self.sup.handle_input(supervisor::Input::Connected {
+                    call_id,
+                    dtmf: true,
+                    now,
+                });
                 self.stats.start(now, self.opts.stats_interval);
             }
             CallEvent::Replaced { call_id, by } => {
                 tracing::info!(%call_id, %by, "glare: the call continues as {by}");
-                if self.current.as_deref() == Some(call_id.as_str()) {
-                    self.current = Some(by);
-                }
+                self.sup
+                    .handle_input(supervisor::Input::Replaced { call_id, by });
             }
             CallEvent::Hangup {
                 call_id,
@@ -519,6 +518,7 @@ impl Engine {
             call.hangup,
             &end.peer,
             MediaE2ee::PeerToPeer,
+            false,
         );
     }
 
@@ -536,8 +536,9 @@ impl Engine {
         hangup: Option<(String, Party)>,
         peer: &str,
         e2ee: MediaE2ee,
+        owes_leave: bool,
     ) {
-        let is_current = self.current.as_deref() == Some(call_id);
+        let is_current = self.sup.is_current(call_id);
         let code = outcome.exit_code();
         let (encrypted, frames) = match e2ee {
             MediaE2ee::PeerToPeer => (true, None),
@@ -574,6 +575,13 @@ impl Engine {
             },
             None,
         );
+        // The supervisor decides what the end means for the process (its exit, its code).
+        self.sup.handle_input(supervisor::Input::Ended {
+            call_id: call_id.to_owned(),
+            code,
+            owes_leave,
+            now: Instant::now(),
+        });
         if !is_current && !matches!(self.mode, Mode::Watch { .. }) {
             return;
         }
@@ -611,18 +619,6 @@ impl Engine {
             return;
         }
         self.reporter.summary(&line);
-        self.duration_deadline = None;
-        match &self.mode {
-            Mode::Watch { once, answer, .. } => {
-                if is_current {
-                    self.current = None;
-                }
-                if *once {
-                    self.exit = Some(if *answer { code } else { exit::OK });
-                }
-            }
-            _ => self.exit = Some(code),
-        }
     }
 }
 
