@@ -369,7 +369,8 @@ impl Engine {
 
     /// `answer` and `watch` join direct-chat rooms they are invited to (`is_direct` in the
     /// invite, as `mxcall call @user` and other clients' "start a DM" send) by an allowed caller
-    /// (`callers`), so that their new direct room can ring. Other invites are left alone.
+    /// (`callers`), so that their new direct room can ring. Other invites are left alone. The
+    /// joins run in tasks.
     pub(super) async fn join_invites(&mut self, invited: &[OwnedRoomId]) {
         for room_id in invited {
             let Some(room) = self.client.get_room(room_id) else {
@@ -408,10 +409,20 @@ impl Engine {
                 }
                 continue;
             }
-            match room.join().await {
-                Ok(()) => self.reporter.note(&format!("joined {room_id} (invited)")),
-                Err(e) => tracing::warn!(%room_id, "cannot join: {}", crate::error::root_cause(&e)),
-            }
+            // In a task: the join is a round trip to the homeserver (seconds when rate
+            // limited), and the room's events come with a later sync batch anyway.
+            let notes = self.notes_tx.clone();
+            let room_id = room_id.clone();
+            tokio::spawn(async move {
+                match room.join().await {
+                    Ok(()) => {
+                        let _ = notes.send(format!("joined {room_id} (invited)"));
+                    }
+                    Err(e) => {
+                        tracing::warn!(%room_id, "cannot join: {}", crate::error::root_cause(&e))
+                    }
+                }
+            });
         }
     }
 }

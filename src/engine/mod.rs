@@ -245,6 +245,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
     let (media_tx, media_rx) = mpsc::unbounded_channel();
     let (send_tx, send_rx) = mpsc::unbounded_channel();
     let (rtc_tx, rtc_rx) = mpsc::unbounded_channel();
+    let (notes_tx, notes_rx) = mpsc::unbounded_channel();
     let own_party = session.matrix.meta.device_id.to_string();
     let mut engine = Engine {
         client,
@@ -272,6 +273,8 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         send_tx,
         send_rx,
         send_tasks: Vec::new(),
+        notes_tx,
+        notes_rx,
         reporter: Reporter::new(ctx.out, opts.output == AudioSpec::RawStdio, !declining),
         ended: EndedCalls::load(profile),
         sup: Supervisor::new(
@@ -338,6 +341,9 @@ struct Engine {
     send_tx: mpsc::UnboundedSender<(OwnedRoomId, SendReport)>,
     send_rx: mpsc::UnboundedReceiver<(OwnedRoomId, SendReport)>,
     send_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Lines for stderr from tasks (a room joined).
+    notes_tx: mpsc::UnboundedSender<String>,
+    notes_rx: mpsc::UnboundedReceiver<String>,
     reporter: Reporter,
     ended: EndedCalls,
     /// The process policy: the call this process is about (follows glare), when it exits
@@ -411,6 +417,7 @@ impl Engine {
                 Some((room_id, report)) = self.send_rx.recv() => self.on_send_report(room_id, report),
                 Some(news) = self.rtc_rx.recv() => self.on_rtc_news(news),
                 Some(incoming) = control_rx.recv() => self.on_control(incoming),
+                Some(line) = self.notes_rx.recv() => self.reporter.note(&line),
                 _ = sigint.recv() => self.on_interrupt(),
                 _ = sigterm.recv() => self.on_interrupt(),
                 _ = sleep_until(deadline) => self.on_timeout(),
