@@ -9,6 +9,7 @@ use super::{Engine, Mode, Room};
 use crate::error::{Error, Result, exit};
 use crate::signalling::{self, CallMachine, Command, Input, RingPolicy};
 use crate::transport::RoomEvent;
+use crate::transport::room_facts::{RoomFacts, is_rtc_event};
 use crate::transport::rooms;
 use crate::transport::send;
 use crate::transport::sync::SyncBatch;
@@ -216,12 +217,12 @@ impl Engine {
             self.join_invites(&invited).await;
         }
         for utd in &batch.undecryptable {
-            self.report_undecryptable(utd).await;
+            self.report_undecryptable(utd);
         }
         let mut touched: Vec<OwnedRoomId> = Vec::new();
         for event in &batch.events {
             if is_rtc_event(event) && !self.rtc_rooms.contains_key(&event.room_id) {
-                self.add_incoming_rtc_room(&event.room_id).await;
+                self.add_incoming_rtc_room(&event.room_id, batch.rooms.get(&event.room_id));
             }
             if self.rtc_rooms.contains_key(&event.room_id) {
                 self.feed_rtc_event(now, event);
@@ -243,7 +244,8 @@ impl Engine {
                     tracing::debug!(room = %event.room_id, "ignoring a call in a room that is not 1:1");
                     continue;
                 }
-                let Ok((peer, _)) = rooms::peer_of(&room, &self.own_user).await else {
+                let Some(peer) = batch.rooms.get(&event.room_id).and_then(|f| f.peer.clone())
+                else {
                     continue;
                 };
                 let policy = self.caller_policy(policy, &peer);
@@ -307,27 +309,33 @@ impl Engine {
 
     /// A MatrixRTC event in a room without a MatrixRTC machine: one is made if rings in that
     /// room matter to this process (the same rule as legacy invites: a 1:1 room of interest).
-    async fn add_incoming_rtc_room(&mut self, room_id: &OwnedRoomId) {
+    /// The room's facts came with the batch (`transport::room_facts`).
+    fn add_incoming_rtc_room(&mut self, room_id: &OwnedRoomId, facts: Option<&RoomFacts>) {
         let Some(policy) = self.incoming_policy(room_id) else {
             return;
         };
         let Some(room) = self.client.get_room(room_id) else {
             return;
         };
-        if !rooms::may_ring(&room) {
-            return;
-        }
-        let Ok((peer, _)) = rooms::peer_of(&room, &self.own_user).await else {
+        let (Some(peer), Some(rtc)) = (
+            facts.and_then(|f| f.peer.clone()),
+            facts.and_then(|f| f.rtc.clone()),
+        ) else {
             return;
         };
         let policy = self.caller_policy(policy, &peer);
-        self.add_rtc_room(room, peer, Some(policy), crate::matrixrtc::RING_LIFETIME)
-            .await;
+        self.install_rtc_room(
+            room,
+            peer,
+            Some(policy),
+            crate::matrixrtc::RING_LIFETIME,
+            rtc,
+        );
     }
 
     /// Tells the user, once per room, sender and reason, that an event in a room whose calls matter here could
     /// not be decrypted — it may be a call that will now never ring.
-    async fn report_undecryptable(&mut self, utd: &Undecryptable) {
+    fn report_undecryptable(&mut self, utd: &Undecryptable) {
         let relevant = self.rooms.contains_key(&utd.room_id)
             || (self.incoming_policy(&utd.room_id).is_some()
                 && self
@@ -425,15 +433,4 @@ impl Engine {
             });
         }
     }
-}
-
-/// One of the MatrixRTC call events (membership, ring, decline).
-fn is_rtc_event(event: &RoomEvent) -> bool {
-    use crate::matrixrtc::{decline, membership, notification};
-    [
-        membership::EVENT_TYPE,
-        notification::EVENT_TYPE,
-        decline::EVENT_TYPE,
-    ]
-    .contains(&event.event_type.as_str())
 }

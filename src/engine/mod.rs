@@ -212,7 +212,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
     // syncing on it: claim it (they pause) until this process ends.
     let _claim = declining.then(|| transport::store_claim::StoreClaim::new(&profile.dir));
     let (_history_tx, control, control_rx, sync_rx) = if let Mode::Decline { room, .. } = &mode {
-        let batch = transport::history::recent_batch(&client, room.as_ref())
+        let mut batch = transport::history::recent_batch(&client, room.as_ref())
             .await
             .map_err(|e| {
                 Error::from_sdk(
@@ -222,6 +222,10 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
                     &session.homeserver,
                 )
             })?;
+        // `hangup` joins no call: no LiveKit discovery.
+        batch.rooms = transport::room_facts::Describer::new(false)
+            .describe(&client, &batch.events)
+            .await;
         let (tx, rx) = mpsc::channel(1);
         let _ = tx.send(Ok(batch)).await;
         let (_, control_rx) = mpsc::channel(1);

@@ -124,6 +124,7 @@ pub(super) enum RtcNews {
 impl Engine {
     /// Creates the room's MatrixRTC machine (if it has none) and feeds it the room's current
     /// memberships, so that a session that started before this process is known.
+    /// At start-up (`call`): the facts are looked up here.
     pub(super) async fn add_rtc_room(
         &mut self,
         room: matrix_sdk::Room,
@@ -131,20 +132,37 @@ impl Engine {
         policy: Option<RingPolicy>,
         ring_lifetime: Duration,
     ) {
+        if self.rtc_rooms.contains_key(room.room_id()) {
+            return;
+        }
+        let mut describer = transport::room_facts::Describer::new(false);
+        let mut facts = describer.rtc_facts(&self.client, &room).await;
+        facts.service = self.rtc_service().await;
+        self.install_rtc_room(room, peer, policy, ring_lifetime, facts);
+    }
+
+    /// Creates the room's MatrixRTC machine (if it has none) from the room's facts
+    /// (`transport::room_facts`), its current memberships fed in, so that a session that
+    /// started before this process is known.
+    pub(super) fn install_rtc_room(
+        &mut self,
+        room: matrix_sdk::Room,
+        peer: OwnedUserId,
+        policy: Option<RingPolicy>,
+        ring_lifetime: Duration,
+        facts: transport::room_facts::RtcFacts,
+    ) {
         let room_id = room.room_id().to_owned();
         if self.rtc_rooms.contains_key(&room_id) {
             return;
         }
-        let current = match transport::rtc::current_memberships(&room).await {
-            Ok(events) => events,
-            Err(e) => {
-                tracing::debug!(%room_id, "cannot read the room's call memberships: {e}");
-                Vec::new()
-            }
-        };
+        if self.rtc_service.is_none() && !matches!(self.mode, Mode::Decline { .. }) {
+            self.rtc_service = Some(facts.service.clone());
+        }
+        let current = facts.memberships;
         // Our membership goes to our homeserver's LiveKit service (multi_sfu); without one, to
         // the other member's.
-        let service = self.rtc_service().await.or_else(|| {
+        let service = facts.service.or_else(|| {
             current.iter().find_map(|e| {
                 let m =
                     matrixrtc::membership::parse(&e.sender, e.state_key.as_deref()?, &e.content)
@@ -162,11 +180,7 @@ impl Engine {
             service.unwrap_or_default(),
         );
         config.ring_lifetime = ring_lifetime;
-        let encrypted = room
-            .latest_encryption_state()
-            .await
-            .map(|s| s.is_encrypted())
-            .unwrap_or(true);
+        let encrypted = facts.encrypted;
         let mut machine = RtcCallMachine::new(config);
         for id in self.ended.ids() {
             machine.remember_handled(id);

@@ -5,6 +5,7 @@
 //! to the signalling machine.
 
 pub mod history;
+pub mod room_facts;
 pub mod rooms;
 pub mod rtc;
 pub mod send;

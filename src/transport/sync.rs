@@ -43,6 +43,9 @@ pub struct SyncBatch {
     /// MatrixRTC media keys sent to this device (`io.element.call.encryption_keys`), as
     /// matrix-sdk decrypted them, with who sent them from which device.
     pub media_keys: Vec<crate::matrixrtc::keys::ReceivedKey>,
+    /// The facts of the rooms with call events in this batch (`room_facts`), looked up before
+    /// the batch is handed over.
+    pub rooms: std::collections::HashMap<OwnedRoomId, super::room_facts::RoomFacts>,
 }
 
 /// The event types of the call filter's timeline (and of what fills a cut timeline).
@@ -143,6 +146,7 @@ pub fn spawn(
         };
         let mut first = true;
         let mut backoff = Duration::from_millis(250);
+        let mut describer = super::room_facts::Describer::new(true);
         let mut pending = Pending::default();
         let mut new_keys = match client.encryption().room_keys_received_stream().await {
             Some(stream) => stream.boxed(),
@@ -174,7 +178,8 @@ pub fn spawn(
                 Some(_) = new_keys.next(), if !pending.is_empty() => {
                     let events = pending.retry(&client).await;
                     if !events.is_empty() {
-                        let batch = SyncBatch { received_at: Some(Instant::now()), events, ..Default::default() };
+                        let rooms = describer.describe(&client, &events).await;
+                        let batch = SyncBatch { received_at: Some(Instant::now()), events, rooms, ..Default::default() };
                         if tx.send(Ok(batch)).await.is_err() {
                             return;
                         }
@@ -198,6 +203,7 @@ pub fn spawn(
                     let mut late = pending.retry(&client).await;
                     late.append(&mut batch.events);
                     batch.events = late;
+                    batch.rooms = describer.describe(&client, &batch.events).await;
                     first = false;
                     if tx.send(Ok(batch)).await.is_err() {
                         return;
@@ -382,6 +388,7 @@ fn to_batch(
         first,
         undecryptable,
         media_keys: response.to_device.iter().filter_map(media_key).collect(),
+        rooms: Default::default(),
     }
 }
 
