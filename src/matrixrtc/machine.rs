@@ -799,13 +799,19 @@ impl RtcCallMachine {
             .collect();
         let peer_in_room = self.peer_in_room;
         // The ring relates to our membership event: its id from the send's answer, else from
-        // its echo.
-        let own_event_id = self.own.event_id().map(str::to_owned).or_else(|| {
-            self.roster
-                .get(&self.cfg.own_state_key)
-                .filter(|e| e.is_valid(now) && self.own.has_member_event())
-                .map(|e| e.event_id.clone())
-        });
+        // its echo. Never to an empty id (an echo without one): no client could parse that
+        // ring; it waits for a real id instead (found by the `rtc_machine` fuzz target).
+        let own_event_id = self
+            .own
+            .event_id()
+            .map(str::to_owned)
+            .or_else(|| {
+                self.roster
+                    .get(&self.cfg.own_state_key)
+                    .filter(|e| e.is_valid(now) && self.own.has_member_event())
+                    .map(|e| e.event_id.clone())
+            })
+            .filter(|id| !id.is_empty());
         let ring_lifetime = self.cfg.ring_lifetime;
         let peer_declines: Vec<String> = self
             .declines
