@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# Runs the cargo-fuzz targets in fuzz/ (the jitter buffer and the DTMF receiver fed arbitrary
-# RTP input; see fuzz/Cargo.toml) and prints one line per target.
+# Runs the cargo-fuzz targets in fuzz/ (see fuzz/Cargo.toml and each target's header) and prints
+# one line per target:
+#   jitter_buffer   the jitter buffer fed arbitrary RTP streams and playout ticks
+#   dtmf_receiver   the DTMF receiver fed arbitrary telephone-event payloads
+#   call_event      the m.call.* content parser (every call event type, SDP stream metadata,
+#                   candidates): raw JSON, valid contents with arbitrary values, our own contents
+#   call_machine    the call signalling machine fed arbitrary sequences of remote events (peer,
+#                   ourselves, strangers), commands, media reports and timeouts
+#   rtc_parse       the MatrixRTC membership, ring notification and decline parsers
+#   rtc_machine     the MatrixRTC call machine fed arbitrary events, commands, send results and
+#                   timeouts (a twin without the strangers' events must say the same)
 #
 #   scripts/fuzz.sh                 10^6 inputs per target (the README's figure)
 #   scripts/fuzz.sh --runs N        N inputs per target
@@ -39,7 +48,11 @@ status=0
 for target in $(cargo +nightly fuzz list); do
     log=$(mktemp)
     start=$(date +%s)
-    if cargo +nightly fuzz run "$target" -- "${limit[@]}" -print_final_stats=1 >"$log" 2>&1; then
+    # Inputs that once crashed a target (committed) run first, with the generated corpus.
+    corpora=("fuzz/corpus/$target")
+    mkdir -p "fuzz/corpus/$target"
+    [ -d "fuzz/regressions/$target" ] && corpora+=("fuzz/regressions/$target")
+    if cargo +nightly fuzz run "$target" "${corpora[@]}" -- "${limit[@]}" -print_final_stats=1 >"$log" 2>&1; then
         result=ok
     else
         result="CRASH (see fuzz/artifacts/$target/)"

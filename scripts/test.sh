@@ -26,7 +26,7 @@ cargo test --locked --no-fail-fast "$@"
 
 # A short run of each fuzz target (scripts/fuzz.sh; nightly; skipped with a note without it).
 if [ $# -eq 0 ] && [ "${MXCALL_SKIP_FUZZ:-}" != 1 ]; then
-    scripts/fuzz.sh --seconds 20
+    scripts/fuzz.sh --seconds 10
 fi
 
 # The Debian package (a release build, ~15 min cold): built with cargo-deb and installed into a
