@@ -211,6 +211,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
     // A decline needs the store for a moment while other processes of the profile may be
     // syncing on it: claim it (they pause) until this process ends.
     let _claim = declining.then(|| transport::store_claim::StoreClaim::new(&profile.dir));
+    let rtc_service = transport::room_facts::ServiceCache::default();
     let (_history_tx, control, control_rx, sync_rx) = if let Mode::Decline { room, .. } = &mode {
         let mut batch = transport::history::recent_batch(&client, room.as_ref())
             .await
@@ -223,7 +224,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
                 )
             })?;
         // `hangup` joins no call: no LiveKit discovery.
-        batch.rooms = transport::room_facts::Describer::new(false)
+        batch.rooms = transport::room_facts::Describer::new(None)
             .describe(&client, &batch.events)
             .await;
         let (tx, rx) = mpsc::channel(1);
@@ -237,6 +238,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
             profile.name.clone(),
             profile.dir.clone(),
             session.homeserver.clone(),
+            rtc_service.clone(),
         );
         (None, Some(control), control_rx, rx)
     };
@@ -262,7 +264,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         rooms: HashMap::new(),
         calls: HashMap::new(),
         rtc_rooms: HashMap::new(),
-        rtc_service: None,
+        rtc_service,
         declined_rtc: None,
         rtc_decline_request: None,
         calling_rtc: false,
@@ -324,9 +326,9 @@ struct Engine {
     calls: HashMap<String, Call>,
     /// MatrixRTC calls: one machine (and SFU session) per room.
     rtc_rooms: HashMap<OwnedRoomId, rtc::RtcRoom>,
-    /// Our homeserver's LiveKit service (MSC4143 discovery): `None` until first asked
-    /// (`rtc_service()`), then whether it has one.
-    rtc_service: Option<Option<String>>,
+    /// Our homeserver's LiveKit service (MSC4143 discovery), asked on first use
+    /// (`rtc_service()`); shared with the sync task, so it is asked once.
+    rtc_service: transport::room_facts::ServiceCache,
     /// `Mode::Decline`: the MatrixRTC ring being declined (room, notification id, caller),
     /// and the request that sends the decline.
     declined_rtc: Option<(OwnedRoomId, String, OwnedUserId)>,

@@ -135,9 +135,8 @@ impl Engine {
         if self.rtc_rooms.contains_key(room.room_id()) {
             return;
         }
-        let mut describer = transport::room_facts::Describer::new(false);
-        let mut facts = describer.rtc_facts(&self.client, &room).await;
-        facts.service = self.rtc_service().await;
+        let service = self.rtc_service().await;
+        let facts = transport::room_facts::rtc_facts(&room, service).await;
         self.install_rtc_room(room, peer, policy, ring_lifetime, facts);
     }
 
@@ -155,9 +154,6 @@ impl Engine {
         let room_id = room.room_id().to_owned();
         if self.rtc_rooms.contains_key(&room_id) {
             return;
-        }
-        if self.rtc_service.is_none() && !matches!(self.mode, Mode::Decline { .. }) {
-            self.rtc_service = Some(facts.service.clone());
         }
         let current = facts.memberships;
         // Our membership goes to our homeserver's LiveKit service (multi_sfu); without one, to
@@ -212,14 +208,12 @@ impl Engine {
     /// Our homeserver's LiveKit service, discovered on first use — not at start-up, which
     /// `answer` and `watch` would pay for calls that may all be legacy — and kept for the
     /// process's life. `hangup` (`Mode::Decline`) never joins a call and never asks.
+    /// The sync task shares the same answer (`room_facts::ServiceCache`).
     pub(super) async fn rtc_service(&mut self) -> Option<String> {
         if matches!(self.mode, Mode::Decline { .. }) {
             return None;
         }
-        if self.rtc_service.is_none() {
-            self.rtc_service = Some(transport::rtc::discover_service(&self.client).await);
-        }
-        self.rtc_service.clone().flatten()
+        self.rtc_service.get(&self.client).await
     }
 
     /// `call` over MatrixRTC: join the room's session (ringing the other member unless they

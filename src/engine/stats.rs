@@ -51,7 +51,7 @@ impl Engine {
             events.push((
                 call.room_id.clone(),
                 call_id.clone(),
-                "legacy",
+                super::report::LEGACY,
                 fields(&s, prev.as_ref(), now),
             ));
         }

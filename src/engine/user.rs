@@ -46,7 +46,14 @@ impl Engine {
                     |_| None,
                 );
                 if let Some(call_id) = reply.call_id.as_deref().filter(|_| reply.ok) {
-                    self.report_local(call_id, if held { held_by } else { resumed_by });
+                    self.report_local(
+                        call_id,
+                        if held {
+                            |call, by| Event::Held { call, by }
+                        } else {
+                            |call, by| Event::Resumed { call, by }
+                        },
+                    );
                 }
                 let _ = incoming.reply.send(reply);
                 return;
@@ -61,7 +68,14 @@ impl Engine {
                     |_| None,
                 );
                 if let Some(call_id) = reply.call_id.as_deref().filter(|_| reply.ok) {
-                    self.report_local(call_id, if muted { muted_by } else { unmuted_by });
+                    self.report_local(
+                        call_id,
+                        if muted {
+                            |call, by| Event::Muted { call, by }
+                        } else {
+                            |call, by| Event::Unmuted { call, by }
+                        },
+                    );
                 }
                 let _ = incoming.reply.send(reply);
                 return;
@@ -511,7 +525,7 @@ impl Engine {
         self.report_end(
             &call.room_id,
             &call_id,
-            "legacy",
+            super::report::LEGACY,
             end.outcome,
             end.duration,
             call.stats,
@@ -662,20 +676,4 @@ pub(super) fn spawn_exec(cmd: &str, profile: &str, room_id: &str, call_id: &str,
         }
         Err(e) => tracing::warn!("cannot run --exec command: {e}"),
     }
-}
-
-fn held_by(call: CallRef, by: By) -> Event {
-    Event::Held { call, by }
-}
-
-fn resumed_by(call: CallRef, by: By) -> Event {
-    Event::Resumed { call, by }
-}
-
-fn muted_by(call: CallRef, by: By) -> Event {
-    Event::Muted { call, by }
-}
-
-fn unmuted_by(call: CallRef, by: By) -> Event {
-    Event::Unmuted { call, by }
 }

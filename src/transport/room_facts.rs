@@ -7,6 +7,7 @@
 //! awaits them.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use matrix_sdk::Client;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
@@ -36,22 +37,33 @@ pub struct RtcFacts {
     pub service: Option<String>,
 }
 
-/// Looks facts up for the rooms of each batch; remembers which rooms' MatrixRTC facts it gave
-/// and the discovered LiveKit service.
+/// Our homeserver's LiveKit service (MSC4143 discovery), asked once per process and shared by
+/// the engine and the sync task: empty until first needed; `Some(None)`: there is none.
+#[derive(Clone, Default)]
+pub struct ServiceCache(Arc<tokio::sync::OnceCell<Option<String>>>);
+
+impl ServiceCache {
+    /// The service, discovered on first use.
+    pub async fn get(&self, client: &Client) -> Option<String> {
+        self.0
+            .get_or_init(|| super::rtc::discover_service(client))
+            .await
+            .clone()
+    }
+}
+
+/// Looks facts up for the rooms of each batch; remembers which rooms' MatrixRTC facts it gave.
 pub struct Describer {
     rtc_described: HashSet<OwnedRoomId>,
-    /// `None` until first needed; `Some(None)`: the homeserver has no LiveKit service.
-    service: Option<Option<String>>,
-    /// Ask the homeserver for its LiveKit service (not for `hangup`, which joins no call).
-    discover: bool,
+    /// Where our LiveKit service is asked for; `None`: never (`hangup`, which joins no call).
+    service: Option<ServiceCache>,
 }
 
 impl Describer {
-    pub fn new(discover: bool) -> Self {
+    pub fn new(service: Option<ServiceCache>) -> Self {
         Self {
             rtc_described: HashSet::new(),
-            service: None,
-            discover,
+            service,
         }
     }
 
@@ -88,46 +100,40 @@ impl Describer {
                     },
                 );
             }
+            // No MatrixRTC machine is made for a room without a peer: no /state for it.
+            let Some(f) = facts.get_mut(&event.room_id).filter(|f| f.peer.is_some()) else {
+                continue;
+            };
             if rtc && self.rtc_described.insert(event.room_id.clone()) {
-                let rtc = self.rtc_facts(client, &room).await;
-                if let Some(f) = facts.get_mut(&event.room_id) {
-                    f.rtc = Some(rtc);
-                }
+                let service = match &self.service {
+                    Some(cache) => cache.get(client).await,
+                    None => None,
+                };
+                f.rtc = Some(rtc_facts(&room, service).await);
             }
         }
         facts
     }
+}
 
-    /// A room's MatrixRTC facts now.
-    pub async fn rtc_facts(&mut self, client: &Client, room: &matrix_sdk::Room) -> RtcFacts {
-        let memberships = match super::rtc::current_memberships(room).await {
-            Ok(events) => events,
-            Err(e) => {
-                tracing::debug!(room = %room.room_id(), "cannot read the room's call memberships: {e}");
-                Vec::new()
-            }
-        };
-        let encrypted = room
-            .latest_encryption_state()
-            .await
-            .map(|s| s.is_encrypted())
-            .unwrap_or(true);
-        RtcFacts {
-            memberships,
-            encrypted,
-            service: self.service(client).await,
+/// A room's MatrixRTC facts now, with our LiveKit `service`.
+pub async fn rtc_facts(room: &matrix_sdk::Room, service: Option<String>) -> RtcFacts {
+    let memberships = match super::rtc::current_memberships(room).await {
+        Ok(events) => events,
+        Err(e) => {
+            tracing::debug!(room = %room.room_id(), "cannot read the room's call memberships: {e}");
+            Vec::new()
         }
-    }
-
-    /// Our homeserver's LiveKit service, discovered on first use and kept.
-    pub async fn service(&mut self, client: &Client) -> Option<String> {
-        if !self.discover {
-            return None;
-        }
-        if self.service.is_none() {
-            self.service = Some(super::rtc::discover_service(client).await);
-        }
-        self.service.clone().flatten()
+    };
+    let encrypted = room
+        .latest_encryption_state()
+        .await
+        .map(|s| s.is_encrypted())
+        .unwrap_or(true);
+    RtcFacts {
+        memberships,
+        encrypted,
+        service,
     }
 }
 

@@ -130,6 +130,7 @@ pub fn spawn(
     profile: String,
     profile_dir: std::path::PathBuf,
     homeserver: String,
+    service: super::room_facts::ServiceCache,
 ) -> mpsc::Receiver<Result<SyncBatch>> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -146,7 +147,7 @@ pub fn spawn(
         };
         let mut first = true;
         let mut backoff = Duration::from_millis(250);
-        let mut describer = super::room_facts::Describer::new(true);
+        let mut describer = super::room_facts::Describer::new(Some(service));
         let mut pending = Pending::default();
         let mut new_keys = match client.encryption().room_keys_received_stream().await {
             Some(stream) => stream.boxed(),
