@@ -10,10 +10,10 @@ use matrix_sdk::config::RequestConfig;
 use matrix_sdk::cross_process_lock::CrossProcessLockConfig;
 use matrix_sdk::encryption::{BackupDownloadStrategy, EncryptionSettings};
 use matrix_sdk::ruma::UserId;
-use matrix_sdk::{Client, ClientBuilder};
+use matrix_sdk::{Client, ClientBuilder, SqliteStoreConfig};
 
 use crate::error::{Error, Result};
-use crate::profile::{Profile, StoredSession};
+use crate::profile::{Profile, StoreSecret, StoredSession};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -91,8 +91,10 @@ pub async fn restore(profile: &Profile, session: &StoredSession, store: bool) ->
         .homeserver_url(&session.homeserver)
         .request_config(request_config());
     if store {
-        builder = with_store_settings(builder)
-            .sqlite_store(profile.store_dir(), Some(&session.store_passphrase));
+        builder = with_store_settings(builder).sqlite_store_with_config_and_cache_path(
+            store_config(&profile.store_dir(), &session.store_secret, &profile.name)?,
+            None::<&Path>,
+        );
     }
     let client = builder
         .build()
@@ -115,16 +117,26 @@ pub async fn restore(profile: &Profile, session: &StoredSession, store: bool) ->
     Ok(client)
 }
 
+/// The SQLite store in `dir`, opened with `secret`: a key directly, a passphrase through
+/// matrix-sdk's PBKDF2 (see [`StoreSecret`]).
+fn store_config(dir: &Path, secret: &StoreSecret, profile: &str) -> Result<SqliteStoreConfig> {
+    let config = SqliteStoreConfig::new(dir);
+    Ok(match secret {
+        StoreSecret::Passphrase(passphrase) => config.passphrase(Some(passphrase)),
+        StoreSecret::Key(_) => config.key(secret.key_bytes(profile)?.as_ref()),
+    })
+}
+
 /// Opens a fresh SQLite store in `dir` for a login.
 pub async fn build_for_login(
     builder: ClientBuilder,
     dir: &Path,
-    passphrase: &str,
+    secret: &StoreSecret,
     profile: &str,
     homeserver: &str,
 ) -> Result<Client> {
     with_store_settings(builder)
-        .sqlite_store(dir, Some(passphrase))
+        .sqlite_store_with_config_and_cache_path(store_config(dir, secret, profile)?, None::<&Path>)
         .build()
         .await
         .map_err(|e| Error::from_build(&e, profile, homeserver))

@@ -24,7 +24,59 @@ pub struct StoredSession {
     pub homeserver: String,
     #[serde(flatten)]
     pub matrix: MatrixSession,
-    pub store_passphrase: String,
+    /// What the SQLite store is encrypted with.
+    #[serde(flatten)]
+    pub store_secret: StoreSecret,
+}
+
+/// The secret of a profile's SQLite store, as `session.json` holds it (one of two keys).
+///
+/// `store_key` (64 hex digits, 32 random bytes) is what `login` writes: matrix-sdk-sqlite opens
+/// a store with a key directly. `store_passphrase` is what profiles made before had: opening
+/// derives the key with PBKDF2 (200 000 rounds of HMAC-SHA-256, matrix-sdk-store-encryption)
+/// for each of the store's databases on every start, ≈ 0.1–0.2 s of each command. Both are
+/// read; a new login replaces the store and so moves a profile to a key.
+#[derive(Clone, Serialize, Deserialize)]
+pub enum StoreSecret {
+    #[serde(rename = "store_key")]
+    Key(String),
+    #[serde(rename = "store_passphrase")]
+    Passphrase(String),
+}
+
+impl StoreSecret {
+    /// A new random key, from the kernel's CSPRNG.
+    pub fn random_key() -> Result<Self> {
+        random_hex().map(Self::Key)
+    }
+
+    /// The key's 32 bytes (for [`StoreSecret::Key`]); `None` for a passphrase.
+    ///
+    /// Errors: [`Error::Auth`] when the stored key is not 64 hex digits (a hand-edited file).
+    pub fn key_bytes(&self, profile: &str) -> Result<Option<[u8; 32]>> {
+        let Self::Key(hex) = self else {
+            return Ok(None);
+        };
+        let bad = || Error::Auth {
+            profile: profile.to_owned(),
+            message: "session.json's store_key is not 64 hex digits".into(),
+        };
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(bad());
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(Some(key))
+    }
+
+    /// The secret text itself (only for tests that check it is never printed).
+    pub fn expose(&self) -> &str {
+        match self {
+            Self::Key(s) | Self::Passphrase(s) => s,
+        }
+    }
 }
 
 impl std::fmt::Debug for StoredSession {
@@ -225,8 +277,8 @@ pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result.map_err(io)
 }
 
-/// A random passphrase for the SQLite store, from the kernel's CSPRNG.
-pub fn random_passphrase() -> Result<String> {
+/// 32 random bytes from the kernel's CSPRNG, as 64 hex digits.
+fn random_hex() -> Result<String> {
     use std::io::Read;
     let mut buf = [0u8; 32];
     fs::File::open("/dev/urandom")
@@ -254,7 +306,7 @@ mod tests {
                     refresh_token: None,
                 },
             },
-            store_passphrase: "pass".into(),
+            store_secret: StoreSecret::Key("ab".repeat(32)),
         }
     }
 
@@ -311,9 +363,32 @@ mod tests {
     }
 
     #[test]
-    fn passphrases_are_random() {
-        let a = random_passphrase().unwrap();
-        assert_eq!(a.len(), 64);
-        assert_ne!(a, random_passphrase().unwrap());
+    fn store_keys_are_random_32_bytes() {
+        let a = StoreSecret::random_key().unwrap();
+        assert_eq!(a.key_bytes("p").unwrap().unwrap().len(), 32);
+        assert_ne!(a.expose(), StoreSecret::random_key().unwrap().expose());
+    }
+
+    #[test]
+    fn session_files_with_a_passphrase_still_load_and_keys_round_trip() {
+        let mut old = serde_json::to_value(session()).unwrap();
+        let obj = old.as_object_mut().unwrap();
+        assert_eq!(obj["store_key"], "ab".repeat(32));
+        assert!(!obj.contains_key("store_passphrase"));
+        obj.remove("store_key");
+        obj.insert("store_passphrase".into(), "old-pass".into());
+        let loaded: StoredSession = serde_json::from_value(old).unwrap();
+        assert!(matches!(&loaded.store_secret, StoreSecret::Passphrase(p) if p == "old-pass"));
+        assert_eq!(loaded.store_secret.key_bytes("p").unwrap(), None);
+        let key = StoreSecret::Key("0f".repeat(32));
+        assert_eq!(key.key_bytes("p").unwrap(), Some([0x0f; 32]));
+    }
+
+    #[test]
+    fn a_mangled_store_key_is_an_auth_error() {
+        for bad in ["zz".repeat(32), "ab".repeat(31), "é".repeat(32)] {
+            let e = StoreSecret::Key(bad).key_bytes("p").unwrap_err();
+            assert!(matches!(e, Error::Auth { .. }), "{e}");
+        }
     }
 }

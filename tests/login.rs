@@ -240,7 +240,7 @@ fn secrets_never_appear_in_argv_environment_or_output() {
         .as_str()
         .unwrap()
         .to_owned();
-    let passphrase = home.session("default")["store_passphrase"]
+    let passphrase = home.session("default")["store_key"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -17,7 +17,7 @@ use crate::error::{Error, Result, exit};
 use crate::homeserver;
 use crate::identity::recovery_key::{self, KeySource};
 use crate::identity::setup::{self, Outcome};
-use crate::profile::{StoredSession, random_passphrase};
+use crate::profile::{StoreSecret, StoredSession};
 
 pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
     let user_id = parse_user_id(match args.user_id {
@@ -42,13 +42,13 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
         .dir
         .join(format!("store.new-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    let passphrase = random_passphrase()?;
+    let store_secret = StoreSecret::random_key()?;
 
     let attempt = async {
         let client = homeserver::build_for_login(
             builder,
             &staging,
-            &passphrase,
+            &store_secret,
             &profile.name,
             &homeserver_desc,
         )
@@ -135,7 +135,7 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<u8> {
     let stored = StoredSession {
         homeserver: homeserver.clone(),
         matrix: session,
-        store_passphrase: passphrase,
+        store_secret,
     };
     profile.save_session(&stored)?;
     let _ = std::fs::remove_dir_all(&old);

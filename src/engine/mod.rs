@@ -232,6 +232,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         let (_, control_rx) = mpsc::channel(1);
         (Some(tx), None, control_rx, rx)
     } else {
+        rtc_service.prefetch(&client);
         let (control, control_rx) = ControlServer::start(profile)?;
         let rx = transport::sync::spawn(
             client.clone(),

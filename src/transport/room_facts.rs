@@ -50,6 +50,15 @@ impl ServiceCache {
             .await
             .clone()
     }
+
+    /// Starts the discovery in the background, so that it overlaps the first sync: a call
+    /// that asks later ([`ServiceCache::get`]) waits only for what is left of it.
+    pub fn prefetch(&self, client: &Client) {
+        let (cache, client) = (self.clone(), client.clone());
+        tokio::spawn(async move {
+            cache.get(&client).await;
+        });
+    }
 }
 
 /// Looks facts up for the rooms of each batch; remembers which rooms' MatrixRTC facts it gave.

@@ -34,8 +34,8 @@ const SERVICE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The homeserver's LiveKit service URL (`livekit_service_url` of the first `livekit`
 /// transport): the MSC4143 `rtc/transports` endpoint first, then the `org.matrix.msc4143.rtc_foci`
-/// key of `.well-known/matrix/client` (matrix-sdk reads it from the server name's host, then
-/// from the homeserver URL). `None` when neither names one.
+/// key of `.well-known/matrix/client` (from the server name's host, then from the homeserver
+/// URL). `None` when neither names one.
 pub async fn discover_service(client: &Client) -> Option<String> {
     match client.send(transports::v1::Request::new()).await {
         Ok(response) => {
@@ -50,17 +50,67 @@ pub async fn discover_service(client: &Client) -> Option<String> {
             crate::error::root_cause(&e)
         ),
     }
-    match client.rtc_foci().await {
-        Ok(foci) => {
-            let url = first_livekit(&foci);
-            tracing::debug!(?url, "LiveKit service from .well-known rtc_foci");
-            url
-        }
-        Err(e) => {
-            tracing::debug!("no .well-known rtc_foci: {}", crate::error::root_cause(&e));
-            None
-        }
+    let url = first_livekit(&well_known_foci(client).await);
+    tracing::debug!(?url, "LiveKit service from .well-known rtc_foci");
+    url
+}
+
+/// How long the `.well-known/matrix/client` fetch may take.
+const WELL_KNOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `org.matrix.msc4143.rtc_foci` of `.well-known/matrix/client`, from the user id's server
+/// name, else from the homeserver URL (where matrix-sdk's `Client::rtc_foci` looks too). Fetched
+/// here, once and without retries, because matrix-sdk retries a refused connection for ≈ 1.5 s
+/// (`RequestConfig::short_retry`), and a server name that serves no `.well-known` (most
+/// self-hosted ones on plain HTTP, every test server) is exactly that; this is on the path of
+/// every `call --protocol auto`. Empty when neither answers with any.
+async fn well_known_foci(client: &Client) -> Vec<RtcTransport> {
+    let Ok(http) = reqwest::Client::builder()
+        .timeout(WELL_KNOWN_TIMEOUT)
+        .build()
+    else {
+        return Vec::new();
+    };
+    let homeserver = client.homeserver();
+    let mut bases = Vec::with_capacity(2);
+    if let Some(user) = client.user_id() {
+        bases.push(format!("{}://{}", homeserver.scheme(), user.server_name()));
     }
+    bases.push(homeserver.as_str().trim_end_matches('/').to_owned());
+    for base in bases {
+        let url = format!("{base}/.well-known/matrix/client");
+        let body = match http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => r.json::<Value>().await,
+            Ok(r) => {
+                tracing::debug!(url, status = r.status().as_u16(), "no .well-known");
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(url, "no .well-known: {}", crate::error::root_cause(&e));
+                continue;
+            }
+        };
+        let Ok(body) = body else {
+            tracing::debug!(url, ".well-known is not JSON");
+            continue;
+        };
+        return rtc_foci_of(&body);
+    }
+    Vec::new()
+}
+
+/// The well-formed entries of a `.well-known/matrix/client` body's
+/// `org.matrix.msc4143.rtc_foci` (MSC4143); others are skipped.
+fn rtc_foci_of(well_known: &Value) -> Vec<RtcTransport> {
+    well_known
+        .get("org.matrix.msc4143.rtc_foci")
+        .and_then(Value::as_array)
+        .map(|foci| {
+            foci.iter()
+                .filter_map(|f| serde_json::from_value(f.clone()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn first_livekit(transports: &[RtcTransport]) -> Option<String> {
@@ -366,4 +416,25 @@ pub async fn send_media_key(
         device_id: device.to_string(),
     }));
     Ok(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtc_foci_of_keeps_well_formed_livekit_entries() {
+        let body = json!({
+            "m.homeserver": {"base_url": "https://hs.example"},
+            "org.matrix.msc4143.rtc_foci": [
+                {"type": "livekit", "livekit_service_url": "https://lk.example/jwt"},
+                {"type": "livekit"},
+                "garbage",
+            ],
+        });
+        let foci = rtc_foci_of(&body);
+        assert_eq!(first_livekit(&foci).as_deref(), Some("https://lk.example/jwt"));
+        assert!(rtc_foci_of(&json!({"org.matrix.msc4143.rtc_foci": 3})).is_empty());
+        assert!(rtc_foci_of(&json!({})).is_empty());
+    }
 }
