@@ -120,7 +120,9 @@ pub async fn restore(profile: &Profile, session: &StoredSession, store: bool) ->
 /// The SQLite store in `dir`, opened with `secret`: a key directly, a passphrase through
 /// matrix-sdk's PBKDF2 (see [`StoreSecret`]).
 fn store_config(dir: &Path, secret: &StoreSecret, profile: &str) -> Result<SqliteStoreConfig> {
-    let config = SqliteStoreConfig::new(dir);
+    // matrix-sdk's low-memory settings (a connection per core, 0.5 MB page cache instead of
+    // 2 MB per connection): a call process reads little of its store.
+    let config = SqliteStoreConfig::with_low_memory_config(dir);
     Ok(match secret {
         StoreSecret::Passphrase(passphrase) => config.passphrase(Some(passphrase)),
         StoreSecret::Key(_) => config.key(secret.key_bytes(profile)?.as_ref()),

@@ -45,7 +45,12 @@ pub fn run() -> ExitCode {
         }
     };
     init_logging(cli.verbose, cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread runs every task (the engine, the sync, each call's media): a call is a few
+    // dozen small wake-ups a second, which a work-stealing pool only spreads over threads that
+    // then wake each other (most of a connected call's CPU was the kernel switching them). No
+    // task may block it: audio sources and sinks return at once by contract, SQLite and file
+    // work goes through `spawn_blocking`.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

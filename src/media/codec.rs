@@ -1,5 +1,5 @@
-//! Opus at 48 kHz mono: the encoder (20 ms frames) set up as a call needs it (in-band FEC on,
-//! DTX off) and a decoder for packets of any duration that knows the three ways to fill the
+//! Opus at 48 kHz mono: the encoder (20 ms frames) set up as a call needs it (in-band FEC
+//! allowed but planned for no loss until `fec::FecPolicy` says otherwise, DTX off) and a decoder for packets of any duration that knows the three ways to fill the
 //! time of a packet — decode, recover a lost packet from the FEC data in the next one, or
 //! conceal.
 //!
@@ -12,8 +12,6 @@ use crate::media::MediaError;
 pub const MAX_PACKET: usize = 1500;
 /// Target bitrate: wideband-to-fullband speech with room for the FEC copy.
 const BITRATE: i32 = 32_000;
-/// Expected loss the encoder plans FEC for; in-band FEC is only emitted when this is non-zero.
-const EXPECTED_LOSS_PERCENT: i32 = 10;
 /// Encoder complexity (0-10). libopus defaults to 9, where the encoder alone costs about 1% of
 /// a core; 5 (what WebRTC uses on mobile) halves that with little audible difference for
 /// speech, which keeps a call side within its CPU budget of 1.5% of one core.
@@ -39,7 +37,7 @@ impl OpusEncoder {
             .set_inband_fec(true)
             .map_err(|e| codec_err("enabling FEC", e))?;
         inner
-            .set_packet_loss_perc(EXPECTED_LOSS_PERCENT)
+            .set_packet_loss_perc(0)
             .map_err(|e| codec_err("setting the expected loss", e))?;
         inner
             .set_dtx(false)
@@ -48,6 +46,14 @@ impl OpusEncoder {
             .set_complexity(COMPLEXITY)
             .map_err(|e| codec_err("setting the complexity", e))?;
         Ok(OpusEncoder { inner })
+    }
+
+    /// The loss (percent, 0–100) the encoder plans in-band FEC for; 0 turns FEC off
+    /// (`OPUS_SET_PACKET_LOSS_PERC`).
+    pub fn set_expected_loss(&mut self, percent: i32) -> Result<(), MediaError> {
+        self.inner
+            .set_packet_loss_perc(percent.clamp(0, 100))
+            .map_err(|e| codec_err("setting the expected loss", e))
     }
 
     /// Encodes one frame into `out`; returns the packet length.
@@ -161,6 +167,8 @@ mod tests {
     #[test]
     fn a_lost_frame_is_recovered_from_fec_and_concealed_otherwise() {
         let mut enc = OpusEncoder::new().unwrap();
+        // As `fec::FecPolicy` sets it once the peer reports loss.
+        enc.set_expected_loss(10).unwrap();
         let packets: Vec<Vec<u8>> = tone_frames(30)
             .iter()
             .map(|f| {

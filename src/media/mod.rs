@@ -46,6 +46,7 @@
 
 pub(crate) mod codec;
 pub mod dtmf;
+pub mod fec;
 pub(crate) mod error;
 pub mod ice;
 pub mod jitter;

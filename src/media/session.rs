@@ -27,7 +27,7 @@ use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
     RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
-    SettingEngineBuilder, StatsSelector, register_default_interceptors,
+    SettingEngineBuilder, StatsSelector, configure_rtcp_reports,
 };
 
 use super::codec::{MAX_PACKET, OpusEncoder};
@@ -106,6 +106,9 @@ struct Shared {
     frames_decoded: AtomicU64,
     /// Microseconds; `u64::MAX` until measured.
     rtt_us: AtomicU64,
+    /// The loss the encoder should plan in-band FEC for (percent; `fec::FecPolicy`, fed the
+    /// peer's receiver reports by the stats loop).
+    fec_percent: std::sync::atomic::AtomicI32,
     receiving: AtomicBool,
     /// The peer receives our audio (RFC 3264 direction of the last negotiation): false while it
     /// holds the call (`a=inactive` / `a=sendonly` offers, or such answers), so nothing is sent.
@@ -346,9 +349,12 @@ impl MediaSession {
                 )
                 .map_err(|e| MediaError::webrtc("registering telephone-event", e))?;
         }
-        let registry = register_default_interceptors(Registry::new(), &mut media)
-            .map_err(|e| MediaError::webrtc("setting up RTCP", e))?;
-        Ok((media, registry))
+        // RTCP sender and receiver reports only (RTT, loss, jitter: the call's statistics). The
+        // stack's other defaults are for video: NACK retransmission (which no browser offers
+        // for Opus), transport-wide congestion-control feedback (every 100 ms, for a bandwidth
+        // estimate an audio call at a fixed bitrate never reads) and simulcast header
+        // extensions; each costs work per packet.
+        Ok((media, configure_rtcp_reports(Registry::new())))
     }
 
     async fn build(
@@ -381,6 +387,7 @@ impl MediaSession {
             frames_played: AtomicU64::new(0),
             frames_decoded: AtomicU64::new(0),
             rtt_us: AtomicU64::new(u64::MAX),
+            fec_percent: std::sync::atomic::AtomicI32::new(0),
             receiving: AtomicBool::new(false),
             sending: AtomicBool::new(true),
             muted: AtomicBool::new(false),
@@ -988,6 +995,7 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
     let mut write_errors = 0u64;
     let mut frames = 0u64;
     let mut ticks = 0u64;
+    let mut fec_percent = 0;
     let mut ticker = tokio::time::interval(FRAME);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     loop {
@@ -1022,6 +1030,13 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
         }
         if shared.muted.load(Ordering::Acquire) || shared.held.load(Ordering::Acquire) {
             pcm.fill(0);
+        }
+        let want_fec = shared.fec_percent.load(Ordering::Relaxed);
+        if want_fec != fec_percent {
+            fec_percent = want_fec;
+            if let Err(e) = path.encoder.set_expected_loss(want_fec) {
+                shared.emit(MediaEvent::Error(e));
+            }
         }
         pool.resize(MAX_PACKET, 0);
         let len = match path.encoder.encode(&pcm, &mut pool) {
@@ -1211,20 +1226,26 @@ async fn stats_loop(pc: std::sync::Weak<dyn PeerConnection>, shared: Arc<Shared>
     let mut shutdown = shared.shutdown.subscribe();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut fec = crate::media::fec::FecPolicy::default();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = shutdown.wait_for(|s| *s) => break,
         }
         let Some(pc) = pc.upgrade() else { break };
-        sample_stats(pc.as_ref(), &shared).await;
+        let peer_loss = sample_stats(pc.as_ref(), &shared).await;
+        if let Some(percent) = fec.observe(Instant::now(), peer_loss) {
+            tracing::debug!(percent, "in-band FEC planned for this loss");
+            shared.fec_percent.store(percent, Ordering::Relaxed);
+        }
     }
 }
 
 /// Takes from the stack what only it knows: RTP packets and payload bytes that went on the wire
 /// (W3C `outbound-rtp` `packetsSent`/`bytesSent`, counted after DTLS-SRTP is up) and the
-/// selected candidate pair's round-trip time.
-async fn sample_stats(pc: &dyn PeerConnection, shared: &Shared) {
+/// selected candidate pair's round-trip time. Returns the loss the peer's latest receiver
+/// report gave for our stream (`remote-inbound-rtp` `fractionLost`, 0.0–1.0), if any.
+async fn sample_stats(pc: &dyn PeerConnection, shared: &Shared) -> Option<f64> {
     let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
     let rtt = report
         .candidate_pairs()
@@ -1240,6 +1261,17 @@ async fn sample_stats(pc: &dyn PeerConnection, shared: &Shared) {
         .fold((0, 0), |(p, b), s| (p + s.packets_sent, b + s.bytes_sent));
     shared.packets_sent.fetch_max(packets, Ordering::Relaxed);
     shared.bytes_sent.fetch_max(bytes, Ordering::Relaxed);
+    report
+        .iter()
+        .filter_map(|entry| match entry {
+            rtc::statistics::report::RTCStatsReportEntry::RemoteInboundRtp(s)
+                if s.round_trip_time_measurements > 0 || s.fraction_lost > 0.0 =>
+            {
+                Some(s.fraction_lost)
+            }
+            _ => None,
+        })
+        .reduce(f64::max)
 }
 
 /// A random u64 from the standard library's per-process random keys (ids need uniqueness,

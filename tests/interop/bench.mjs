@@ -10,7 +10,8 @@
 //
 // Per call, on the caller's side: place → connected and place → first remote audio ("place" is
 // placeVoiceCall() for legacy js, the call to joinRTCSession for MatrixRTC js, the process start
-// for `mxcall call`: what a user of each waits for); CPU seconds per call-minute of
+// for `mxcall call`: what a user of each waits for); on the callee's side: the call reaching it
+// (mxcall's "ringing", js-sdk's Call.incoming, Element Call's ring) → connected; CPU seconds per call-minute of
 // every process of both sides (the Chromium trees, not the node drivers; the mxcall processes)
 // between the caller's "connected" and its hangup; peak RSS of each side (sum over its processes,
 // sampled every 250 ms;
@@ -227,6 +228,10 @@ async function oneCall(kind) {
             place = caller.startedAt;
         }
         const connected = await waitEvent(caller, "connected");
+        // The callee's own view: from the call reaching it (mxcall "ringing", js-sdk
+        // "Call.incoming", Element Call's ring) to its "connected".
+        const rang = await waitEvent(callee, kind === "mx-mx" ? "ringing" : RTC ? "ring" : "incoming");
+        const calleeConnected = await waitEvent(callee, "connected");
         const invited = caller.events.find((e) => e.event === (kind === "js-js" && RTC ? "ring_sent" : "invite_sent"));
         const cpu0 = callerSide.cpu() + calleeSide.cpu();
         const heard = await waitEvent(caller, kind === "js-js" ? "first_audio" : "media");
@@ -250,6 +255,7 @@ async function oneCall(kind) {
             kind,
             invite_ms: invited ? invited.ts - place : NaN,
             connect_ms: connected.ts - place,
+            callee_connect_ms: calleeConnected.ts - rang.ts,
             audio_ms: heard.ts - place,
             cpu_per_min: (cpu1 - cpu0) / ((hungUp - connected.ts) / 60000),
             rss_caller_mb: callerSide.peakKb / 1024,
@@ -291,6 +297,7 @@ const metrics = [
     ["invite_ms", "place → invite sent (ms)", 0],
     ["connect_ms", "place → connected (ms)", 0],
     ["audio_ms", "place → first remote audio (ms)", 0],
+    ["callee_connect_ms", "callee: incoming → connected (ms)", 0],
     ["cpu_per_min", "CPU s per call-minute, both sides", 2],
     ["rss_caller_mb", "peak RSS caller (MB)", 0],
     ["rss_callee_mb", "peak RSS callee (MB)", 0],
