@@ -212,6 +212,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
     // syncing on it: claim it (they pause) until this process ends.
     let _claim = declining.then(|| transport::store_claim::StoreClaim::new(&profile.dir));
     let rtc_service = transport::room_facts::ServiceCache::default();
+    let (sync_relaxed, sync_relaxed_rx) = tokio::sync::watch::channel(false);
     let (_history_tx, control, control_rx, sync_rx) = if let Mode::Decline { room, .. } = &mode {
         let mut batch = transport::history::recent_batch(&client, room.as_ref())
             .await
@@ -240,6 +241,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
             profile.dir.clone(),
             session.homeserver.clone(),
             rtc_service.clone(),
+            sync_relaxed_rx,
         );
         (None, Some(control), control_rx, rx)
     };
@@ -266,6 +268,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         calls: HashMap::new(),
         rtc_rooms: HashMap::new(),
         rtc_service,
+        sync_relaxed,
         declined_rtc: None,
         rtc_decline_request: None,
         calling_rtc: false,
@@ -304,6 +307,8 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
     };
     let result = engine.run_loop(sync_rx, control_rx).await;
     let undelivered = engine.shutdown().await;
+    // The sync task saw its receiver go and dropped its store lock; let matrix-sdk release it.
+    transport::sync::let_go_of_store_lock().await;
     drop(control);
     // A call that ended "cleanly" but whose hangup never reached the other side did not.
     result.map(|code| {
@@ -330,6 +335,9 @@ struct Engine {
     /// Our homeserver's LiveKit service (MSC4143 discovery), asked on first use
     /// (`rtc_service()`); shared with the sync task, so it is asked once.
     rtc_service: transport::room_facts::ServiceCache,
+    /// Tells the sync task when nothing is urgent (`transport::sync_probe`): true while there
+    /// are legacy calls, all connected, and no MatrixRTC call.
+    sync_relaxed: tokio::sync::watch::Sender<bool>,
     /// `Mode::Decline`: the MatrixRTC ring being declined (room, notification id, caller),
     /// and the request that sends the decline.
     declined_rtc: Option<(OwnedRoomId, String, OwnedUserId)>,
@@ -581,6 +589,17 @@ impl Engine {
                 break;
             }
         }
+        let relaxed = !self.calls.is_empty()
+            && self
+                .calls
+                .values()
+                .all(|c| c.connected_at.is_some() && c.ended.is_none())
+            && self.rtc_rooms.is_empty();
+        self.sync_relaxed.send_if_modified(|now| {
+            let changed = *now != relaxed;
+            *now = relaxed;
+            changed
+        });
     }
 
     fn execute(&mut self, room_id: &OwnedRoomId, output: Output) {

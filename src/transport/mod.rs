@@ -11,6 +11,7 @@ pub mod rtc;
 pub mod send;
 pub mod store_claim;
 pub mod sync;
+pub mod sync_probe;
 pub mod turn;
 pub mod undecryptable;
 

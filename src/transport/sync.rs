@@ -131,6 +131,7 @@ pub fn spawn(
     profile_dir: std::path::PathBuf,
     homeserver: String,
     service: super::room_facts::ServiceCache,
+    mut relaxed: tokio::sync::watch::Receiver<bool>,
 ) -> mpsc::Receiver<Result<SyncBatch>> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -146,6 +147,8 @@ pub fn spawn(
             }
         };
         let mut first = true;
+        // The last response's token: where a probe (`sync_probe`) starts from.
+        let mut since: Option<String> = None;
         let mut backoff = Duration::from_millis(250);
         let mut describer = super::room_facts::Describer::new(Some(service));
         let mut pending = Pending::default();
@@ -161,17 +164,37 @@ pub fn spawn(
                     _ = tx.closed() => return,
                 }
             }
-            let mut settings =
-                SyncSettings::new().timeout(if first { Duration::ZERO } else { POLL_TIMEOUT });
+            // While the engine says nothing is urgent (every call connected) the task waits
+            // for news with unlocked probes, then syncs without long-poll (`sync_probe`).
+            let probe_from = since.clone().filter(|_| !first && *relaxed.borrow());
+            let mut settings = SyncSettings::new().timeout(if first || probe_from.is_some() {
+                Duration::ZERO
+            } else {
+                POLL_TIMEOUT
+            });
             if let Some(id) = &filter_id {
                 settings = settings.filter(Filter::FilterId(id.clone()));
             }
+            let step = async {
+                if let Some(from) = probe_from {
+                    super::sync_probe::until_news(
+                        &client,
+                        from,
+                        filter_id.as_deref(),
+                        POLL_TIMEOUT,
+                    )
+                    .await?;
+                }
+                locked_sync(&client, settings).await
+            };
             // The store lock is held through the request: another process of this profile
             // (a `hangup` declining a call) then waits, instead of both decrypting the same
             // to-device messages with stale copies of the Olm account.
             let result = tokio::select! {
-                r = locked_sync(&client, settings) => r,
+                r = step => r,
                 _ = tx.closed() => return,
+                // Urgency changed: wait the other way (cutting a sync short is safe).
+                Ok(()) = relaxed.changed() => continue,
                 // Cut the long-poll short (releasing the lock) when another process claims the store.
                 _ = claimed(&profile_dir) => continue,
                 // A room key arrived outside a sync (key backup, a forwarded key): retry the
@@ -191,6 +214,7 @@ pub fn spawn(
             match result {
                 Ok(response) => {
                     backoff = Duration::from_millis(250);
+                    since = Some(response.next_batch.clone());
                     let cuts = cut_timelines(&response);
                     let mut batch = to_batch(response, first, &mut pending);
                     if !cuts.is_empty() {
@@ -230,6 +254,18 @@ pub fn spawn(
         }
     });
     rx
+}
+
+/// How long matrix-sdk takes to give up the store lock once its last guard is dropped: its
+/// lease task looks every 50 ms (`EXTEND_LEASE_EVERY_MS`) and then writes a zero lease.
+const LOCK_RELEASE_TICK: Duration = Duration::from_millis(80);
+
+/// Waits for matrix-sdk to release the crypto store's cross-process lock after this process's
+/// last guard went (the sync task drops its guard when its receiver is dropped). A process that
+/// exits before that leaves a lease of up to 500 ms behind (`LEASE_DURATION_MS`), which the
+/// next process of the profile — a script's next call — waits out before its first sync.
+pub async fn let_go_of_store_lock() {
+    tokio::time::sleep(LOCK_RELEASE_TICK).await;
 }
 
 /// Resolves once another process of the profile claims the store.
