@@ -1,6 +1,6 @@
 //! Opus at 48 kHz mono: the encoder (20 ms frames) set up as a call needs it (in-band FEC
-//! allowed but planned for no loss until `fec::FecPolicy` says otherwise, DTX off) and a decoder for packets of any duration that knows the three ways to fill the
-//! time of a packet — decode, recover a lost packet from the FEC data in the next one, or
+//! allowed, planned for the loss `fec::FecPolicy` sets; DTX off) and a decoder for packets of
+//! any duration that knows the three ways to fill the time of a packet — decode, recover a lost packet from the FEC data in the next one, or
 //! conceal.
 //!
 //! Both work on caller-owned buffers; neither allocates per frame.

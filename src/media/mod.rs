@@ -46,10 +46,11 @@
 
 pub(crate) mod codec;
 pub mod dtmf;
-pub mod fec;
 pub(crate) mod error;
+pub mod fec;
 pub mod ice;
 pub mod jitter;
+mod loss_reports;
 mod player;
 pub mod quality;
 mod remote_sdp;

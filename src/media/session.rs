@@ -1,6 +1,7 @@
 //! [`MediaSession`]: the glue between webrtc-rs 0.21 and the engine's audio paths. The peer
 //! connection's event handler turns webrtc events into [`MediaEvent`]s; three tasks carry the
-//! audio (send ticker, receive loop, playout ticker) and one samples the RTT.
+//! audio (send ticker, receive loop, playout ticker), one reads the peer's reception reports
+//! and one samples the RTT and decides FEC.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,8 +20,8 @@ use rtc::rtp_transceiver::rtp_sender::{
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::RTCSdpType;
 use webrtc::peer_connection::{
@@ -35,6 +36,7 @@ use super::dtmf::{self, DtmfReceiver, DtmfSender, Tick};
 use super::ice::{has_relay, refuse_local_candidate, refuse_remote_candidate, usable_ice_servers};
 use super::jitter::MAX_PAYLOAD;
 use super::jitter::{JitterBuffer, JitterConfig};
+use super::loss_reports;
 use super::player::{Filled, FramePlayer, MAX_PACKETS_PER_FRAME};
 use super::remote_sdp::{self, Direction};
 use super::{Candidate, ConnState, MediaConfig, MediaError, MediaEvent, MediaStats};
@@ -107,8 +109,11 @@ struct Shared {
     /// Microseconds; `u64::MAX` until measured.
     rtt_us: AtomicU64,
     /// The loss the encoder should plan in-band FEC for (percent; `fec::FecPolicy`, fed the
-    /// peer's receiver reports by the stats loop).
+    /// peer's reception reports by the stats loop).
     fec_percent: std::sync::atomic::AtomicI32,
+    /// The highest fraction lost (in 1/256) the peer reported on our audio since the stats loop
+    /// last looked (`loss_reports`); −1: no report since.
+    peer_loss_q8: std::sync::atomic::AtomicI32,
     receiving: AtomicBool,
     /// The peer receives our audio (RFC 3264 direction of the last negotiation): false while it
     /// holds the call (`a=inactive` / `a=sendonly` offers, or such answers), so nothing is sent.
@@ -353,8 +358,13 @@ impl MediaSession {
         // stack's other defaults are for video: NACK retransmission (which no browser offers
         // for Opus), transport-wide congestion-control feedback (every 100 ms, for a bandwidth
         // estimate an audio call at a fixed bitrate never reads) and simulcast header
-        // extensions; each costs work per packet.
-        Ok((media, configure_rtcp_reports(Registry::new())))
+        // extensions; each costs work per packet. The peer's reception reports then go on to
+        // the application (`loss_reports`), which webrtc-rs does not do by itself.
+        let registry = configure_rtcp_reports(Registry::new()).with(
+            rtc::interceptor::Slot::from(loss_reports::SLOT),
+            loss_reports::ReportTap::default(),
+        );
+        Ok((media, registry))
     }
 
     async fn build(
@@ -387,7 +397,8 @@ impl MediaSession {
             frames_played: AtomicU64::new(0),
             frames_decoded: AtomicU64::new(0),
             rtt_us: AtomicU64::new(u64::MAX),
-            fec_percent: std::sync::atomic::AtomicI32::new(0),
+            fec_percent: std::sync::atomic::AtomicI32::new(crate::media::fec::START_PERCENT),
+            peer_loss_q8: std::sync::atomic::AtomicI32::new(-1),
             receiving: AtomicBool::new(false),
             sending: AtomicBool::new(true),
             muted: AtomicBool::new(false),
@@ -482,6 +493,11 @@ impl MediaSession {
                     },
                     ..Default::default()
                 }],
+            )));
+            tasks.push(tokio::spawn(report_loop(
+                Arc::clone(&track),
+                ssrc,
+                shared.clone(),
             )));
             let sender = pc
                 .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
@@ -1218,6 +1234,29 @@ async fn playout_loop(mut sink: Box<dyn AudioSink>, mut player: FramePlayer, sha
     }
 }
 
+/// Reads the peer's reception reports on our audio (`loss_reports`) until the session shuts
+/// down, keeping the worst fraction lost for the stats loop.
+async fn report_loop(track: Arc<TrackLocalStaticRTP>, ssrc: u32, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+
+    loop {
+        let event = tokio::select! {
+            e = track.poll() => e,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        match event {
+            Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
+                if let Some(f) = loss_reports::fraction_lost(&packets, ssrc) {
+                    let q8 = (f * 256.0).round() as i32;
+                    shared.peer_loss_q8.fetch_max(q8, Ordering::Relaxed);
+                }
+            }
+            Some(_) => {}
+            None => return,
+        }
+    }
+}
+
 /// Samples the stack's statistics once a second.
 async fn stats_loop(pc: std::sync::Weak<dyn PeerConnection>, shared: Arc<Shared>) {
     if !wait_connected(&shared).await {
@@ -1226,14 +1265,16 @@ async fn stats_loop(pc: std::sync::Weak<dyn PeerConnection>, shared: Arc<Shared>
     let mut shutdown = shared.shutdown.subscribe();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut fec = crate::media::fec::FecPolicy::default();
+    let mut fec = crate::media::fec::FecPolicy::new(Instant::now());
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = shutdown.wait_for(|s| *s) => break,
         }
         let Some(pc) = pc.upgrade() else { break };
-        let peer_loss = sample_stats(pc.as_ref(), &shared).await;
+        sample_stats(pc.as_ref(), &shared).await;
+        let q8 = shared.peer_loss_q8.swap(-1, Ordering::Relaxed);
+        let peer_loss = (q8 >= 0).then(|| f64::from(q8) / 256.0);
         if let Some(percent) = fec.observe(Instant::now(), peer_loss) {
             tracing::debug!(percent, "in-band FEC planned for this loss");
             shared.fec_percent.store(percent, Ordering::Relaxed);
@@ -1243,9 +1284,9 @@ async fn stats_loop(pc: std::sync::Weak<dyn PeerConnection>, shared: Arc<Shared>
 
 /// Takes from the stack what only it knows: RTP packets and payload bytes that went on the wire
 /// (W3C `outbound-rtp` `packetsSent`/`bytesSent`, counted after DTLS-SRTP is up) and the
-/// selected candidate pair's round-trip time. Returns the loss the peer's latest receiver
-/// report gave for our stream (`remote-inbound-rtp` `fractionLost`, 0.0–1.0), if any.
-async fn sample_stats(pc: &dyn PeerConnection, shared: &Shared) -> Option<f64> {
+/// selected candidate pair's round-trip time. (Not the peer's loss: webrtc-rs 0.21 never fills
+/// `remote-inbound-rtp` from inbound reports; `report_loop` reads them.)
+async fn sample_stats(pc: &dyn PeerConnection, shared: &Shared) {
     let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
     let rtt = report
         .candidate_pairs()
@@ -1261,17 +1302,6 @@ async fn sample_stats(pc: &dyn PeerConnection, shared: &Shared) -> Option<f64> {
         .fold((0, 0), |(p, b), s| (p + s.packets_sent, b + s.bytes_sent));
     shared.packets_sent.fetch_max(packets, Ordering::Relaxed);
     shared.bytes_sent.fetch_max(bytes, Ordering::Relaxed);
-    report
-        .iter()
-        .filter_map(|entry| match entry {
-            rtc::statistics::report::RTCStatsReportEntry::RemoteInboundRtp(s)
-                if s.round_trip_time_measurements > 0 || s.fraction_lost > 0.0 =>
-            {
-                Some(s.fraction_lost)
-            }
-            _ => None,
-        })
-        .reduce(f64::max)
 }
 
 /// A random u64 from the standard library's per-process random keys (ids need uniqueness,

@@ -433,7 +433,10 @@ mod tests {
             ],
         });
         let foci = rtc_foci_of(&body);
-        assert_eq!(first_livekit(&foci).as_deref(), Some("https://lk.example/jwt"));
+        assert_eq!(
+            first_livekit(&foci).as_deref(),
+            Some("https://lk.example/jwt")
+        );
         assert!(rtc_foci_of(&json!({"org.matrix.msc4143.rtc_foci": 3})).is_empty());
         assert!(rtc_foci_of(&json!({})).is_empty());
     }
