@@ -3,7 +3,7 @@
 //! audio (send ticker, receive loop, playout ticker), one reads the peer's reception reports
 //! and one samples the RTT and decides FEC.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -110,10 +110,10 @@ struct Shared {
     rtt_us: AtomicU64,
     /// The loss the encoder should plan in-band FEC for (percent; `fec::FecPolicy`, fed the
     /// peer's reception reports by the stats loop).
-    fec_percent: std::sync::atomic::AtomicI32,
+    fec_percent: AtomicI32,
     /// The highest fraction lost (in 1/256) the peer reported on our audio since the stats loop
     /// last looked (`loss_reports`); −1: no report since.
-    peer_loss_q8: std::sync::atomic::AtomicI32,
+    peer_loss_q8: AtomicI32,
     receiving: AtomicBool,
     /// The peer receives our audio (RFC 3264 direction of the last negotiation): false while it
     /// holds the call (`a=inactive` / `a=sendonly` offers, or such answers), so nothing is sent.
@@ -397,8 +397,8 @@ impl MediaSession {
             frames_played: AtomicU64::new(0),
             frames_decoded: AtomicU64::new(0),
             rtt_us: AtomicU64::new(u64::MAX),
-            fec_percent: std::sync::atomic::AtomicI32::new(crate::media::fec::START_PERCENT),
-            peer_loss_q8: std::sync::atomic::AtomicI32::new(-1),
+            fec_percent: AtomicI32::new(super::fec::START_PERCENT),
+            peer_loss_q8: AtomicI32::new(-1),
             receiving: AtomicBool::new(false),
             sending: AtomicBool::new(true),
             muted: AtomicBool::new(false),
@@ -1238,7 +1238,6 @@ async fn playout_loop(mut sink: Box<dyn AudioSink>, mut player: FramePlayer, sha
 /// down, keeping the worst fraction lost for the stats loop.
 async fn report_loop(track: Arc<TrackLocalStaticRTP>, ssrc: u32, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
-
     loop {
         let event = tokio::select! {
             e = track.poll() => e,
@@ -1265,7 +1264,7 @@ async fn stats_loop(pc: std::sync::Weak<dyn PeerConnection>, shared: Arc<Shared>
     let mut shutdown = shared.shutdown.subscribe();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut fec = crate::media::fec::FecPolicy::new(Instant::now());
+    let mut fec = super::fec::FecPolicy::new(Instant::now());
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
