@@ -4,6 +4,7 @@
 //! that an unreachable homeserver turns into exit code 4 in seconds, not minutes.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use matrix_sdk::config::RequestConfig;
@@ -68,9 +69,30 @@ fn with_store_settings(builder: ClientBuilder) -> ClientBuilder {
         })
 }
 
+/// Whether this process turned on the store lock (see [`let_go_of_store_lock`]).
+static STORE_LOCK_ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// How long matrix-sdk takes to give up the store lock once its last guard is dropped: its
+/// lease task looks every 50 ms (`EXTEND_LEASE_EVERY_MS` in matrix-sdk-common's
+/// `cross_process_lock`) and then writes a zero lease.
+const LOCK_RELEASE_TICK: Duration = Duration::from_millis(80);
+
+/// Called once as a command ends, with the runtime still running: if this process turned on the
+/// crypto store's cross-process lock, waits for matrix-sdk's lease task to release it (every
+/// guard is gone by then). A process that exits before that leaves a lease of up to 500 ms
+/// behind (`LEASE_DURATION_MS`), which the profile's next process — a script's next call, an
+/// `answer` started right after `login` — waits out before its first sync. Without the lock
+/// (whoami, logout, a failed start) it returns at once.
+pub async fn let_go_of_store_lock() {
+    if STORE_LOCK_ENABLED.load(Ordering::Relaxed) {
+        tokio::time::sleep(LOCK_RELEASE_TICK).await;
+    }
+}
+
 /// Turns on the crypto store's cross-process lock (matrix-sdk takes it around encrypted sends;
 /// `transport::sync` around each sync).
 async fn enable_store_lock(client: &Client, profile: &str) -> Result<()> {
+    STORE_LOCK_ENABLED.store(true, Ordering::Relaxed);
     client
         .encryption()
         .enable_cross_process_store_lock(lock_holder())

@@ -60,7 +60,12 @@ pub fn run() -> ExitCode {
         }
     };
     let verbose = cli.verbose;
-    let result = runtime.block_on(commands::dispatch(cli));
+    let result = runtime.block_on(async {
+        let result = commands::dispatch(cli).await;
+        // Every store guard went with the command; let matrix-sdk write the released lease.
+        homeserver::let_go_of_store_lock().await;
+        result
+    });
     // Don't wait for background tasks of the SDK; the command has finished. Cutting them off can
     // make one of them panic (seen: matrix-sdk-sqlite unwrapping a cancelled query); that says
     // nothing about the command, so it is only reported with -v.

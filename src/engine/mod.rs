@@ -307,8 +307,6 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
     };
     let result = engine.run_loop(sync_rx, control_rx).await;
     let undelivered = engine.shutdown().await;
-    // The sync task saw its receiver go and dropped its store lock; let matrix-sdk release it.
-    transport::sync::let_go_of_store_lock().await;
     drop(control);
     // A call that ended "cleanly" but whose hangup never reached the other side did not.
     result.map(|code| {

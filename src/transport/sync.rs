@@ -256,18 +256,6 @@ pub fn spawn(
     rx
 }
 
-/// How long matrix-sdk takes to give up the store lock once its last guard is dropped: its
-/// lease task looks every 50 ms (`EXTEND_LEASE_EVERY_MS`) and then writes a zero lease.
-const LOCK_RELEASE_TICK: Duration = Duration::from_millis(80);
-
-/// Waits for matrix-sdk to release the crypto store's cross-process lock after this process's
-/// last guard went (the sync task drops its guard when its receiver is dropped). A process that
-/// exits before that leaves a lease of up to 500 ms behind (`LEASE_DURATION_MS`), which the
-/// next process of the profile — a script's next call — waits out before its first sync.
-pub async fn let_go_of_store_lock() {
-    tokio::time::sleep(LOCK_RELEASE_TICK).await;
-}
-
 /// Resolves once another process of the profile claims the store.
 async fn claimed(profile_dir: &std::path::Path) {
     loop {
