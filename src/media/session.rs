@@ -131,6 +131,9 @@ struct Shared {
     gathering: Mutex<Gathering>,
     /// Bumped each time ICE connects; the DTLS watchdog checks it has not moved on.
     ice_connects: AtomicU64,
+    /// The session's frame clock: the send and playout loops tick at `frame_epoch + k × FRAME`
+    /// (`frame_ticker`).
+    frame_epoch: tokio::time::Instant,
     /// Digits queued by `send_dtmf`, stepped by the send loop.
     dtmf: Mutex<DtmfSender>,
     /// The telephone-event payload types and clock rates of the last remote description.
@@ -387,6 +390,7 @@ impl MediaSession {
         let shared = Arc::new(Shared {
             events: events_tx,
             mid: Mutex::new(None),
+            frame_epoch: tokio::time::Instant::now(),
             jitter: Mutex::new(JitterBuffer::new(JitterConfig::default())),
             connected: watch::Sender::new(false),
             shutdown: watch::Sender::new(false),
@@ -1012,8 +1016,7 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
     let mut frames = 0u64;
     let mut ticks = 0u64;
     let mut fec_percent = 0;
-    let mut ticker = tokio::time::interval(FRAME);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut ticker = frame_ticker(&shared);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -1084,6 +1087,30 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
         let result = path.write(payload_type, false, timestamp, data).await;
         note_write(result, &mut write_errors);
     }
+}
+
+/// A frame loop's 20 ms ticker on the session's frame clock: its first tick at once, the next
+/// ones at the clock's instants (missed ones in a burst, as a sink and the wire expect every
+/// frame). The send and playout loops share the instants, so one wake-up of the runtime serves
+/// both, not one each at unrelated moments every 20 ms.
+fn frame_ticker(shared: &Shared) -> tokio::time::Interval {
+    let start = last_tick(shared.frame_epoch, tokio::time::Instant::now(), FRAME);
+    let mut ticker = tokio::time::interval_at(start, FRAME);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    ticker
+}
+
+/// The latest instant `epoch + k × period` (k ≥ 0) not after `now`; `epoch` itself when `now`
+/// is before it. `period` must not be zero.
+fn last_tick<T>(epoch: T, now: T, period: Duration) -> T
+where
+    T: Copy + Ord + std::ops::Add<Duration, Output = T> + std::ops::Sub<T, Output = Duration>,
+{
+    if now <= epoch {
+        return epoch;
+    }
+    let periods = (now - epoch).as_nanos() / period.as_nanos();
+    epoch + period * u32::try_from(periods).unwrap_or(u32::MAX)
 }
 
 /// Counts a failed RTP write; the first one is logged (the connection is probably down).
@@ -1193,8 +1220,7 @@ async fn playout_loop(mut sink: Box<dyn AudioSink>, mut player: FramePlayer, sha
         let mut packet = [0u8; MAX_PAYLOAD];
         let mut heard = false;
         let mut sink_ok = true;
-        let mut ticker = tokio::time::interval(FRAME);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let mut ticker = frame_ticker(&shared);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
@@ -1336,6 +1362,22 @@ mod tests {
             "v=0\r\nm=video 9 UDP 96\r\na=mid:v\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n";
         assert_eq!(first_audio_mid(sdp).as_deref(), Some("0"));
         assert_eq!(first_audio_mid("v=0\r\n"), None);
+    }
+
+    #[test]
+    fn frame_loops_tick_on_the_same_instants() {
+        let epoch = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(last_tick(epoch, epoch, FRAME), epoch);
+        assert_eq!(last_tick(epoch + ms(5), epoch, FRAME), epoch + ms(5));
+        assert_eq!(last_tick(epoch, epoch + ms(19), FRAME), epoch);
+        assert_eq!(last_tick(epoch, epoch + ms(20), FRAME), epoch + ms(20));
+        // Loops started at different moments meet on the same grid.
+        let send = last_tick(epoch, epoch + ms(137), FRAME);
+        let playout = last_tick(epoch, epoch + ms(151), FRAME);
+        assert_eq!(send, epoch + ms(120));
+        assert_eq!(playout, epoch + ms(140));
+        assert_eq!(playout - send, FRAME);
     }
 
     #[test]
