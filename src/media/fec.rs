@@ -6,16 +6,20 @@
 //! of the noise-shaping quantiser per frame. A call starts with FEC planned for [`START_PERCENT`]
 //! (nothing is known of the path yet, and an encoder switched on mid-loss recovers far fewer
 //! frames than one that had it from the start); the peer's RTCP reception reports (RFC 3550
-//! §6.4.1, "fraction lost") then decide: FEC goes off once reports have shown no loss for
-//! [`HOLD`], comes back at the first lossy report, planned for the worst loss of the spell, and
+//! §6.4.1, "fraction lost", about one a second) then decide: FEC goes off once reports have shown
+//! no loss for [`START_HOLD`] from the start (a clean path shows in the first few reports, and
+//! the rest of the call is spared the second quantiser run), comes back at the first lossy report, planned for the worst loss of the spell, and
 //! stays on for [`HOLD`] after the last lossy report, since loss comes in spells. Without reports
 //! nothing changes: absent reports are no evidence of a clean path. I/O-free: the media session
 //! feeds it each report's fraction with `now`.
 
 use std::time::{Duration, Instant};
 
-/// FEC stays on this long after the start or the last report with loss.
+/// FEC stays on this long after the last report with loss.
 pub const HOLD: Duration = Duration::from_secs(10);
+/// … and this long from the start of the call (three reports, when the peer sends them once a
+/// second as webrtc-rs and browsers do).
+pub const START_HOLD: Duration = Duration::from_secs(3);
 /// The expected loss told to the encoder while FEC is on, at least (libopus plans its LBRR
 /// bitrate from it; below ≈ 5% it may decide the copy is not worth sending).
 const MIN_PERCENT: i32 = 10;
@@ -40,7 +44,7 @@ impl FecPolicy {
     pub fn new(now: Instant) -> Self {
         FecPolicy {
             percent: START_PERCENT,
-            until: Some(now + HOLD),
+            until: Some(now + START_HOLD),
             spell_max: 0,
         }
     }
@@ -89,10 +93,10 @@ mod tests {
         let s = Duration::from_secs;
         let mut p = FecPolicy::new(t0);
         assert_eq!(p.percent(), START_PERCENT);
-        // Clean reports within the first hold keep it; the first after it turns FEC off.
+        // Clean reports within the start's hold keep it; the first after it turns FEC off.
         assert_eq!(p.observe(t0 + s(1), Some(0.0)), None);
-        assert_eq!(p.observe(t0 + s(9), Some(0.0)), None);
-        assert_eq!(p.observe(t0 + s(10), Some(0.0)), Some(0));
+        assert_eq!(p.observe(t0 + s(2), Some(0.0)), None);
+        assert_eq!(p.observe(t0 + s(3), Some(0.0)), Some(0));
         assert_eq!(p.observe(t0 + s(11), None), None);
         // 2% reported: on, at the floor.
         assert_eq!(p.observe(t0 + s(12), Some(0.02)), Some(MIN_PERCENT));
@@ -121,7 +125,7 @@ mod tests {
     fn hostile_fractions_are_clamped_or_ignored() {
         let t0 = Instant::now();
         let mut p = FecPolicy::new(t0);
-        let later = t0 + HOLD + HOLD;
+        let later = t0 + START_HOLD + HOLD;
         assert_eq!(p.observe(later, Some(f64::NAN)), None);
         assert_eq!(p.observe(later, Some(-1.0)), None);
         assert_eq!(p.observe(later, Some(f64::INFINITY)), None);
