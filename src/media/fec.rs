@@ -8,10 +8,11 @@
 //! frames than one that had it from the start); the peer's RTCP reception reports (RFC 3550
 //! §6.4.1, "fraction lost", about one a second) then decide: FEC goes off once reports have shown
 //! no loss for [`START_HOLD`] from the start (a clean path shows in the first few reports, and
-//! the rest of the call is spared the second quantiser run), comes back at the first lossy report, planned for the worst loss of the spell, and
-//! stays on for [`HOLD`] after the last lossy report, since loss comes in spells. Without reports
-//! nothing changes: absent reports are no evidence of a clean path. I/O-free: the media session
-//! feeds it each report's fraction with `now`.
+//! the rest of the call is spared the second quantiser run), comes back at the first lossy
+//! report, planned for the worst loss of the spell, and stays on for [`HOLD`] after the last
+//! lossy report, since loss comes in spells. Without reports nothing changes: absent reports are
+//! no evidence of a clean path. I/O-free: the media session feeds it each report's fraction with
+//! `now`.
 
 use std::time::{Duration, Instant};
 

@@ -1102,10 +1102,11 @@ fn frame_ticker(shared: &Shared) -> tokio::time::Interval {
 
 /// The latest instant `epoch + k × period` (k ≥ 0) not after `now`; `epoch` itself when `now`
 /// is before it. `period` must not be zero.
-fn last_tick<T>(epoch: T, now: T, period: Duration) -> T
-where
-    T: Copy + Ord + std::ops::Add<Duration, Output = T> + std::ops::Sub<T, Output = Duration>,
-{
+fn last_tick(
+    epoch: tokio::time::Instant,
+    now: tokio::time::Instant,
+    period: Duration,
+) -> tokio::time::Instant {
     if now <= epoch {
         return epoch;
     }
@@ -1366,7 +1367,7 @@ mod tests {
 
     #[test]
     fn frame_loops_tick_on_the_same_instants() {
-        let epoch = Instant::now();
+        let epoch = tokio::time::Instant::now();
         let ms = Duration::from_millis;
         assert_eq!(last_tick(epoch, epoch, FRAME), epoch);
         assert_eq!(last_tick(epoch + ms(5), epoch, FRAME), epoch + ms(5));
