@@ -54,6 +54,7 @@ mod loss_reports;
 mod player;
 pub mod quality;
 mod remote_sdp;
+mod sent;
 mod session;
 
 use std::net::{IpAddr, Ipv4Addr};

@@ -99,8 +99,8 @@ struct Shared {
     /// Becomes true at the first `Connected`; the audio tickers wait for it.
     connected: watch::Sender<bool>,
     shutdown: watch::Sender<bool>,
-    packets_sent: AtomicU64,
-    bytes_sent: AtomicU64,
+    /// Our stream's packets and payload bytes on the wire (`sent`).
+    sent: super::sent::SentCounter,
     packets_received: AtomicU64,
     bytes_received: AtomicU64,
     frames_played: AtomicU64,
@@ -394,8 +394,7 @@ impl MediaSession {
             jitter: Mutex::new(JitterBuffer::new(JitterConfig::default())),
             connected: watch::Sender::new(false),
             shutdown: watch::Sender::new(false),
-            packets_sent: AtomicU64::new(0),
-            bytes_sent: AtomicU64::new(0),
+            sent: Default::default(),
             packets_received: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
             frames_played: AtomicU64::new(0),
@@ -879,9 +878,10 @@ impl SessionProbe {
 fn stats_of(s: &Shared) -> MediaStats {
     let jb = s.jitter.lock().unwrap_or_else(|p| p.into_inner()).stats();
     let rtt = s.rtt_us.load(Ordering::Relaxed);
+    let sent = s.sent.now();
     MediaStats {
-        packets_sent: s.packets_sent.load(Ordering::Relaxed),
-        bytes_sent: s.bytes_sent.load(Ordering::Relaxed),
+        packets_sent: sent.0,
+        bytes_sent: sent.1,
         packets_received: s.packets_received.load(Ordering::Relaxed),
         bytes_received: s.bytes_received.load(Ordering::Relaxed),
         packets_lost: jb.lost,
@@ -952,10 +952,11 @@ struct SendPath {
 }
 
 impl SendPath {
-    /// One RTP packet of our stream; counted from the stack's outbound-rtp statistics
-    /// (`sample_stats`): a packet written while DTLS is not up never reaches the wire.
+    /// One RTP packet of our stream, counted in `sent` when the stack takes it (what reaches
+    /// the wire is the stack's to say: `media::sent`).
     async fn write(
         &mut self,
+        sent: &super::sent::SentCounter,
         payload_type: u8,
         marker: bool,
         timestamp: u32,
@@ -974,7 +975,10 @@ impl SendPath {
             payload,
         };
         self.sequence = self.sequence.wrapping_add(1);
-        self.track.write_rtp(packet).await
+        let payload_bytes = packet.payload.len();
+        self.track.write_rtp(packet).await?;
+        sent.wrote(payload_bytes);
+        Ok(())
     }
 }
 
@@ -1042,7 +1046,9 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
         if let Some((event_type, Tick::Events(packets))) = tick {
             for p in packets {
                 let payload = bytes::Bytes::copy_from_slice(&p.payload);
-                let result = path.write(event_type, p.marker, p.timestamp, payload).await;
+                let result = path
+                    .write(&shared.sent, event_type, p.marker, p.timestamp, payload)
+                    .await;
                 note_write(result, &mut write_errors);
             }
             continue;
@@ -1084,7 +1090,9 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
             None => pool.split().freeze(),
         };
         frames = frames.wrapping_add(1);
-        let result = path.write(payload_type, false, timestamp, data).await;
+        let result = path
+            .write(&shared.sent, payload_type, false, timestamp, data)
+            .await;
         note_write(result, &mut write_errors);
     }
 }
@@ -1326,8 +1334,7 @@ async fn sample_stats(pc: &dyn PeerConnection, shared: &Shared) {
         .outbound_rtp_streams()
         .map(|s| &s.sent_rtp_stream_stats)
         .fold((0, 0), |(p, b), s| (p + s.packets_sent, b + s.bytes_sent));
-    shared.packets_sent.fetch_max(packets, Ordering::Relaxed);
-    shared.bytes_sent.fetch_max(bytes, Ordering::Relaxed);
+    shared.sent.sampled(packets, bytes);
 }
 
 /// A random u64 from the standard library's per-process random keys (ids need uniqueness,
