@@ -161,11 +161,12 @@ fn a_calls_b_audio_flows_both_ways_and_the_hangup_reaches_b() {
         assert!(s["rtt_ms"].as_f64().is_some(), "{s}");
     }
     // Every interval's bitrates are the interval's own: sampled counters read between two
-    // samples once showed `send_kbps` 0 and then twice the rate (`media::sent`).
+    // samples once showed `send_kbps` 0 and then twice the rate (`media::sent`). The tone is
+    // ≈ 28 kb/s; the lower bound leaves room for an interval that a loaded machine delayed.
     for s in stats.iter().filter(|s| !s["send_kbps"].is_null()) {
         for way in ["send_kbps", "recv_kbps"] {
             let kbps = s[way].as_f64().unwrap();
-            assert!((15.0..80.0).contains(&kbps), "{way}: {s}");
+            assert!((8.0..80.0).contains(&kbps), "{way}: {s}");
         }
     }
     assert!(!stats.last().unwrap()["send_kbps"].is_null(), "{stats:?}");
