@@ -39,9 +39,9 @@ impl SentCounter {
     }
 
     /// The stack's `outbound-rtp` counters, just sampled. Our written counts are read after
-    /// the sample, so a packet still queued towards the stack is not counted twice (the figure
-    /// can lag by such packets until the next sample, never run ahead of the wire's). A sample
-    /// older than the last one kept (counters below it) is ignored.
+    /// the sample, so no packet is counted twice: one still queued towards the stack at the
+    /// sample is missing from the figure until the next sample. A sample older than the last
+    /// one kept (counters below it) is ignored.
     pub(super) fn sampled(&self, stack_packets: u64, stack_bytes: u64) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let kept = last.unwrap_or_default();
