@@ -497,11 +497,13 @@ fn encrypted_dm_keys_rotate_when_a_second_element_device_joins_and_leaves_and_au
         .to_owned();
     let mx = spawn(
         &r.home,
-        &r.mx(&["call", &r.room, "--duration", "16"], "mx.wav"),
+        &r.mx(&["call", &r.room, "--duration", "20"], "mx.wav"),
     );
     js.wait_for("connected", Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2));
-    // The js user's second device (cross-signed with the recovery key) joins, then leaves.
+    // The js user's second device (cross-signed with the recovery key) joins, hears mxcall for
+    // 4 s from its first audio (a loaded machine can take seconds to deliver our key to it),
+    // then leaves.
     let second = r.js_device(&pw);
     let mut js2 = JsPeer::start_rtc_env(
         &r.hs,
@@ -516,8 +518,6 @@ fn encrypted_dm_keys_rotate_when_a_second_element_device_joins_and_leaves_and_au
             "--e2ee",
             "--isolation",
             "only-signed",
-            "--hangup-after",
-            "4",
             "--timeout",
             "90",
         ],
@@ -526,6 +526,18 @@ fn encrypted_dm_keys_rotate_when_a_second_element_device_joins_and_leaves_and_au
             ("MXPEER_RECOVERY_KEY", recovery_key.as_str()),
         ],
     );
+    let mx_identity = format!("{}:", r.m_user);
+    js2.wait_for_match(
+        "first_audio",
+        |e| {
+            e["identity"]
+                .as_str()
+                .is_some_and(|i| i.starts_with(&mx_identity))
+        },
+        Duration::from_secs(60),
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    js2.hang_up_now();
     let js2_events = js2.finish(Duration::from_secs(90));
     let mx_out = wait(mx, Duration::from_secs(90));
     let js_events = js.finish(Duration::from_secs(30));

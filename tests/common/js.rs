@@ -282,6 +282,15 @@ impl JsPeer {
         }
     }
 
+    /// Hangs the call up now (SIGUSR1: rtc-peer.mjs leaves as `--hangup-after` would), for a
+    /// test that decides when from what the page reported.
+    pub fn hang_up_now(&self) {
+        if let Some(child) = &self.child {
+            // SAFETY: plain kill(2) of our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
+        }
+    }
+
     /// Ends the driver: SIGTERM makes it close Chromium (the page sends nothing more; rtc-peer.mjs
     /// first leaves the MatrixRTC session and the SFU, within 6 s).
     pub fn stop(&mut self) {
