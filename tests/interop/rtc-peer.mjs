@@ -110,7 +110,9 @@
 // decryption_errors, key_indexes.
 // With --e2ee-keyless: track_subscribed {encrypted}, decryption_failed (livekit's "encrypted track
 // but the room has no encryption"), heard {encrypted, decrypted: false, decryption_errors, frames,
-// e2ee_trailer_share (of the frames), key_indexes_seen (in their trailers)}.
+// e2ee_trailer_share (of the frames), key_indexes_seen (in their trailers), injected_frames (the
+// SFU's own silence frames, not in frames), untrailed_heads (first bytes/length of up to 5 frames
+// without the trailer)}.
 //
 // Exit status: 0 after "ended" (the page's "done"), 1 at once on a fatal error, or at --timeout
 // (default 120 s) and on SIGTERM/SIGINT — after leaving the session cleanly (up to 6 s).

@@ -404,7 +404,10 @@ function watchMediaKeys() {
 // livekit-client's E2EE (what Element Call sends in encrypted rooms) ends in a trailer [IV (12
 // bytes), IV_LENGTH = 12, key index] after its AES-GCM ciphertext (with its 16-byte tag) and the one
 // clear Opus TOC byte: at least 31 bytes whose next-to-last is 12. A plain Opus frame has that by
-// chance in ~1/256 frames. Chromium runs a receiver's encoded transform only when it is there as the
+// chance in ~1/256 frames. The SFU's own frames (LiveKit injects its Opus silence frame, `f8 ff fe`
+// and zeros, followed by the session's SIF trailer, e.g. around a track's start or end) are no
+// sender's and are counted apart (`injected`); the first bytes of the first few other frames without
+// the trailer are kept for the report (`untrailed_heads`). Chromium runs a receiver's encoded transform only when it is there as the
 // track arrives (an RTCRtpScriptTransform set at livekit's TrackSubscribed is silently bypassed), so
 // our RTCPeerConnection subclass — installed before livekit-client makes its peer connections —
 // asks for encoded streams (encodedInsertableStreams, as livekit-client itself does for E2EE on
@@ -415,18 +418,23 @@ const tapOf = new WeakMap(); // RTCRtpReceiver -> its tap's counts {frames, trai
 function installFrameTap() {
     const tap = (receiver, kind) => {
         if (tapOf.has(receiver)) return;
-        const counts = { frames: 0, trailer: 0, bytes: 0, key_indexes: {} };
+        const counts = { frames: 0, trailer: 0, bytes: 0, key_indexes: {}, injected: 0, untrailed_heads: [] };
         tapOf.set(receiver, counts);
         const { readable, writable } = receiver.createEncodedStreams();
         const count = (frame, controller) => {
             const d = new Uint8Array(frame.data);
-            if (kind === "audio" && d.length > 0) {
+            if (kind === "audio" && d.length >= 3 && d[0] === 0xf8 && d[1] === 0xff && d[2] === 0xfe) {
+                counts.injected++;
+            } else if (kind === "audio" && d.length > 0) {
                 counts.frames++;
                 counts.bytes += d.length;
                 if (d.length >= MIN_ENCRYPTED_FRAME && d[d.length - 2] === IV_LENGTH) {
                     counts.trailer++;
                     const k = d[d.length - 1];
                     counts.key_indexes[k] = (counts.key_indexes[k] ?? 0) + 1;
+                } else if (counts.untrailed_heads.length < 5) {
+                    const hex = [...d.slice(0, 4)].map((b) => b.toString(16).padStart(2, "0")).join("");
+                    counts.untrailed_heads.push(`${hex}/${d.length}`);
                 }
             }
             controller.enqueue(frame);
@@ -475,6 +483,8 @@ function heardCrypto(identity, summary) {
         fields.frames = t?.frames ?? 0;
         fields.e2ee_trailer_share = t?.frames ? Number((t.trailer / t.frames).toFixed(3)) : 0;
         fields.key_indexes_seen = t ? Object.keys(t.key_indexes).map(Number) : [];
+        fields.injected_frames = t?.injected ?? 0;
+        fields.untrailed_heads = t?.untrailed_heads ?? [];
     }
     return fields;
 }
