@@ -406,15 +406,33 @@ function watchMediaKeys() {
 // clear Opus TOC byte: at least 31 bytes whose next-to-last is 12. A plain Opus frame has that by
 // chance in ~1/256 frames. The SFU's own frames (LiveKit injects its Opus silence frame, `f8 ff fe`
 // and zeros, followed by the session's SIF trailer, e.g. around a track's start or end) are no
-// sender's and are counted apart (`injected`); the first bytes of the first few other frames without
-// the trailer are kept for the report (`untrailed_heads`). Chromium runs a receiver's encoded transform only when it is there as the
-// track arrives (an RTCRtpScriptTransform set at livekit's TrackSubscribed is silently bypassed), so
+// sender's and are counted apart (`injected`); the first bytes of the first few other frames
+// without the trailer are kept for the report (`untrailed_heads`). Chromium runs a receiver's
+// encoded transform only when it is there as the track arrives (an RTCRtpScriptTransform set at livekit's TrackSubscribed is silently bypassed), so
 // our RTCPeerConnection subclass — installed before livekit-client makes its peer connections —
 // asks for encoded streams (encodedInsertableStreams, as livekit-client itself does for E2EE on
 // Chromium) and pipes every receiver's frames through the tap in its "track" event.
 const IV_LENGTH = 12;
 const MIN_ENCRYPTED_FRAME = 1 + 16 + IV_LENGTH + 2;
-const tapOf = new WeakMap(); // RTCRtpReceiver -> its tap's counts {frames, trailer, bytes, key_indexes}
+const OPUS_SILENCE_HEAD = [0xf8, 0xff, 0xfe]; // livekit's sifPayload.ts OpusSilenceFrame
+/** Counts one received audio frame `d` (non-empty) in a tap's `counts`. */
+function countAudioFrame(counts, d) {
+    if (OPUS_SILENCE_HEAD.every((b, i) => d[i] === b)) {
+        counts.injected++;
+        return;
+    }
+    counts.frames++;
+    counts.bytes += d.length;
+    if (d.length >= MIN_ENCRYPTED_FRAME && d[d.length - 2] === IV_LENGTH) {
+        counts.trailer++;
+        const k = d[d.length - 1];
+        counts.key_indexes[k] = (counts.key_indexes[k] ?? 0) + 1;
+    } else if (counts.untrailed_heads.length < 5) {
+        const hex = [...d.slice(0, 4)].map((b) => b.toString(16).padStart(2, "0")).join("");
+        counts.untrailed_heads.push(`${hex}/${d.length}`);
+    }
+}
+const tapOf = new WeakMap(); // RTCRtpReceiver -> its tap's counts (see countAudioFrame)
 function installFrameTap() {
     const tap = (receiver, kind) => {
         if (tapOf.has(receiver)) return;
@@ -423,20 +441,7 @@ function installFrameTap() {
         const { readable, writable } = receiver.createEncodedStreams();
         const count = (frame, controller) => {
             const d = new Uint8Array(frame.data);
-            if (kind === "audio" && d.length >= 3 && d[0] === 0xf8 && d[1] === 0xff && d[2] === 0xfe) {
-                counts.injected++;
-            } else if (kind === "audio" && d.length > 0) {
-                counts.frames++;
-                counts.bytes += d.length;
-                if (d.length >= MIN_ENCRYPTED_FRAME && d[d.length - 2] === IV_LENGTH) {
-                    counts.trailer++;
-                    const k = d[d.length - 1];
-                    counts.key_indexes[k] = (counts.key_indexes[k] ?? 0) + 1;
-                } else if (counts.untrailed_heads.length < 5) {
-                    const hex = [...d.slice(0, 4)].map((b) => b.toString(16).padStart(2, "0")).join("");
-                    counts.untrailed_heads.push(`${hex}/${d.length}`);
-                }
-            }
+            if (kind === "audio" && d.length > 0) countAudioFrame(counts, d);
             controller.enqueue(frame);
         };
         readable
