@@ -333,8 +333,8 @@ struct Engine {
     /// Our homeserver's LiveKit service (MSC4143 discovery), asked on first use
     /// (`rtc_service()`); shared with the sync task, so it is asked once.
     rtc_service: transport::room_facts::ServiceCache,
-    /// Tells the sync task when nothing is urgent (`transport::sync_probe`): true while there
-    /// are legacy calls, all connected, and no MatrixRTC call.
+    /// Tells the sync task when nothing is urgent (`transport::sync_probe`): see
+    /// [`sync_can_relax`].
     sync_relaxed: tokio::sync::watch::Sender<bool>,
     /// `Mode::Decline`: the MatrixRTC ring being declined (room, notification id, caller),
     /// and the request that sends the decline.
@@ -587,12 +587,16 @@ impl Engine {
                 break;
             }
         }
-        let relaxed = !self.calls.is_empty()
-            && self
-                .calls
-                .values()
-                .all(|c| c.connected_at.is_some() && c.ended.is_none())
-            && self.rtc_rooms.is_empty();
+        let legacy = self
+            .calls
+            .values()
+            .map(|c| c.connected_at.is_some() && c.ended.is_none());
+        let rtc = self
+            .rtc_rooms
+            .values()
+            .filter(|r| r.live())
+            .map(|r| r.connected_at.is_some());
+        let relaxed = sync_can_relax(legacy.chain(rtc));
         self.sync_relaxed.send_if_modified(|now| {
             let changed = *now != relaxed;
             *now = relaxed;
@@ -688,5 +692,41 @@ fn supervisor_role(mode: &Mode) -> supervisor::Role {
             answering: *answer,
         },
         Mode::Decline { .. } => supervisor::Role::Decline,
+    }
+}
+
+/// Whether the sync task may wait with unlocked probes (`transport::sync_probe`) instead of
+/// long-polling under the crypto store's lock, whose lease matrix-sdk renews every 50 ms (an
+/// SQLite write and an fsync each time). `calls` has one item per call of the process — legacy
+/// calls and live MatrixRTC calls alike — true when that call is connected (and not ending).
+/// True when there is at least one call and every one is connected: nothing then needs to
+/// arrive within milliseconds; what does arrive (a hangup, the other member's leave, a media
+/// key rotated for a device that joined) is processed one `/sync` round trip later. False
+/// while any call rings, connects or ends, and with no call at all (waiting for a ring).
+fn sync_can_relax(calls: impl IntoIterator<Item = bool>) -> bool {
+    let mut any = false;
+    for connected in calls {
+        if !connected {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+#[cfg(test)]
+mod relax_tests {
+    use super::sync_can_relax;
+
+    #[test]
+    fn relaxes_only_when_there_are_calls_and_all_are_connected() {
+        assert!(!sync_can_relax([]), "no call: rings must arrive at once");
+        assert!(sync_can_relax([true]));
+        assert!(sync_can_relax([true, true]));
+        assert!(
+            !sync_can_relax([true, false]),
+            "a second call still connecting"
+        );
+        assert!(!sync_can_relax([false]));
     }
 }

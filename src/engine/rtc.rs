@@ -67,7 +67,7 @@ impl RtcRoom {
     }
 
     /// Ringing or in a call.
-    fn live(&self) -> bool {
+    pub(super) fn live(&self) -> bool {
         matches!(self.machine.phase(), Phase::Ringing | Phase::InCall)
     }
 }
