@@ -23,11 +23,25 @@ impl ToneSource {
 }
 
 impl AudioSource for ToneSource {
+    /// One frame of the sine. The first sample's phase is exact (`sin_cos` of the phase kept in
+    /// [0, 1)); the others come from rotating that point by the step (two multiplications and
+    /// an addition per coordinate instead of a `sin` per sample, whose cost showed in `perf`
+    /// of a connected call). The rotation's rounding error over one frame is ≈ 1e-13 of full
+    /// scale, and each frame starts exact again, so nothing drifts over a long call.
     fn read_frame(&mut self, frame: &mut Frame) -> SourceStatus {
+        let (mut sin, mut cos) = (self.phase * std::f64::consts::TAU).sin_cos();
+        let (step_sin, step_cos) = (self.step * std::f64::consts::TAU).sin_cos();
+        let scale = AMPLITUDE * 32767.0;
         for s in frame.iter_mut().take(FRAME_SAMPLES) {
-            *s = ((self.phase * std::f64::consts::TAU).sin() * AMPLITUDE * 32767.0).round() as i16;
-            self.phase = (self.phase + self.step).fract();
+            let v = sin * scale;
+            // Rounds half away from zero, as `f64::round` (which is a libm call here).
+            *s = (v + 0.5f64.copysign(v)) as i16;
+            (sin, cos) = (
+                sin * step_cos + cos * step_sin,
+                cos * step_cos - sin * step_sin,
+            );
         }
+        self.phase = (self.phase + self.step * FRAME_SAMPLES as f64).fract();
         SourceStatus::Audio
     }
 }
