@@ -408,10 +408,11 @@ function watchMediaKeys() {
 // and zeros, followed by the session's SIF trailer, e.g. around a track's start or end) are no
 // sender's and are counted apart (`injected`); the first bytes of the first few other frames
 // without the trailer are kept for the report (`untrailed_heads`). Chromium runs a receiver's
-// encoded transform only when it is there as the track arrives (an RTCRtpScriptTransform set at livekit's TrackSubscribed is silently bypassed), so
-// our RTCPeerConnection subclass — installed before livekit-client makes its peer connections —
-// asks for encoded streams (encodedInsertableStreams, as livekit-client itself does for E2EE on
-// Chromium) and pipes every receiver's frames through the tap in its "track" event.
+// encoded transform only when it is there as the track arrives (an RTCRtpScriptTransform set at
+// livekit's TrackSubscribed is silently bypassed), so our RTCPeerConnection subclass — installed
+// before livekit-client makes its peer connections — asks for encoded streams
+// (encodedInsertableStreams, as livekit-client itself does for E2EE on Chromium) and pipes every
+// receiver's frames through the tap in its "track" event.
 const IV_LENGTH = 12;
 const MIN_ENCRYPTED_FRAME = 1 + 16 + IV_LENGTH + 2;
 const OPUS_SILENCE_HEAD = [0xf8, 0xff, 0xfe]; // livekit's sifPayload.ts OpusSilenceFrame
