@@ -179,17 +179,42 @@ fn a_calls_b_audio_flows_both_ways_and_the_hangup_reaches_b() {
     assert_tone(&p.wav("b.wav"), 440.0);
     assert_tone(&p.wav("a.wav"), 880.0);
 
-    // Each side ends its candidates with the end-of-candidates entry (spec: `candidate: ""`).
+    // Host candidates are gathered at once, so they ride in the invite's and the answer's SDP
+    // (the peer can check them the moment it has the SDP), as matrix-js-sdk's answer does; and
+    // each side says when its candidates end: `a=end-of-candidates` (RFC 8840) in that SDP, or
+    // the spec's end-of-candidates entry (`candidate: ""`) if gathering outlasted it.
     let room_events = call_events(&p.home, "a", &p.room);
     for user in [&p.a_user, &p.b_user] {
-        let ended = room_events.iter().any(|e| {
-            e["type"] == "m.call.candidates"
-                && e["sender"] == user.as_str()
-                && e["content"]["candidates"]
-                    .as_array()
-                    .is_some_and(|c| c.iter().any(|c| c["candidate"] == ""))
+        let by_user = |t: &str| {
+            room_events
+                .iter()
+                .filter(|e| e["type"] == t && e["sender"] == user.as_str())
+                .collect::<Vec<_>>()
+        };
+        let (invites, answers) = (by_user("m.call.invite"), by_user("m.call.answer"));
+        let sdp: Vec<&str> = invites
+            .iter()
+            .chain(answers.iter())
+            .filter_map(|e| {
+                e["content"]["offer"]["sdp"]
+                    .as_str()
+                    .or(e["content"]["answer"]["sdp"].as_str())
+            })
+            .collect();
+        assert!(
+            sdp.len() == 1 && sdp[0].contains("a=candidate:"),
+            "{user}'s invite/answer carries no candidates: {sdp:?}"
+        );
+        let sdp_end = sdp[0].contains("a=end-of-candidates");
+        let event_end = by_user("m.call.candidates").iter().any(|e| {
+            e["content"]["candidates"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["candidate"] == ""))
         });
-        assert!(ended, "{user} sent no end-of-candidates: {room_events:#?}");
+        assert!(
+            sdp_end || event_end,
+            "{user} sent no end-of-candidates: {room_events:#?}"
+        );
     }
 }
 

@@ -17,8 +17,8 @@ use super::event::Version;
 use super::glare::REPLACED;
 use super::{CallEvent, Config, MediaAction, Outcome, Output, Party};
 
-/// Candidates gathered within this time after our offer/answer go out right behind it as the
-/// first batch (spec: "a delay of around 200ms is suggested").
+/// Candidates gathered within this time after our offer/answer go out in its SDP (spec: "a
+/// delay of around 200ms is suggested"); an offer/answer is sent at once when gathering ends.
 pub(super) const DESCRIPTION_DELAY: Duration = Duration::from_millis(200);
 /// Disconnected ICE gets a restart after this long (js-sdk `ICE_RECONNECTING_TIMEOUT`).
 pub(super) const ICE_RESTART_DELAY: Duration = Duration::from_secs(2);

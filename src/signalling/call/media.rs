@@ -1,5 +1,6 @@
 //! How a call reacts to its media engine and to the clock: holding our offer/answer for early
-//! candidates, batching candidates, ICE restarts and giving up, the invite lifetime.
+//! candidates (which then go in its SDP), batching candidates, ICE restarts and giving up, the
+//! invite lifetime.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +8,7 @@ use super::{
     Call, Ctx, DESCRIPTION_DELAY, Direction, ICE_GIVE_UP, ICE_RESTART_DELAY, ICE_RESTART_RETRY,
     NEGOTIATE_LIFETIME, Phase, after,
 };
-use crate::signalling::candidates::{Batch, CALLEE_BATCH_DELAY, CALLER_BATCH_DELAY};
+use crate::signalling::candidates::{self, Batch, CALLEE_BATCH_DELAY, CALLER_BATCH_DELAY};
 use crate::signalling::content;
 use crate::signalling::event::SdpKind;
 use crate::signalling::{CallEvent, MediaAction, MediaInput, Outcome, Party};
@@ -112,7 +113,7 @@ impl Call {
         }
     }
 
-    /// Keep our invite/answer for [`DESCRIPTION_DELAY`] so early candidates go right behind it.
+    /// Keep our invite/answer for [`DESCRIPTION_DELAY`] so early candidates go out in its SDP.
     fn hold_description(&mut self, now: Instant, sdp: String) {
         self.local_sdp = Some(sdp);
         let delay = if self.local.gathering_done() {
@@ -138,6 +139,10 @@ impl Call {
         let Some(sdp) = self.local_sdp.take() else {
             return;
         };
+        let (gathered, ended) = self.local.take_for_description();
+        let (sdp, left) = candidates::with_candidates(&sdp, gathered, ended);
+        self.local
+            .put_back(left, ended && !sdp.contains("a=end-of-candidates"));
         self.setup_deadline = None;
         self.sent_description = true;
         match self.dir {

@@ -470,3 +470,70 @@ fn replayed_invites_of_ended_calls_never_ring() {
     h.m.remember_ended("c1");
     assert!(!rang(&h.ring_from_bob(0, "c1")));
 }
+
+/// What the media engine's offer/answer looks like to the machine: one audio section.
+const SECTION_SDP: &str = "v=0\r\ns=-\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n";
+
+#[test]
+fn candidates_gathered_before_the_answer_go_in_its_sdp_and_a_finished_gathering_sends_none() {
+    let mut h = H::alice();
+    h.ring_from_bob(0, "c1");
+    h.cmd(1000, Command::Answer { call_id: None });
+    h.media(1002, "c1", MediaInput::LocalCandidate(cand(1)));
+    h.media(1003, "c1", MediaInput::LocalCandidate(cand(2)));
+    h.media(1004, "c1", MediaInput::GatheringComplete);
+    h.media(1005, "c1", MediaInput::LocalAnswer(SECTION_SDP.into()));
+    let out = h.run_until(1005);
+    assert_eq!(send_types(&out), ["m.call.answer"], "sent at once");
+    let sdp = sends(&out)[0].1["answer"]["sdp"]
+        .as_str()
+        .map(str::to_owned);
+    assert_eq!(
+        sdp.as_deref(),
+        Some(
+            "v=0\r\ns=-\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+             a=candidate:1 1 udp 2122260223 192.0.2.1 50001 typ host\r\n\
+             a=candidate:2 1 udp 2122260223 192.0.2.2 50002 typ host\r\n\
+             a=end-of-candidates\r\n"
+        )
+    );
+    // As matrix-js-sdk's callee: no `m.call.candidates` at all.
+    h.media(1100, "c1", MediaInput::IceConnected);
+    assert!(sends(&h.run_until(60_000)).is_empty());
+}
+
+#[test]
+fn the_caller_s_invite_carries_what_was_gathered_and_the_rest_trickles_with_the_end_marker() {
+    let mut h = H::alice();
+    h.cmd(
+        0,
+        Command::Place {
+            call_id: "c1".into(),
+        },
+    );
+    h.media(5, "c1", MediaInput::LocalOffer(SECTION_SDP.into()));
+    h.media(6, "c1", MediaInput::LocalCandidate(cand(1)));
+    // Gathering still running (a TURN allocation): the invite waits 200 ms for it, no longer.
+    assert!(sends(&h.run_until(204)).is_empty());
+    let out = h.run_until(205);
+    assert_eq!(send_types(&out), ["m.call.invite"]);
+    let sdp = sends(&out)[0].1["offer"]["sdp"].as_str().map(str::to_owned);
+    let sdp = sdp.unwrap_or_default();
+    assert!(sdp.ends_with("a=candidate:1 1 udp 2122260223 192.0.2.1 50001 typ host\r\n"));
+    assert!(
+        !sdp.contains("end-of-candidates"),
+        "gathering has not ended"
+    );
+    // The relay candidate and the end come later: one batch when gathering ends.
+    h.media(300, "c1", MediaInput::LocalCandidate(cand(2)));
+    assert!(sends(&h.run_until(349)).is_empty());
+    let out = h.media(350, "c1", MediaInput::GatheringComplete);
+    assert_eq!(send_types(&out), ["m.call.candidates"]);
+    assert_eq!(
+        sends(&out)[0].1["candidates"],
+        json!([
+            { "candidate": cand(2).candidate, "sdpMid": "0", "sdpMLineIndex": 0 },
+            { "candidate": "" },
+        ])
+    );
+}
