@@ -37,7 +37,7 @@ use crate::media::{self, MediaConfig};
 use crate::signalling::{CallMachine, Command, Input, Output, Party};
 use crate::transport::rooms::Target;
 use crate::transport::send::{CallSender, SendReport, ends_call};
-use crate::transport::sync::SyncBatch;
+use crate::transport::sync::{SyncBatch, SyncPace};
 use crate::transport::{self};
 use audio_slot::{SharedSink, SharedSource, TeeSink};
 use control::{ControlServer, Incoming};
@@ -212,7 +212,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
     // syncing on it: claim it (they pause) until this process ends.
     let _claim = declining.then(|| transport::store_claim::StoreClaim::new(&profile.dir));
     let rtc_service = transport::room_facts::ServiceCache::default();
-    let (sync_relaxed, sync_relaxed_rx) = tokio::sync::watch::channel(false);
+    let (sync_pace, sync_pace_rx) = tokio::sync::watch::channel(SyncPace::Idle);
     let (_history_tx, control, control_rx, sync_rx) = if let Mode::Decline { room, .. } = &mode {
         let mut batch = transport::history::recent_batch(&client, room.as_ref())
             .await
@@ -241,7 +241,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
             profile.dir.clone(),
             session.homeserver.clone(),
             rtc_service.clone(),
-            sync_relaxed_rx,
+            sync_pace_rx,
         );
         (None, Some(control), control_rx, rx)
     };
@@ -268,7 +268,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         calls: HashMap::new(),
         rtc_rooms: HashMap::new(),
         rtc_service,
-        sync_relaxed,
+        sync_pace,
         declined_rtc: None,
         rtc_decline_request: None,
         calling_rtc: false,
@@ -333,9 +333,8 @@ struct Engine {
     /// Our homeserver's LiveKit service (MSC4143 discovery), asked on first use
     /// (`rtc_service()`); shared with the sync task, so it is asked once.
     rtc_service: transport::room_facts::ServiceCache,
-    /// Tells the sync task when nothing is urgent (`transport::sync_probe`): see
-    /// [`sync_can_relax`].
-    sync_relaxed: tokio::sync::watch::Sender<bool>,
+    /// Tells the sync task how to wait for news: see [`sync_pace`].
+    sync_pace: tokio::sync::watch::Sender<SyncPace>,
     /// `Mode::Decline`: the MatrixRTC ring being declined (room, notification id, caller),
     /// and the request that sends the decline.
     declined_rtc: Option<(OwnedRoomId, String, OwnedUserId)>,
@@ -596,10 +595,10 @@ impl Engine {
             .values()
             .filter(|r| r.live())
             .map(|r| r.connected_at.is_some());
-        let relaxed = sync_can_relax(legacy.chain(rtc));
-        self.sync_relaxed.send_if_modified(|now| {
-            let changed = *now != relaxed;
-            *now = relaxed;
+        let pace = sync_pace(legacy.chain(rtc));
+        self.sync_pace.send_if_modified(|now| {
+            let changed = *now != pace;
+            *now = pace;
             changed
         });
     }
@@ -695,38 +694,48 @@ fn supervisor_role(mode: &Mode) -> supervisor::Role {
     }
 }
 
-/// Whether the sync task may wait with unlocked probes (`transport::sync_probe`) instead of
-/// long-polling under the crypto store's lock, whose lease matrix-sdk renews every 50 ms (an
-/// SQLite write and an fsync each time). `calls` has one item per call of the process — legacy
-/// calls and live MatrixRTC calls alike — true when that call is connected (and not ending).
-/// True when there is at least one call and every one is connected: nothing then needs to
-/// arrive within milliseconds; what does arrive (a hangup, the other member's leave, a media
-/// key rotated for a device that joined) is processed one `/sync` round trip later. False
-/// while any call rings, connects or ends, and with no call at all (waiting for a ring).
-fn sync_can_relax(calls: impl IntoIterator<Item = bool>) -> bool {
+/// How the sync task waits for news ([`SyncPace`]). `calls` has one item per call of the
+/// process — legacy calls and live MatrixRTC calls alike — true when that call is connected
+/// (and not ending). `Relaxed` (unlocked probes, `transport::sync_probe`, instead of
+/// long-polling under the crypto store's lock, whose lease matrix-sdk renews every 50 ms with an
+/// SQLite write and an fsync) when there is at least one call and every one is connected:
+/// nothing then needs to arrive within milliseconds; what does arrive (a hangup, the other
+/// member's leave, a media key rotated for a device that joined) is processed one `/sync`
+/// round trip later. `Setup` while any call rings, connects or ends; `Idle` with no call at
+/// all (waiting for a ring).
+fn sync_pace(calls: impl IntoIterator<Item = bool>) -> SyncPace {
     let mut any = false;
     for connected in calls {
         if !connected {
-            return false;
+            return SyncPace::Setup;
         }
         any = true;
     }
-    any
+    if any {
+        SyncPace::Relaxed
+    } else {
+        SyncPace::Idle
+    }
 }
 
 #[cfg(test)]
 mod relax_tests {
-    use super::sync_can_relax;
+    use super::{SyncPace, sync_pace};
 
     #[test]
     fn relaxes_only_when_there_are_calls_and_all_are_connected() {
-        assert!(!sync_can_relax([]), "no call: rings must arrive at once");
-        assert!(sync_can_relax([true]));
-        assert!(sync_can_relax([true, true]));
-        assert!(
-            !sync_can_relax([true, false]),
+        assert_eq!(
+            sync_pace([]),
+            SyncPace::Idle,
+            "no call: rings must arrive at once"
+        );
+        assert_eq!(sync_pace([true]), SyncPace::Relaxed);
+        assert_eq!(sync_pace([true, true]), SyncPace::Relaxed);
+        assert_eq!(
+            sync_pace([true, false]),
+            SyncPace::Setup,
             "a second call still connecting"
         );
-        assert!(!sync_can_relax([false]));
+        assert_eq!(sync_pace([false]), SyncPace::Setup);
     }
 }

@@ -25,6 +25,29 @@ use crate::error::{Error, Result};
 
 /// How long one `/sync` request waits on the server for news.
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(25);
+/// How long a locked `/sync` waits on the server while a call is being set up
+/// ([`SyncPace::Setup`]): news ends it at once all the same; this bounds how long the lease
+/// renewals go on after every call has connected, since a locked sync is never cut short.
+const SETUP_POLL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How the sync task waits for news; the engine says which (`engine::sync_pace`).
+///
+/// A change of pace cuts short only an unlocked probe (`sync_probe`, plain requests), never a
+/// locked `sync_once`: matrix-sdk decrypts and stores a response's to-device messages in
+/// `sync_once`, so a sync dropped between that and its return loses them for good — an Olm
+/// message cannot be decrypted twice, and a MatrixRTC media key that arrived in it is never
+/// seen (the call then has no audio from that member; seen when a call connected, and so
+/// changed the pace, the moment Element Call's key arrived).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPace {
+    /// No call: locked long-polls of [`POLL_TIMEOUT`], so a ring arrives at once.
+    Idle,
+    /// A call rings, connects or ends: locked long-polls of [`SETUP_POLL_TIMEOUT`].
+    Setup,
+    /// Every call is connected: unlocked probes of [`POLL_TIMEOUT`], then a locked sync
+    /// without long-poll when one brings news.
+    Relaxed,
+}
 
 #[derive(Debug, Default)]
 pub struct SyncBatch {
@@ -131,7 +154,7 @@ pub fn spawn(
     profile_dir: std::path::PathBuf,
     homeserver: String,
     service: super::room_facts::ServiceCache,
-    mut relaxed: tokio::sync::watch::Receiver<bool>,
+    mut pace: tokio::sync::watch::Receiver<SyncPace>,
 ) -> mpsc::Receiver<Result<SyncBatch>> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -166,15 +189,21 @@ pub fn spawn(
             }
             // While the engine says nothing is urgent (every call connected) the task waits
             // for news with unlocked probes, then syncs without long-poll (`sync_probe`).
-            let probe_from = since.clone().filter(|_| !first && *relaxed.borrow());
-            let mut settings = SyncSettings::new().timeout(if first || probe_from.is_some() {
-                Duration::ZERO
-            } else {
-                POLL_TIMEOUT
+            let now_pace = *pace.borrow_and_update();
+            let probe_from = since
+                .clone()
+                .filter(|_| !first && now_pace == SyncPace::Relaxed);
+            let mut settings = SyncSettings::new().timeout(match now_pace {
+                _ if first || probe_from.is_some() => Duration::ZERO,
+                SyncPace::Setup => SETUP_POLL_TIMEOUT,
+                SyncPace::Idle | SyncPace::Relaxed => POLL_TIMEOUT,
             });
             if let Some(id) = &filter_id {
                 settings = settings.filter(Filter::FilterId(id.clone()));
             }
+            // Set once the step holds the lock in `sync_once`: from then on a change of pace
+            // waits for the next turn of the loop (see `SyncPace`).
+            let locked = std::sync::atomic::AtomicBool::new(false);
             let step = async {
                 if let Some(from) = probe_from {
                     super::sync_probe::until_news(
@@ -185,7 +214,18 @@ pub fn spawn(
                     )
                     .await?;
                 }
+                locked.store(true, std::sync::atomic::Ordering::Relaxed);
                 locked_sync(&client, settings).await
+            };
+            let pace_changed = async {
+                loop {
+                    if pace.changed().await.is_err() {
+                        return futures_util::future::pending::<()>().await;
+                    }
+                    if !locked.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                }
             };
             // The store lock is held through the request: another process of this profile
             // (a `hangup` declining a call) then waits, instead of both decrypting the same
@@ -193,8 +233,8 @@ pub fn spawn(
             let result = tokio::select! {
                 r = step => r,
                 _ = tx.closed() => return,
-                // Urgency changed: wait the other way (cutting a sync short is safe).
-                Ok(()) = relaxed.changed() => continue,
+                // The pace changed while probing: wait the other way.
+                () = pace_changed => continue,
                 // Cut the long-poll short (releasing the lock) when another process claims the store.
                 _ = claimed(&profile_dir) => continue,
                 // A room key arrived outside a sync (key backup, a forwarded key): retry the
