@@ -161,11 +161,17 @@ pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 pub fn to_exit_code(result: Result<u8, Error>) -> ExitCode {
+    ExitCode::from(exit_status(result))
+}
+
+/// The process's exit status for a command's result (`exit`'s codes); an error is printed as
+/// the one line `mxcall: …` on stderr.
+pub fn exit_status(result: Result<u8, Error>) -> u8 {
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(err) => {
             eprintln!("mxcall: {err}");
-            ExitCode::from(err.exit_code())
+            err.exit_code()
         }
     }
 }

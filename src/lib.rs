@@ -66,16 +66,20 @@ pub fn run() -> ExitCode {
         homeserver::let_go_of_store_lock().await;
         result
     });
+    let status = error::exit_status(result);
     // Don't wait for background tasks of the SDK; the command has finished. Cutting them off can
     // make one of them panic (seen: matrix-sdk-sqlite unwrapping a cancelled query); that says
-    // nothing about the command, so it is only reported with -v.
+    // nothing about the command, so it is only reported with -v, and the process ends there
+    // with the command's own status: the release build aborts on a panic (`panic = "abort"`,
+    // Cargo.toml), which would otherwise turn a finished command into a crash.
     std::panic::set_hook(Box::new(move |info| {
         if verbose > 0 {
             eprintln!("mxcall: (ignored while shutting down) {info}");
         }
+        std::process::exit(i32::from(status));
     }));
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-    error::to_exit_code(result)
+    ExitCode::from(status)
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
