@@ -10,7 +10,8 @@ setup (caller process start → its "connected", median and p95), share of calls
 frames intact (20 ms frames of the recording after the first loud one that carry the right tone,
 less the frames the receiver concealed: worst call and mean over both directions of all calls),
 CPU seconds per call-minute of both processes of a call (from the caller's "connected" to the
-processes' exit), the sum of every process's peak RSS, and Synapse's CPU meanwhile (in cores).
+processes' exit), the sum of every process's peak RSS (each its own VmHWM, read from /proc while
+it runs), and Synapse's CPU meanwhile (in cores).
 Before the first K every pair makes one short call, so each K measures calls between
 accounts that have called before (sessions, room keys and the first sync in place), as a person's
 second call is. Standard library only. Not a test: it asserts nothing.
@@ -70,11 +71,29 @@ class Proc:
         self.err = []
         self.rusage = None
         self.code = None
+        self.hwm_kb = 0
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=lambda: self.err.extend(self.p.stderr), daemon=True).start()
+        threading.Thread(target=self._sample_hwm, daemon=True).start()
+
+    def note_hwm(self):
+        """Reads the process's own peak RSS (VmHWM of /proc/PID/status, in kB; monotonic)."""
+        try:
+            with open(f"/proc/{self.p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        self.hwm_kb = max(self.hwm_kb, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+
+    def _sample_hwm(self):
+        while self.code is None:
+            self.note_hwm()
+            time.sleep(0.5)
 
     def _read(self):
         for line in self.p.stdout:
+            self.note_hwm()
             try:
                 ev = json.loads(line)
             except ValueError:
@@ -110,7 +129,11 @@ class Proc:
         return self.rusage.ru_utime + self.rusage.ru_stime if self.rusage else 0.0
 
     def peak_rss_mb(self):
-        return self.rusage.ru_maxrss / 1024 if self.rusage else 0.0
+        # Not wait4's ru_maxrss: Linux carries the parent's peak RSS into an exec'ed child's
+        # (the mm that exec replaces is the forked copy of this harness), so every mxcall would
+        # report at least this Python process's peak — 147 MB per process once it had grown.
+        # VmHWM belongs to the process's own mm, read until its last event (just before exit).
+        return self.hwm_kb / 1024
 
 
 def goertzel_power(x, rate, freq):

@@ -3,8 +3,6 @@
 //! Each variant renders as one line for stderr. Nothing here may format an access token or a
 //! password: variants carry only user-facing context and a cause already stripped of secrets.
 
-use std::process::ExitCode;
-
 use matrix_sdk::ruma::api::error::ErrorKind;
 
 /// Exit codes: the one table (`crate::exit`), re-exported where errors are turned into codes.
@@ -158,10 +156,6 @@ pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let text = cur.to_string();
     // Keep to one line whatever the library put in.
     text.lines().next().unwrap_or_default().to_owned()
-}
-
-pub fn to_exit_code(result: Result<u8, Error>) -> ExitCode {
-    ExitCode::from(exit_status(result))
 }
 
 /// The process's exit status for a command's result (`exit`'s codes); an error is printed as

@@ -1,7 +1,7 @@
 //! mxcall: place and answer Matrix voice calls from the command line.
 //!
 //! `run` is the whole program: parse, set up logging and the runtime, dispatch to a command,
-//! and turn the result into an exit code in one place (`error::to_exit_code`).
+//! and turn the result into an exit status in one place (`error::exit_status`).
 
 pub mod audio;
 pub mod callers;
@@ -56,7 +56,10 @@ pub fn run() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            return error::to_exit_code(Err(error::Error::other("cannot start the runtime", e)));
+            return ExitCode::from(error::exit_status(Err(error::Error::other(
+                "cannot start the runtime",
+                e,
+            ))));
         }
     };
     let verbose = cli.verbose;
