@@ -16,7 +16,12 @@ deb=${1:-$(scripts/package.sh)}
 [ -f "$deb" ] || fail "no package at '$deb'"
 
 root=$(mktemp -d "${TMPDIR:-/tmp}/mxcall-deb-root.XXXXXX")
-trap 'rm -rf "$root" "$root.log" "$root.call" "$root.call.log"' EXIT
+own_hs=""
+cleanup() {
+    if [ -n "$own_hs" ]; then scripts/synapse.sh stop "$own_hs" >/dev/null 2>&1 || true; fi
+    rm -rf "$root" "$root.log" "$root.call" "$root.call.log" "$root.hs"
+}
+trap cleanup EXIT
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
 touch "$root/var/lib/dpkg/status"
 # --force-depends: the dependencies are installed on the machine, not in this empty root.
@@ -38,8 +43,8 @@ if readelf -S "$bin" | grep -q '\.symtab'; then fail "the binary is not stripped
 # end, exit codes included. On the suite's Synapse, or a throw-away one when run alone.
 hs=${MXCALL_TEST_HS:-}
 if [ -z "$hs" ]; then
-    hs=$(scripts/synapse.sh start "$root.hs")
-    trap 'scripts/synapse.sh stop "$root.hs" >/dev/null 2>&1 || true; rm -rf "$root" "$root.log" "$root.call" "$root.call.log" "$root.hs"' EXIT
+    own_hs=$root.hs
+    hs=$(scripts/synapse.sh start "$own_hs")
 fi
 scripts/call-pair.sh "$bin" "$hs" "$root.call" "pkg$$" >"$root.call.log" 2>&1 \
     || { cat "$root.call.log" >&2; fail "a call between two installed mxcalls failed"; }
