@@ -1,5 +1,5 @@
-//! Opus at 48 kHz mono: the encoder (20 ms frames) set up as a call needs it (in-band FEC
-//! allowed, planned for the loss `fec::FecPolicy` sets; DTX off) and a decoder for packets of
+//! Opus at 48 kHz mono: the encoder (20 ms frames, wideband speech) set up as a call needs it
+//! (in-band FEC allowed, planned for the loss `fec::FecPolicy` sets; DTX off) and a decoder for packets of
 //! any duration that knows the three ways to fill the time of a packet — decode, recover a lost packet from the FEC data in the next one, or
 //! conceal.
 //!
@@ -10,12 +10,18 @@ use crate::media::MediaError;
 
 /// Largest encoded frame we ask for (Opus caps a 20 ms frame at 1275 bytes).
 pub const MAX_PACKET: usize = 1500;
-/// Target bitrate: wideband-to-fullband speech with room for the FEC copy.
+/// Target bitrate: wideband speech with room for the FEC copy.
 const BITRATE: i32 = 32_000;
-/// Encoder complexity (0-10). libopus defaults to 9, where the encoder alone costs about 1% of
-/// a core; 5 (what WebRTC uses on mobile) halves that with little audible difference for
-/// speech, which keeps a call side within its CPU budget of 1.5% of one core.
-const COMPLEXITY: i32 = 5;
+/// Encoder complexity (0-10) and the widest audio band it codes: complexity 1, wideband
+/// (up to 8 kHz, SILK alone), chosen by measurement (`scripts/bench-codec.sh`; README, CPU).
+/// Over the speech of `/usr/share/sounds/alsa` at 32 kbit/s, PESQ-WB (ITU-T P.862.2, which
+/// scores the band up to 8 kHz) gives 4.37 for this setting and 4.37 for complexity 5 in the
+/// band libopus picks itself (a hybrid SILK + CELT mode up to 20 kHz, what mxcall used
+/// before), for 0.42× of that encoder's CPU: at 32 kbit/s the hybrid modes spend bits above
+/// 8 kHz that the wideband coder spends below it. Given up: the band above 8 kHz, and the
+/// 0.02–0.11 PESQ of the finer quantisers of complexity 2–5.
+const COMPLEXITY: i32 = 1;
+const MAX_BANDWIDTH: opus::Bandwidth = opus::Bandwidth::Wideband;
 
 fn codec_err(step: &str, e: opus::Error) -> MediaError {
     MediaError::Codec(format!("{step}: {e}"))
@@ -45,6 +51,9 @@ impl OpusEncoder {
         inner
             .set_complexity(COMPLEXITY)
             .map_err(|e| codec_err("setting the complexity", e))?;
+        inner
+            .set_max_bandwidth(MAX_BANDWIDTH)
+            .map_err(|e| codec_err("setting the bandwidth", e))?;
         Ok(OpusEncoder { inner })
     }
 
@@ -142,6 +151,26 @@ mod tests {
 
     fn rms(x: &[i16]) -> f64 {
         (x.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / x.len() as f64).sqrt()
+    }
+
+    /// Every packet is SILK-only wideband (RFC 6716 §3.1: TOC configurations 8–11), 20 ms —
+    /// including for a 12 kHz tone, which a fullband encoder would code with CELT.
+    #[test]
+    fn codes_wideband_speech_with_silk_alone() {
+        let mut enc = OpusEncoder::new().unwrap();
+        let mut buf = [0u8; MAX_PACKET];
+        for freq in [440.0, 12_000.0] {
+            let mut src = ToneSource::new(freq);
+            for _ in 0..50 {
+                let mut f = [0i16; FRAME_SAMPLES];
+                src.read_frame(&mut f);
+                let n = enc.encode(&f, &mut buf).unwrap();
+                assert!(n > 0);
+                let config = buf[0] >> 3;
+                assert!((8..=11).contains(&config), "{freq} Hz: TOC config {config}");
+                assert_eq!(config & 3, 1, "20 ms frames");
+            }
+        }
     }
 
     #[test]
