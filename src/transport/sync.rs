@@ -204,6 +204,9 @@ pub fn spawn(
             // Set once the step holds the lock in `sync_once`: from then on a change of pace
             // waits for the next turn of the loop (see `SyncPace`).
             let locked = std::sync::atomic::AtomicBool::new(false);
+            // An unlocked probe leaves the store free for a claimer: no need to look for claims
+            // (a read of the run directory and a wake-up every 200 ms of a connected call).
+            let probing = probe_from.is_some();
             let step = async {
                 if let Some(from) = probe_from {
                     super::sync_probe::until_news(
@@ -236,7 +239,7 @@ pub fn spawn(
                 // The pace changed while probing: wait the other way.
                 () = pace_changed => continue,
                 // Cut the long-poll short (releasing the lock) when another process claims the store.
-                _ = claimed(&profile_dir) => continue,
+                _ = claimed(&profile_dir), if !probing => continue,
                 // A room key arrived outside a sync (key backup, a forwarded key): retry the
                 // events that were waiting for one.
                 Some(_) = new_keys.next(), if !pending.is_empty() => {
