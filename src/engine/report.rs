@@ -113,3 +113,91 @@ pub fn call_ref(room_id: &str, call_id: &str, protocol: &'static str) -> CallRef
 
 /// The `protocol` of `m.call.*` calls.
 pub const LEGACY: &str = "legacy";
+
+/// The line `call`/`answer` print when a call ends (not in `--json` mode): "call with PEER
+/// OUTCOME after S s, HOW; N packets received, L lost (P%), MOS M" plus `tail` once media
+/// flowed, else "call with PEER: OUTCOME (HOW)". `how` ("hung up by …") is empty for a call that
+/// ended without a hangup reason (a MatrixRTC call); the line then leaves it out.
+pub fn end_summary(
+    peer: &str,
+    words: &str,
+    duration: Duration,
+    how: &str,
+    stats: Option<&crate::media::MediaStats>,
+    tail: &str,
+) -> String {
+    match stats {
+        Some(s) if !duration.is_zero() => {
+            let how = if how.is_empty() {
+                String::new()
+            } else {
+                format!(", {how}")
+            };
+            format!(
+                "call with {peer} {words} after {:.1} s{how}; {} packets received, {} lost ({:.1}%), MOS {:.1}{tail}",
+                duration.as_secs_f64(),
+                s.packets_received,
+                s.packets_lost,
+                super::stats::loss_percent(s.packets_lost, s.packets_received),
+                super::stats::mos(s)
+            )
+        }
+        _ if how.is_empty() => format!("call with {peer}: {words}"),
+        _ => format!("call with {peer}: {words} ({how})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::MediaStats;
+
+    #[test]
+    fn the_end_summary_names_the_hangup_only_when_there_was_one() {
+        let stats = MediaStats {
+            packets_received: 1500,
+            ..Default::default()
+        };
+        let d = Duration::from_millis(30_040);
+        let legacy = end_summary(
+            "@b:x",
+            "completed",
+            d,
+            "hung up by us (user_hangup)",
+            Some(&stats),
+            "",
+        );
+        assert!(
+            legacy.starts_with("call with @b:x completed after 30.0 s, hung up by us (user_hangup); 1500 packets received, 0 lost (0.0%), MOS "),
+            "{legacy}"
+        );
+        let rtc = end_summary(
+            "@b:x",
+            "completed",
+            d,
+            "",
+            Some(&stats),
+            ", 1 frames did not decrypt",
+        );
+        assert!(
+            rtc.starts_with("call with @b:x completed after 30.0 s; 1500 packets received"),
+            "{rtc}"
+        );
+        assert!(rtc.ends_with(", 1 frames did not decrypt"), "{rtc}");
+        assert_eq!(
+            end_summary("@b:x", "no answer", Duration::ZERO, "", None, ""),
+            "call with @b:x: no answer"
+        );
+        assert_eq!(
+            end_summary(
+                "@b:x",
+                "declined",
+                Duration::ZERO,
+                "hung up by @b:x (user_busy)",
+                None,
+                ""
+            ),
+            "call with @b:x: declined (hung up by @b:x (user_busy))"
+        );
+    }
+}

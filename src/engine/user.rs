@@ -616,18 +616,14 @@ impl Engine {
         } else {
             String::new()
         };
-        let line = match (&stats, duration.is_zero()) {
-            (Some(s), false) => format!(
-                "call with {peer} {words} after {:.1} s, {how}; {} packets received, {} lost ({:.1}%), MOS {:.1}{undecrypted}{silent}",
-                duration.as_secs_f64(),
-                s.packets_received,
-                s.packets_lost,
-                stats::loss_percent(s.packets_lost, s.packets_received),
-                stats::mos(s)
-            ),
-            _ if how.is_empty() => format!("call with {peer}: {words}"),
-            _ => format!("call with {peer}: {words} ({how})"),
-        };
+        let line = super::report::end_summary(
+            peer,
+            &words,
+            duration,
+            &how,
+            stats.as_ref(),
+            &format!("{undecrypted}{silent}"),
+        );
         if matches!(self.mode, Mode::Decline { .. }) {
             // Done once the reject (or v0 hangup) is on the server: see `on_decline_sent`.
             return;
