@@ -9,6 +9,7 @@ process time over the audio's duration, the best of three passes.
 import argparse
 import ctypes
 import glob
+import re
 import time
 import wave
 
@@ -22,7 +23,17 @@ SET_INBAND_FEC, SET_PACKET_LOSS_PERC, SET_DTX = 4012, 4014, 4016
 GET_LOOKAHEAD = 4027
 BANDWIDTH = {"NB": 1101, "MB": 1102, "WB": 1103, "SWB": 1104, "FB": 1105}
 FRAME = 960  # 20 ms at 48 kHz
-CHOSEN = (1, "WB")  # src/media/codec.rs
+OPUS_BANDWIDTH = {"Narrowband": "NB", "Mediumband": "MB", "Wideband": "WB", "Superwideband": "SWB", "Fullband": "FB"}
+
+
+def chosen(path="src/media/codec.rs"):
+    """mxcall's own setting, (complexity, band), read from the encoder's constants."""
+    src = open(path).read()
+    complexity = re.search(r"const COMPLEXITY: i32 = (\d+);", src)
+    band = re.search(r"const MAX_BANDWIDTH: opus::Bandwidth = opus::Bandwidth::(\w+);", src)
+    if not complexity or not band or band.group(1) not in OPUS_BANDWIDTH:
+        raise SystemExit(f"bench-codec: cannot read the encoder's setting from {path}")
+    return int(complexity.group(1)), OPUS_BANDWIDTH[band.group(1)]
 
 
 def load(lib_path):
@@ -69,7 +80,7 @@ def run(lib, utterances, complexity, band):
         best = None
         for _ in range(3):
             enc = encoder(lib, complexity, band)
-            lengths, packets = [], []
+            packets = []
             start = time.process_time()
             for f in frames:
                 length = lib.opus_encode(enc, f.ctypes.data, FRAME, packet, 1500)
@@ -104,17 +115,18 @@ def main():
     args = ap.parse_args()
     lib = load(args.libopus)
     utterances = speech()
+    mine = chosen()
     settings = [(int(c), b) for c in args.c.split(",") for b in args.b.split(",")]
-    if CHOSEN not in settings:
-        settings.append(CHOSEN)
+    if mine not in settings:
+        settings.append(mine)
     results = {s: run(lib, utterances, *s) for s in settings}
-    base = results[CHOSEN]
+    base = results[mine]
     secs = sum(len(u) for u in utterances) / 48000
     print(f"{lib.opus_get_version_string().decode()}, 32 kbit/s, 20 ms frames; "
-          f"{len(utterances)} utterances, {secs:.1f} s of speech; (×) = ratio to complexity 1, WB")
+          f"{len(utterances)} utterances, {secs:.1f} s of speech; (×) = ratio to complexity {mine[0]}, {mine[1]}")
     print(f"{'complexity':>10} {'band':>4}  {'PESQ-WB mean':>12} {'min':>6}  {'encoder % core':>18}")
     for (c, b), (mean, low, cpu) in results.items():
-        mark = "  ← mxcall" if (c, b) == CHOSEN else ""
+        mark = "  ← mxcall" if (c, b) == mine else ""
         print(f"{c:>10} {b:>4}  {mean:>12.3f} {low:>6.3f}  {cpu:>7.2f} ({cpu / base[2]:.2f}×){mark}")
 
 

@@ -4,7 +4,7 @@
 # and widest band it encodes and decodes the speech of /usr/share/sounds/alsa (48 kHz mono,
 # 32 kbit/s, 20 ms frames, VOIP, FEC allowed but planned for 0% loss, DTX off: src/media/codec.rs),
 # and prints PESQ-WB (ITU-T P.862.2: the band up to 8 kHz, 1.04–4.64) and the encoder's CPU in
-# percent of a core, with each setting's ratio to mxcall's choice (complexity 1, wideband).
+# percent of a core, with each setting's ratio to mxcall's own (read from src/media/codec.rs).
 #
 #   scripts/bench-codec.sh [-c 0,1,2,3,5,9] [-b FB,WB]
 #
