@@ -6,7 +6,10 @@
 //!   is located in the recording by cross-correlation; "mouth" time of a sample is when a
 //!   microphone would have captured it (a frame is read 20 ms after its first sample), "ear"
 //!   time is when the sink is handed the frame;
-//! - CPU seconds per minute of two-way audio, per side (and as % of one core);
+//! - CPU seconds per minute of two-way audio, per side (and as % of one core), and its ratio to
+//!   the same run's baseline: the Opus work the same audio needs without the engine (each side
+//!   encoding its tone and decoding the other's, as fast as it goes), which this machine's
+//!   changing speed moves alike, so the ratio is what compares across runs;
 //! - peak RSS of the process.
 //!
 //! Run with `scripts/bench-media.sh` (a release build). Options: `--setup-runs N`,
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 use mxcall::audio::{
     AudioSink, AudioSource, AudioSpec, Frame, MediaError, SourceStatus, open_sink, open_source,
 };
+use mxcall::media::codec::{MAX_PACKET, MAX_PACKET_SAMPLES, OpusDecoder, OpusEncoder};
 use mxcall::media::{MediaConfig, MediaEvent, MediaSession};
 use tokio::sync::mpsc::Receiver;
 
@@ -229,6 +233,40 @@ async fn latency(dir: &Path, secs: f64) -> Vec<f64> {
     out
 }
 
+/// The baseline: CPU seconds the codec work of `secs` of two-way audio takes alone — two
+/// sides, each encoding the tone both send in the CPU run (`null_io`: 440 Hz) with the call's
+/// encoder and decoding the other side's packets with the call's decoder.
+fn codec_only_cpu(secs: f64) -> f64 {
+    let frames = (secs * 50.0).round() as usize;
+    let side = || {
+        let source = open_source(&AudioSpec::Tone(440.0)).unwrap();
+        (
+            source,
+            OpusEncoder::new().unwrap(),
+            OpusDecoder::new().unwrap(),
+        )
+    };
+    let (mut a, mut b) = (side(), side());
+    let mut pcm: Frame = [0; mxcall::audio::FRAME_SAMPLES];
+    let mut packet = [0u8; MAX_PACKET];
+    let mut out = [0i16; MAX_PACKET_SAMPLES];
+    let mut decoded = 0usize;
+    let cpu0 = cpu_seconds();
+    type Side = (Box<dyn AudioSource>, OpusEncoder, OpusDecoder);
+    let mut send = |from: &mut Side, to: &mut Side| {
+        from.0.read_frame(&mut pcm);
+        let n = from.1.encode(&pcm, &mut packet).unwrap();
+        decoded += to.2.decode(&packet[..n], &mut out).unwrap();
+    };
+    for _ in 0..frames {
+        send(&mut a, &mut b);
+        send(&mut b, &mut a);
+    }
+    let cpu = cpu_seconds() - cpu0;
+    assert_eq!(decoded, 2 * frames * mxcall::audio::FRAME_SAMPLES);
+    cpu
+}
+
 fn cpu_seconds() -> f64 {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct we own.
@@ -303,6 +341,7 @@ fn main() {
         close(p).await;
         let per_side_per_min = cpu / wall * 60.0 / 2.0;
         let per_side_core = cpu / wall / 2.0 * 100.0;
+        let codec_cpu = codec_only_cpu(wall);
 
         println!();
         println!("mxcall media benchmark (loopback 127.0.0.1, Opus 48 kHz mono 20 ms, release build)");
@@ -312,6 +351,12 @@ fn main() {
         println!(
             "{:<44} {:.2} s/min per side  ({:.2}% of one core; {:.1} s of audio, both sides {:.2} CPU-s)",
             "CPU per minute of two-way audio", per_side_per_min, per_side_core, wall, cpu
+        );
+        println!(
+            "{:<44} {:.2} s/min per side  ({:.2}× of it: the engine's CPU over the codec's alone)",
+            "baseline: Opus encode + decode alone",
+            codec_cpu / wall * 60.0 / 2.0,
+            cpu / codec_cpu
         );
         println!("{:<44} {:.1} MiB", "peak RSS (whole benchmark process)", peak_rss_mib());
         println!("{:-<96}", "");

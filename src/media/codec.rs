@@ -27,11 +27,14 @@ fn codec_err(step: &str, e: opus::Error) -> MediaError {
     MediaError::Codec(format!("{step}: {e}"))
 }
 
+/// The call's Opus encoder: 48 kHz mono frames of [`FRAME_SAMPLES`] (20 ms) in, one packet per
+/// frame out, at the settings above.
 pub struct OpusEncoder {
     inner: opus::Encoder,
 }
 
 impl OpusEncoder {
+    /// An encoder at the call's settings. Errors: [`MediaError::Codec`] if libopus refuses one.
     pub fn new() -> Result<Self, MediaError> {
         let mut inner =
             opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)
@@ -65,7 +68,8 @@ impl OpusEncoder {
             .map_err(|e| codec_err("setting the expected loss", e))
     }
 
-    /// Encodes one frame into `out`; returns the packet length.
+    /// Encodes one frame into `out` (at least [`MAX_PACKET`] bytes); returns the packet length
+    /// in bytes. Errors: [`MediaError::Codec`] (an `out` too small).
     pub fn encode(&mut self, pcm: &Frame, out: &mut [u8]) -> Result<usize, MediaError> {
         self.inner
             .encode(pcm, out)
@@ -86,6 +90,7 @@ pub struct OpusDecoder {
 }
 
 impl OpusDecoder {
+    /// A 48 kHz mono decoder. Errors: [`MediaError::Codec`] if libopus refuses it.
     pub fn new() -> Result<Self, MediaError> {
         let inner = opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono)
             .map_err(|e| codec_err("creating the decoder", e))?;

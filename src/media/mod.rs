@@ -44,7 +44,7 @@
 //! Both tickers start when the connection first reaches `Connected`; from then on the sink gets
 //! silence until the first packet, so a recording's timeline matches the call's.
 
-pub(crate) mod codec;
+pub mod codec;
 pub mod dtmf;
 pub(crate) mod error;
 pub mod fec;
