@@ -20,7 +20,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use mxcall::audio::{
-    AudioSink, AudioSource, AudioSpec, Frame, MediaError, SourceStatus, open_sink, open_source,
+    AudioSink, AudioSource, AudioSpec, FRAME_SAMPLES, Frame, MediaError, SourceStatus, open_sink,
+    open_source,
 };
 use mxcall::media::codec::{MAX_PACKET, MAX_PACKET_SAMPLES, OpusDecoder, OpusEncoder};
 use mxcall::media::{MediaConfig, MediaEvent, MediaSession};
@@ -127,11 +128,13 @@ async fn close(p: Pair) {
     p.b.close().await;
 }
 
+/// What each side sends in the setup and CPU runs (and the baseline encodes): a 440 Hz tone.
+fn tone() -> Box<dyn AudioSource> {
+    open_source(&AudioSpec::Tone(440.0)).unwrap()
+}
+
 fn null_io() -> (Box<dyn AudioSource>, Box<dyn AudioSink>) {
-    (
-        open_source(&AudioSpec::Tone(440.0)).unwrap(),
-        open_sink(&AudioSpec::Null).unwrap(),
-    )
+    (tone(), open_sink(&AudioSpec::Null).unwrap())
 }
 
 fn click() -> Vec<f64> {
@@ -234,20 +237,19 @@ async fn latency(dir: &Path, secs: f64) -> Vec<f64> {
 }
 
 /// The baseline: CPU seconds the codec work of `secs` of two-way audio takes alone — two
-/// sides, each encoding the tone both send in the CPU run (`null_io`: 440 Hz) with the call's
-/// encoder and decoding the other side's packets with the call's decoder.
+/// sides, each encoding the CPU run's [`tone`] with the call's encoder and decoding the other
+/// side's packets with the call's decoder.
 fn codec_only_cpu(secs: f64) -> f64 {
-    let frames = (secs * 50.0).round() as usize;
+    let frames = (secs * RATE / FRAME_SAMPLES as f64).round() as usize;
     let side = || {
-        let source = open_source(&AudioSpec::Tone(440.0)).unwrap();
         (
-            source,
+            tone(),
             OpusEncoder::new().unwrap(),
             OpusDecoder::new().unwrap(),
         )
     };
     let (mut a, mut b) = (side(), side());
-    let mut pcm: Frame = [0; mxcall::audio::FRAME_SAMPLES];
+    let mut pcm: Frame = [0; FRAME_SAMPLES];
     let mut packet = [0u8; MAX_PACKET];
     let mut out = [0i16; MAX_PACKET_SAMPLES];
     let mut decoded = 0usize;
@@ -263,7 +265,7 @@ fn codec_only_cpu(secs: f64) -> f64 {
         send(&mut b, &mut a);
     }
     let cpu = cpu_seconds() - cpu0;
-    assert_eq!(decoded, 2 * frames * mxcall::audio::FRAME_SAMPLES);
+    assert_eq!(decoded, 2 * frames * FRAME_SAMPLES);
     cpu
 }
 
