@@ -45,10 +45,16 @@ fn scan(x: &[i16], from: f64, to: f64, step: f64) -> f64 {
     best.0
 }
 
+/// Quietest frame (RMS, of 32767) that can count as carrying a tone: −42 dBFS. Chromium's
+/// audio processing (automatic gain control and noise suppression, on in Element Call and
+/// matrix-js-sdk) brings the test pages' steady 0.3 full-scale tone down to about 735 RMS
+/// (−33 dBFS) within two seconds; a higher floor would see only those first seconds.
+pub const TONE_FLOOR_RMS: f64 = 260.0;
+
 /// Whether a 20 ms frame carries `freq`: loud enough, and most of its energy at that frequency.
 pub fn frame_has_tone(frame: &[i16], freq: f64) -> bool {
     let rms = (frame.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / frame.len() as f64).sqrt();
-    if rms < 1_000.0 {
+    if rms < TONE_FLOOR_RMS {
         return false;
     }
     // A pure sine of amplitude A has rms A/sqrt(2).
@@ -66,6 +72,11 @@ pub struct ToneReport {
     pub frames_in_call: usize,
     /// Of those, frames carrying the tone; the rest are dropouts.
     pub tone_frames: usize,
+    /// Every 20 ms frame of the recording.
+    pub total_frames: usize,
+    /// Where the tone is: runs of frames with it, as `first..=last` (the first few), so a
+    /// failure shows whether the recording is short, late or full of dropouts.
+    pub tone_runs: Vec<std::ops::RangeInclusive<usize>>,
 }
 
 impl ToneReport {
@@ -89,7 +100,17 @@ pub fn analyse(samples: &[i16], freq: f64) -> ToneReport {
         ),
         _ => (0, 0, samples),
     };
+    let mut tone_runs: Vec<std::ops::RangeInclusive<usize>> = Vec::new();
+    for (i, _) in has.iter().enumerate().filter(|(_, t)| **t) {
+        match tone_runs.last_mut() {
+            Some(run) if *run.end() + 1 == i => *run = *run.start()..=i,
+            _ => tone_runs.push(i..=i),
+        }
+    }
+    tone_runs.truncate(8);
     ToneReport {
+        total_frames: has.len(),
+        tone_runs,
         dominant_hz: if body.len() >= FRAME {
             dominant_frequency(body)
         } else {
@@ -127,6 +148,13 @@ mod self_check {
         assert!((r.dominant_hz - 440.0).abs() < 0.5, "{r:?}");
         assert_eq!(r.first_tone_frame, Some(5));
         assert_eq!(r.tone_frames, 50);
+        assert_eq!((r.total_frames, r.tone_runs.clone()), (55, vec![5..=54]));
         assert!(!frame_has_tone(&sine(880.0, 0.02, 0.3), 440.0));
+        // As quiet as Chromium's gain control makes a test page's tone: still the tone.
+        assert!(frame_has_tone(
+            &sine(440.0, 0.02, 735.0 / 32767.0 * 2f64.sqrt()),
+            440.0
+        ));
+        assert!(!frame_has_tone(&sine(440.0, 0.02, 0.005), 440.0));
     }
 }
