@@ -12,7 +12,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::audio::{frame_has_tone, read_wav};
+use common::audio::{analyse, frame_has_tone, read_wav};
 use common::js::*;
 use common::*;
 use serde_json::{Value, json};
@@ -215,6 +215,38 @@ fn element_calls_hangup_ends_mxcalls_call() {
     assert_js_heard(&js_events, 440.0);
     assert_tone(&r.path("mx.wav"), 880.0);
     assert!(!r.m_joined(), "mxcall's membership is still set");
+}
+
+/// Element Call's microphone track can be replaced by a new one mid-call (livekit-client's full
+/// reconnect republishes every track under a new sid; so does a page that restarts its
+/// microphone): mxcall goes on playing the new track.
+#[test]
+fn element_call_republishes_its_microphone_and_mxcall_plays_the_new_track() {
+    let Some(r) = rig() else { return };
+    let mut js = r.js("answer", &["--republish-after", "3"]);
+    let mx = spawn(
+        &r.home,
+        &r.mx(&["call", &r.room, "--duration", "9"], "mx.wav"),
+    );
+    let mx_out = wait(mx, Duration::from_secs(60));
+    let js_events = js.finish(Duration::from_secs(30));
+    assert_eq!(code(&mx_out), 0, "{}\n{}", stderr(&mx_out), js.context());
+    let republished = event(&js_events, "republished");
+    assert_ne!(
+        republished["track_sid"], republished["previous_track_sid"],
+        "{republished}"
+    );
+    eprintln!("mxcall ended: {}", event(&events(&mx_out), "ended"));
+    // The new track is heard to the end of the call, after one gap: the old track's end, the
+    // SFU's renegotiation and the new track's first packets (about a second here).
+    let report = analyse(&read_wav(&r.path("mx.wav")), 880.0);
+    let tail = report.total_frames - (report.first_tone_frame.unwrap_or(0) + report.frames_in_call);
+    assert!(
+        (report.dominant_hz - 880.0).abs() <= 2.0 && tail < 25 && report.tone_frames >= 300,
+        "{report:?}"
+    );
+    let gap = longest_dropout_frames(&r.path("mx.wav"), 880.0);
+    assert!(gap < 150, "a {gap}-frame dropout: {report:?}");
 }
 
 #[test]

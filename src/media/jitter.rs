@@ -132,7 +132,10 @@ pub struct JitterStats {
     pub underruns: u64,
     /// Frames dropped to shrink the delay or to cut an overflowing backlog.
     pub dropped: u64,
+    /// Restarts at a packet too far ahead of the playout point (`PushOutcome::Reset`).
     pub resets: u64,
+    /// Restarts for a new stream ([`JitterBuffer::restart`]).
+    pub restarts: u64,
     pub target_frames: usize,
     pub depth_frames: usize,
     /// RFC 3550 interarrival jitter, in milliseconds.
@@ -230,6 +233,23 @@ impl JitterBuffer {
             depth_frames: self.span(),
             ..self.stats
         }
+    }
+
+    /// Another stream replaces the one buffered (a new remote track, with its own SSRC,
+    /// sequence numbers and timestamps: RFC 3550 §8.2): what is buffered is dropped (counted
+    /// as `dropped`), sequence and timing start again from the next packet, and playout waits
+    /// for `target` frames as at the start. The counters go on.
+    pub fn restart(&mut self) {
+        let buffered = self.slots.iter().filter(|s| s.filled).count() as u64;
+        self.stats.dropped += buffered;
+        self.forget_position();
+        self.stats.restarts += 1;
+        self.last_seq_ext = None;
+        self.rebase_timing = false;
+        self.ts_ext_last = None;
+        self.last_transit = None;
+        self.transit_count = 0;
+        self.epoch = None;
     }
 
     /// Takes in one received packet. `seq` and `timestamp` are the RTP header fields.
@@ -409,6 +429,12 @@ impl JitterBuffer {
     }
 
     fn reset(&mut self) {
+        self.forget_position();
+        self.stats.resets += 1;
+    }
+
+    /// Empties the slots and forgets the playout point, as before the first packet.
+    fn forget_position(&mut self) {
         for slot in self.slots.iter_mut() {
             slot.filled = false;
         }
@@ -420,7 +446,6 @@ impl JitterBuffer {
         self.underrun_run = 0;
         self.over_run = 0;
         self.target = self.cfg.min_frames;
-        self.stats.resets += 1;
     }
 
     /// Extends a 16-bit sequence number to the 64-bit value nearest the last one seen.
@@ -550,6 +575,32 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_new_stream_with_lower_sequence_numbers_plays_after_restart() {
+        let mut h = Harness::new();
+        let t0 = h.t0;
+        for k in 0..10u32 {
+            h.jb.push(30_000 + k as u16, k * 960, &k.to_be_bytes(), t0);
+        }
+        for _ in 0..5 {
+            assert!(matches!(h.jb.pop(), Playout::Packet(_)));
+        }
+        // Without a restart, a new track numbered below the old one is late forever.
+        let mut late = JitterBuffer::new(JitterConfig::default());
+        late.push(30_000, 0, &[1], t0);
+        assert!(matches!(late.pop(), Playout::Packet(_)));
+        assert_eq!(late.push(100, 5, &[2], t0), PushOutcome::Late);
+        h.jb.restart();
+        assert_eq!(h.jb.pop(), Playout::Idle);
+        assert_eq!(
+            h.jb.push(100, 5, &100u32.to_be_bytes(), t0),
+            PushOutcome::Accepted
+        );
+        assert_eq!(h.pop(), Out::Packet(100));
+        let s = h.jb.stats();
+        assert_eq!((s.restarts, s.resets, s.dropped, s.late), (1, 0, 5, 0));
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub mod fec;
 pub mod ice;
 pub mod jitter;
 mod loss_reports;
+mod played_track;
 mod player;
 pub mod quality;
 mod remote_sdp;

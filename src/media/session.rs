@@ -37,6 +37,7 @@ use super::ice::{has_relay, refuse_local_candidate, refuse_remote_candidate, usa
 use super::jitter::MAX_PAYLOAD;
 use super::jitter::{JitterBuffer, JitterConfig};
 use super::loss_reports;
+use super::played_track::{Admission, PlayedTrack};
 use super::player::{Filled, FramePlayer, MAX_PACKETS_PER_FRAME};
 use super::remote_sdp::{self, Direction};
 use super::{Candidate, ConnState, MediaConfig, MediaError, MediaEvent, MediaStats};
@@ -120,7 +121,10 @@ struct Shared {
     /// The highest fraction lost (in 1/256) the peer reported on our audio since the stats loop
     /// last looked (`loss_reports`); −1: no report since.
     peer_loss_q8: AtomicI32,
-    receiving: AtomicBool,
+    /// Numbers the remote audio tracks as they arrive (from 1).
+    remote_tracks: AtomicU64,
+    /// Which remote track is played (`played_track`); locked after `jitter`, never before.
+    played_track: Mutex<PlayedTrack>,
     /// The peer receives our audio (RFC 3264 direction of the last negotiation): false while it
     /// holds the call (`a=inactive` / `a=sendonly` offers, or such answers), so nothing is sent.
     sending: AtomicBool,
@@ -251,11 +255,12 @@ impl PeerConnectionEventHandler for Handler {
         if !self.shared.plays || track.kind().await != RtpCodecKind::Audio {
             return;
         }
-        if self.shared.receiving.swap(true, Ordering::AcqRel) {
-            tracing::debug!("a second remote audio track; only the first is played");
-            return;
+        // Every remote audio track is read; one at a time is played (`played_track`).
+        let generation = self.shared.remote_tracks.fetch_add(1, Ordering::AcqRel) + 1;
+        if generation > 1 {
+            tracing::debug!(generation, "another remote audio track");
         }
-        tokio::spawn(receive_loop(track, self.shared.clone()));
+        tokio::spawn(receive_loop(track, self.shared.clone(), generation));
     }
 }
 
@@ -325,8 +330,9 @@ impl MediaSession {
         Self::build(cfg, Some(source), None).await
     }
 
-    /// A session that only receives: no local track; the first remote audio track the peer
-    /// offers is played into `sink`. For an SFU's subscriber connection, where the server offers.
+    /// A session that only receives: no local track; the remote audio tracks the peer offers
+    /// are played into `sink` one at a time (`played_track`: no mixing). For an SFU's
+    /// subscriber connection, where the server offers.
     pub async fn receive_only(
         cfg: MediaConfig,
         sink: Box<dyn AudioSink>,
@@ -408,7 +414,8 @@ impl MediaSession {
             rtt_us: AtomicU64::new(u64::MAX),
             fec_percent: AtomicI32::new(super::fec::START_PERCENT),
             peer_loss_q8: AtomicI32::new(-1),
-            receiving: AtomicBool::new(false),
+            remote_tracks: AtomicU64::new(0),
+            played_track: Mutex::new(PlayedTrack::default()),
             sending: AtomicBool::new(true),
             muted: AtomicBool::new(false),
             held: AtomicBool::new(false),
@@ -1149,8 +1156,9 @@ fn dtmf_payload_type(shared: &Shared) -> Option<(u8, u32)> {
         .copied()
 }
 
-/// RTP packets of the remote track → jitter buffer.
-async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
+/// RTP packets of a remote track → jitter buffer, while it is the played one
+/// (`played_track`; `generation` numbers the track).
+async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>, generation: u64) {
     let mut shutdown = shared.shutdown.subscribe();
     let stream_id = track.stream_id().await;
     let mut undecryptable = 0u64;
@@ -1165,7 +1173,7 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
         };
         match event {
             Some(TrackRemoteEvent::OnRtpPacket(packet)) => {
-                if packet.payload.is_empty() {
+                if packet.payload.is_empty() || !admit(&shared, generation) {
                     continue;
                 }
                 shared.packets_received.fetch_add(1, Ordering::Relaxed);
@@ -1211,7 +1219,11 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
                     },
                     None => &packet.payload,
                 };
-                let mut jb = shared.jitter.lock().unwrap_or_else(|p| p.into_inner());
+                let mut jb = lock(&shared.jitter);
+                // Another track may have taken over since `admit`.
+                if !lock(&shared.played_track).is_played(generation) {
+                    continue;
+                }
                 jb.push(
                     packet.header.sequence_number.wrapping_sub(event_packets),
                     packet.header.timestamp,
@@ -1223,7 +1235,21 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
             Some(_) => {}
         }
     }
-    shared.receiving.store(false, Ordering::Release);
+}
+
+/// Whether a packet of track `generation` that arrives now is played; a take-over restarts the
+/// jitter buffer for the new stream (under its lock, so no packet of the old one follows).
+fn admit(shared: &Shared, generation: u64) -> bool {
+    let mut jb = lock(&shared.jitter);
+    match lock(&shared.played_track).admit(generation, Instant::now()) {
+        Admission::Play => true,
+        Admission::TakeOver => {
+            jb.restart();
+            tracing::debug!(generation, "another remote audio track is played");
+            true
+        }
+        Admission::Ignore => false,
+    }
 }
 
 /// Jitter buffer → Opus decoder → sink, one 20 ms frame per tick whatever the packets' duration

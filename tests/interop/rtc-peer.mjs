@@ -33,6 +33,9 @@
 //   --hangup-after S leave S seconds after "connected" (in the session with the other member and
 //                    hearing their audio on the SFU)
 //   --answer-after S wait S seconds between a ring and the answer or decline (default 0)
+//   --republish-after S  S seconds after publishing, unpublish the microphone track and publish a
+//                    new one (a new track sid, as livekit-client's full reconnect or a page that
+//                    restarts its microphone): "republished" {track_sid, previous_track_sid}
 //   --ring-lifetime S  the lifetime of our ring (default: matrix-js-sdk's 90 s, as Element Call)
 //   --jwt E          how the LiveKit JWT is fetched with an OpenID token: legacy (the default, as
 //                    Element Call's default compatibility mode: POST {service}/sfu/get), matrix2
@@ -148,6 +151,7 @@ const { values: a } = parseArgs({
         "create-dm": { type: "string" },
         e2ee: { type: "boolean", default: false },
         "e2ee-keyless": { type: "boolean", default: false },
+        "republish-after": { type: "string" },
     },
 });
 
@@ -167,7 +171,7 @@ if (a.bootstrap && a["recovery-key"]) fail("--bootstrap makes a new identity; --
 if (a.e2ee && a["e2ee-keyless"]) fail("--e2ee and --e2ee-keyless exclude each other");
 if (a["e2ee-keyless"] && a.mode !== "listen") fail("--e2ee-keyless is for --mode listen");
 if (!["legacy", "matrix2", "both"].includes(a.jwt)) fail("--jwt is legacy, matrix2 or both");
-for (const k of ["tone-hz", "expect", "hangup-after", "answer-after", "ring-lifetime", "timeout"]) {
+for (const k of ["tone-hz", "expect", "hangup-after", "answer-after", "ring-lifetime", "timeout", "republish-after"]) {
     if (a[k] !== undefined && !(Number(a[k]) >= 0)) fail(`--${k} takes a number`);
 }
 
@@ -179,6 +183,7 @@ if (a["auto-join"]) q.set("auto_join", "");
 if (a.expect) q.set("expect", a.expect);
 if (a["hangup-after"]) q.set("hangup_after", a["hangup-after"]);
 if (a["answer-after"]) q.set("answer_after", a["answer-after"]);
+if (a["republish-after"]) q.set("republish_after", a["republish-after"]);
 if (a["ring-lifetime"]) q.set("ring_lifetime", a["ring-lifetime"]);
 if (a["service-url"]) q.set("service_url", a["service-url"]);
 if (a.crypto) q.set("crypto", "");

@@ -29,6 +29,8 @@
 //             expect         the tone (Hz) we should hear from the others
 //             hangup_after   seconds after "connected" to leave
 //             answer_after   seconds between a ring and our answer or decline (default 0)
+//             republish_after  seconds after publishing: unpublish the microphone track and
+//                            publish a new one (a new track sid)
 //             ring_lifetime  seconds: the lifetime of our ring (default: js-sdk's 90, as Element Call)
 //             jwt            legacy (the default: /sfu/get, as Element Call's compatibility mode),
 //                            matrix2 (/get_token only, as its matrix_2_0 mode), both (/get_token,
@@ -84,6 +86,7 @@ const opts = {
     expect: num("expect"),
     hangupAfter: num("hangup_after"),
     answerAfter: num("answer_after") ?? 0,
+    republishAfter: num("republish_after"),
     ringLifetime: num("ring_lifetime"),
     jwt: q.get("jwt") || "legacy",
     serviceUrl: q.get("service_url"),
@@ -577,6 +580,17 @@ async function connectSfu(sfu) {
         track_sid: pub?.trackSid ?? null,
         ...(opts.e2ee ? { encrypted: pub?.isEncrypted ?? null } : {}),
     });
+    if (opts.republishAfter !== undefined && pub?.track) {
+        setTimeout(async () => {
+            try {
+                await lk.localParticipant.unpublishTrack(pub.track, true);
+                const again = await lk.localParticipant.setMicrophoneEnabled(true);
+                report("republished", { track_sid: again?.trackSid ?? null, previous_track_sid: pub.trackSid });
+            } catch (e) {
+                report("error", { message: "republish: " + String(e?.stack || e) });
+            }
+        }, opts.republishAfter * 1000);
+    }
 }
 
 // ---- The session -------------------------------------------------------------------------------
