@@ -1173,7 +1173,7 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>, generati
         };
         match event {
             Some(TrackRemoteEvent::OnRtpPacket(packet)) => {
-                if packet.payload.is_empty() || !admit(&shared, generation) {
+                if packet.payload.is_empty() {
                     continue;
                 }
                 shared.packets_received.fetch_add(1, Ordering::Relaxed);
@@ -1219,10 +1219,18 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>, generati
                     },
                     None => &packet.payload,
                 };
+                // Only audio we can play holds the speaker (`played_track`): a participant whose
+                // frames do not decrypt never keeps the other member from being heard. Decided
+                // under the jitter buffer's lock, so a take-over's restart is never followed by
+                // a packet of the old stream.
                 let mut jb = lock(&shared.jitter);
-                // Another track may have taken over since `admit`.
-                if !lock(&shared.played_track).is_played(generation) {
-                    continue;
+                match lock(&shared.played_track).admit(generation, Instant::now()) {
+                    Admission::Play => {}
+                    Admission::TakeOver => {
+                        jb.restart();
+                        tracing::debug!(generation, "another remote audio track is played");
+                    }
+                    Admission::Ignore => continue,
                 }
                 jb.push(
                     packet.header.sequence_number.wrapping_sub(event_packets),
@@ -1234,21 +1242,6 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>, generati
             Some(TrackRemoteEvent::OnEnded) | None => break,
             Some(_) => {}
         }
-    }
-}
-
-/// Whether a packet of track `generation` that arrives now is played; a take-over restarts the
-/// jitter buffer for the new stream (under its lock, so no packet of the old one follows).
-fn admit(shared: &Shared, generation: u64) -> bool {
-    let mut jb = lock(&shared.jitter);
-    match lock(&shared.played_track).admit(generation, Instant::now()) {
-        Admission::Play => true,
-        Admission::TakeOver => {
-            jb.restart();
-            tracing::debug!(generation, "another remote audio track is played");
-            true
-        }
-        Admission::Ignore => false,
     }
 }
 
