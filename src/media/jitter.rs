@@ -246,10 +246,7 @@ impl JitterBuffer {
         self.stats.restarts += 1;
         self.last_seq_ext = None;
         self.rebase_timing = false;
-        self.ts_ext_last = None;
-        self.last_transit = None;
-        self.transit_count = 0;
-        self.epoch = None;
+        self.forget_timing();
     }
 
     /// Takes in one received packet. `seq` and `timestamp` are the RTP header fields.
@@ -297,11 +294,7 @@ impl JitterBuffer {
             None => self.next = Some(ext),
         }
         if outcome == PushOutcome::Reset || std::mem::take(&mut self.rebase_timing) {
-            // Timing before a restart says nothing about the new stream.
-            self.ts_ext_last = None;
-            self.last_transit = None;
-            self.transit_count = 0;
-            self.epoch = None;
+            self.forget_timing();
         }
         self.measure(timestamp, now);
         let slot = &mut self.slots[idx];
@@ -446,6 +439,15 @@ impl JitterBuffer {
         self.underrun_run = 0;
         self.over_run = 0;
         self.target = self.cfg.min_frames;
+    }
+
+    /// Drops the arrival-timing baseline: timing before a restart or a pause says nothing about
+    /// the stream that follows.
+    fn forget_timing(&mut self) {
+        self.ts_ext_last = None;
+        self.last_transit = None;
+        self.transit_count = 0;
+        self.epoch = None;
     }
 
     /// Extends a 16-bit sequence number to the 64-bit value nearest the last one seen.

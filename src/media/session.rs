@@ -1223,8 +1223,9 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>, generati
                 // frames do not decrypt never keeps the other member from being heard. Decided
                 // under the jitter buffer's lock, so a take-over's restart is never followed by
                 // a packet of the old stream.
+                let now = Instant::now();
                 let mut jb = lock(&shared.jitter);
-                match lock(&shared.played_track).admit(generation, Instant::now()) {
+                match lock(&shared.played_track).admit(generation, now) {
                     Admission::Play => {}
                     Admission::TakeOver => {
                         jb.restart();
@@ -1236,7 +1237,7 @@ async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>, generati
                     packet.header.sequence_number.wrapping_sub(event_packets),
                     packet.header.timestamp,
                     payload,
-                    Instant::now(),
+                    now,
                 );
             }
             Some(TrackRemoteEvent::OnEnded) | None => break,
