@@ -141,9 +141,6 @@ struct Shared {
     gathering: Mutex<Gathering>,
     /// Bumped each time ICE connects; the DTLS watchdog checks it has not moved on.
     ice_connects: AtomicU64,
-    /// The session's frame clock: the send and playout loops tick at `frame_epoch + k × FRAME`
-    /// (`frame_ticker`).
-    frame_epoch: tokio::time::Instant,
     /// Digits queued by `send_dtmf`, stepped by the send loop.
     dtmf: Mutex<DtmfSender>,
     /// The telephone-event payload types and clock rates of the last remote description.
@@ -402,7 +399,6 @@ impl MediaSession {
         let shared = Arc::new(Shared {
             events: events_tx,
             mid: Mutex::new(None),
-            frame_epoch: tokio::time::Instant::now(),
             jitter: Mutex::new(JitterBuffer::new(JitterConfig::default())),
             connected: watch::Sender::new(false),
             shutdown: watch::Sender::new(false),
@@ -1033,7 +1029,7 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
     let mut frames = 0u64;
     let mut ticks = 0u64;
     let mut fec_percent = 0;
-    let mut ticker = frame_ticker(&shared);
+    let mut ticker = frame_ticker();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -1110,15 +1106,23 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
     }
 }
 
-/// A frame loop's 20 ms ticker on the session's frame clock: its first tick at once, the next
-/// ones at the clock's instants (missed ones in a burst, as a sink and the wire expect every
-/// frame). The send and playout loops share the instants, so one wake-up of the runtime serves
-/// both, not one each at unrelated moments every 20 ms.
-fn frame_ticker(shared: &Shared) -> tokio::time::Interval {
-    let start = last_tick(shared.frame_epoch, tokio::time::Instant::now(), FRAME);
+/// A frame loop's 20 ms ticker on the process's frame clock: its first tick at once, the next
+/// ones at the clock's instants `frame_epoch() + k × FRAME` (missed ones in a burst, as a sink and
+/// the wire expect every frame). Every frame loop of the process shares the instants — a
+/// session's send and playout loops, and a MatrixRTC call's two sessions (publisher and
+/// subscriber) — so one wake-up of the runtime serves them all, not one each at unrelated
+/// moments every 20 ms.
+fn frame_ticker() -> tokio::time::Interval {
+    let start = last_tick(frame_epoch(), tokio::time::Instant::now(), FRAME);
     let mut ticker = tokio::time::interval_at(start, FRAME);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     ticker
+}
+
+/// The process's frame clock: the instant the first frame loop asked for it.
+fn frame_epoch() -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    tokio::time::Instant::from_std(*EPOCH.get_or_init(std::time::Instant::now))
 }
 
 /// The latest instant `epoch + k × period` (k ≥ 0) not after `now`; `epoch` itself when `now`
@@ -1255,7 +1259,7 @@ async fn playout_loop(mut sink: Box<dyn AudioSink>, mut player: FramePlayer, sha
         let mut packet = [0u8; MAX_PAYLOAD];
         let mut heard = false;
         let mut sink_ok = true;
-        let mut ticker = frame_ticker(&shared);
+        let mut ticker = frame_ticker();
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
@@ -1412,6 +1416,23 @@ mod tests {
         assert_eq!(send, epoch + ms(120));
         assert_eq!(playout, epoch + ms(140));
         assert_eq!(playout - send, FRAME);
+    }
+
+    /// Two sessions started at different moments (a MatrixRTC call's publisher and subscriber)
+    /// tick on the same instants, so one wake-up of the runtime serves both.
+    #[tokio::test]
+    async fn sessions_share_the_frame_clock() {
+        let on_grid = |t: tokio::time::Instant, of: tokio::time::Instant| {
+            let apart = if t >= of { t - of } else { of - t };
+            apart.as_nanos() % FRAME.as_nanos() == 0
+        };
+        let mut publisher = frame_ticker();
+        let first = publisher.tick().await;
+        tokio::time::sleep(Duration::from_millis(7)).await;
+        let mut subscriber = frame_ticker();
+        let (a, b) = (publisher.tick().await, subscriber.tick().await);
+        assert!(on_grid(a, first) && on_grid(b, first), "{first:?} {a:?} {b:?}");
+        assert!(on_grid(subscriber.tick().await, publisher.tick().await));
     }
 
     #[test]
