@@ -45,6 +45,7 @@
 //! silence until the first packet, so a recording's timeline matches the call's.
 
 pub mod codec;
+mod driver_runtime;
 pub mod dtmf;
 pub(crate) mod error;
 pub mod fec;

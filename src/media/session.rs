@@ -32,6 +32,7 @@ use webrtc::peer_connection::{
 };
 
 use super::codec::{MAX_PACKET, OpusEncoder};
+use super::driver_runtime::DriverRuntime;
 use super::dtmf::{self, DtmfReceiver, DtmfSender, Tick};
 use super::ice::{has_relay, refuse_local_candidate, refuse_remote_candidate, usable_ice_servers};
 use super::jitter::MAX_PAYLOAD;
@@ -66,13 +67,12 @@ const DTLS_LIMIT: Duration = Duration::from_secs(8);
 
 /// ICE connectivity-check pacing (RFC 8445 §14.2's Ta, default 50 ms; webrtc-rs's own is 200 ms).
 /// It also paces more than checks: webrtc-rs runs its whole stack's timers on this tick while
-/// ICE is checking, and the DTLS client's first flight, queued the moment ICE selects a pair,
-/// leaves only at the next tick (`rtc` 0.21's DTLS handler does not flush on that event). At
-/// 50 ms that tick was 0–50 ms (≈ 25 on average) of every call's setup after ICE had succeeded;
-/// at 20 ms it is 0–20. The cost: webrtc-rs checks *every* waiting pair each tick, so a callee
-/// whose checks the caller cannot answer yet (it has no answer) sends one per pair per 20 ms
-/// until it does — a few packets per pair per 100 ms of a homeserver round trip. Once ICE is
-/// connected the agent ticks every 200 ms as before.
+/// ICE is checking. The DTLS client's first flight, which used to wait for the next tick after
+/// ICE selected a pair (0–20 ms of every answered call's setup at 20 ms, 0–50 at 50), now leaves
+/// at once (`driver_runtime`). The cost of a short tick: webrtc-rs checks *every* waiting pair
+/// each tick, so a callee whose checks the caller cannot answer yet (it has no answer) sends one
+/// per pair per 20 ms until it does — a few packets per pair per 100 ms of a homeserver round
+/// trip. Once ICE is connected the agent ticks every 200 ms as before.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 /// Unanswered checks before a candidate pair is given up: 100 × 20 ms = 2 s (webrtc-rs's
 /// default was 7 × 200 ms = 1.4 s), room for a peer whose answer is still on its way.
@@ -141,6 +141,9 @@ struct Shared {
     gathering: Mutex<Gathering>,
     /// Bumped each time ICE connects; the DTLS watchdog checks it has not moved on.
     ice_connects: AtomicU64,
+    /// The peer connection's runtime: told to run the driver's timers at once when ICE connects,
+    /// so the DTLS client's first flight leaves then (`driver_runtime`).
+    runtime: Arc<DriverRuntime>,
     /// Digits queued by `send_dtmf`, stepped by the send loop.
     dtmf: Mutex<DtmfSender>,
     /// The telephone-event payload types and clock rates of the last remote description.
@@ -208,6 +211,7 @@ impl PeerConnectionEventHandler for Handler {
         {
             return;
         }
+        self.shared.runtime.handle_timers_now();
         let attempt = self.shared.ice_connects.fetch_add(1, Ordering::AcqRel) + 1;
         let shared = Arc::downgrade(&self.shared);
         tokio::spawn(async move {
@@ -419,6 +423,7 @@ impl MediaSession {
             crypto: cfg.frame_crypto.clone(),
             gathering: Mutex::new(Gathering::default()),
             ice_connects: AtomicU64::new(0),
+            runtime: DriverRuntime::new(),
             dtmf: Mutex::new(DtmfSender::new()),
             telephone_events: Mutex::new(Vec::new()),
         });
@@ -444,6 +449,7 @@ impl MediaSession {
         let build_pc = |mdns: MulticastDnsMode| {
             let (handler, addrs, ice_servers) =
                 (handler.clone(), addrs.clone(), ice_servers.clone());
+            let runtime: Arc<dyn webrtc::runtime::Runtime> = shared.runtime.clone();
             async move {
                 let (media, registry) = Self::media_engine()?;
                 let pc = PeerConnectionBuilder::new()
@@ -465,6 +471,7 @@ impl MediaSession {
                     .with_media_engine(media)
                     .with_interceptor_registry(registry)
                     .with_handler(handler)
+                    .with_runtime(runtime)
                     .with_udp_addrs(addrs)
                     .build()
                     .await
@@ -1431,7 +1438,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(7)).await;
         let mut subscriber = frame_ticker();
         let (a, b) = (publisher.tick().await, subscriber.tick().await);
-        assert!(on_grid(a, first) && on_grid(b, first), "{first:?} {a:?} {b:?}");
+        assert!(
+            on_grid(a, first) && on_grid(b, first),
+            "{first:?} {a:?} {b:?}"
+        );
         assert!(on_grid(subscriber.tick().await, publisher.tick().await));
     }
 
