@@ -8,12 +8,16 @@
 # with livekit-server and the LiveKit JWT service).
 #
 #   scripts/bench-interop.sh [-n CALLS] [-d SECONDS] [--bin MXCALL] [--protocol P] [--json]
+#                            [--compare MXCALL_B] [--mxcall-only]
 #
 #   -n CALLS     calls of each kind (default 3)
 #   -d SECONDS   how long each call stays connected (default 10)
 #   --bin PATH   the mxcall binary to measure (default: `cargo build --release`, then that binary)
 #   --protocol P legacy, matrixrtc or both (default both)
 #   --json       print one JSON object per protocol (medians and every run) instead of the tables
+#   --compare B  also CALLS mxcall↔mxcall calls with the binary B (column "B↔B"), interleaved:
+#                an A/B of two builds in one run (this machine's speed drifts between runs)
+#   --mxcall-only  no js calls (ratios then to the first mxcall↔mxcall column); with --compare
 #
 # Needs what the tests need (scripts/install-deps.sh, scripts/install-interop.sh, and
 # scripts/livekit.sh install for MatrixRTC). Per-call lines go to stderr, the tables to stdout.
@@ -21,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-calls=3 duration=10 bin="" json=() protocol=both
+calls=3 duration=10 bin="" json=() protocol=both extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) calls=$2; shift 2 ;;
@@ -29,7 +33,10 @@ while [ $# -gt 0 ]; do
         --bin) bin=$2; shift 2 ;;
         --json) json=(--json); shift ;;
         --protocol) protocol=$2; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --compare) [ -x "$2" ] || { echo "bench-interop: $2 is not an executable" >&2; exit 1; }
+                   extra+=(--mxcall-b "$(realpath "$2")"); shift 2 ;;
+        --mxcall-only) extra+=(--mxcall-only); shift ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-interop: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -54,7 +61,7 @@ cleanup() {
 }
 trap cleanup EXIT
 echo "bench-interop: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); mxcall $("$bin" --version); $(/usr/bin/chromium --version 2>/dev/null)" >&2
-bench() { node tests/interop/bench.mjs --hs "$1" --mxcall "$(realpath "$bin")" --calls "$calls" --duration "$duration" "${json[@]}" "${@:2}"; }
+bench() { node tests/interop/bench.mjs --hs "$1" --mxcall "$(realpath "$bin")" --calls "$calls" --duration "$duration" "${json[@]}" "${extra[@]}" "${@:2}"; }
 
 if [ "$protocol" != matrixrtc ]; then
     bench "$(scripts/synapse.sh start "$dir/hs-legacy")"

@@ -3,6 +3,11 @@
 // and mxcall↔mxcall through one Synapse, interleaved, and a table of medians with ratios to js↔js.
 //
 //   node bench.mjs --hs URL --mxcall BIN [--calls N] [--duration S] [--rtc] [--json]
+//                  [--mxcall-b BIN_B] [--mxcall-only]
+//
+// --mxcall-b: also N mxcall↔mxcall calls with a second build (column "B↔B"), interleaved with the
+// others — an A/B of two builds in one run, since this machine's speed drifts between runs.
+// --mxcall-only: no js calls; ratios are then to the first mxcall↔mxcall column.
 //
 // --rtc: MatrixRTC calls (the homeserver must be in its MatrixRTC configuration, with LiveKit):
 // js is Element Call's engine (rtc-peer.mjs: matrix-js-sdk's MatrixRTC session + livekit-client)
@@ -33,6 +38,8 @@ const { values: a } = parseArgs({
         duration: { type: "string", default: "10" },
         rtc: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
+        "mxcall-b": { type: "string" },
+        "mxcall-only": { type: "boolean", default: false },
     },
 });
 const N = Number(a.calls);
@@ -179,8 +186,8 @@ async function room(x, y) {
     return room_id;
 }
 
-function mxLogin(home, profile, acct) {
-    const p = run(a.mxcall, ["--profile", profile, "login", acct.user, "--homeserver", a.hs, "--password-stdin"], {
+function mxLogin(bin, home, profile, acct) {
+    const p = run(bin, ["--profile", profile, "login", acct.user, "--homeserver", a.hs, "--password-stdin"], {
         env: { ...process.env, MXCALL_HOME: home },
     });
     p.stdin.end(acct.password + "\n");
@@ -192,8 +199,8 @@ function mxLogin(home, profile, acct) {
 const jsPeer = (acct, args) =>
     run("node", [join(here, RTC ? "rtc-peer.mjs" : "peer.mjs"), "--hs", a.hs, "--user", acct.user, "--token", acct.token, "--device", acct.device, "--timeout", String(D + 90), ...args]);
 
-const mx = (home, args) =>
-    run(a.mxcall, ["--json", ...args, "--output", "null", "--media-addr", "127.0.0.1"], { env: { ...process.env, MXCALL_HOME: home } });
+const mx = (bin, home, args) =>
+    run(bin, ["--json", ...args, "--output", "null", "--media-addr", "127.0.0.1"], { env: { ...process.env, MXCALL_HOME: home } });
 
 // ---- One call ----------------------------------------------------------------------------------
 
@@ -205,9 +212,12 @@ async function oneCall(kind) {
         const roomId = await room(x, y);
         let callee, caller, calleeSide, callerSide;
         // The callee first, synced, as a person's client would be.
-        if (kind === "mx-mx") {
-            await mxLogin(home, "b", y);
-            callee = mx(home, ["--profile", "b", "answer", "--wait", String(D + 60), "--input", "tone:880"]);
+        // The mxcall build of this kind ("mx-mx-b": the second one).
+        const bin = kind === "mx-mx-b" ? a["mxcall-b"] : a.mxcall;
+        const mxMx = kind.startsWith("mx-mx");
+        if (mxMx) {
+            await mxLogin(bin, home, "b", y);
+            callee = mx(bin, home, ["--profile", "b", "answer", "--wait", String(D + 60), "--input", "tone:880"]);
             calleeSide = new Side("mx", callee);
             await sleep(1500);
         } else {
@@ -221,16 +231,16 @@ async function oneCall(kind) {
             callerSide = new Side("js", caller);
             place = (await waitEvent(caller, RTC ? "rtc_join" : "place")).ts;
         } else {
-            await mxLogin(home, "a", x);
+            await mxLogin(bin, home, "a", x);
             const protocol = ["--protocol", RTC ? "matrixrtc" : "legacy"];
-            caller = mx(home, ["--profile", "a", "call", roomId, "--duration", String(D), "--input", "tone:440", ...protocol]);
+            caller = mx(bin, home, ["--profile", "a", "call", roomId, "--duration", String(D), "--input", "tone:440", ...protocol]);
             callerSide = new Side("mx", caller);
             place = caller.startedAt;
         }
         const connected = await waitEvent(caller, "connected");
         // The callee's own view: from the call reaching it (mxcall "ringing", js-sdk
         // "Call.incoming", Element Call's ring) to its "connected".
-        const rang = await waitEvent(callee, kind === "mx-mx" ? "ringing" : RTC ? "ring" : "incoming");
+        const rang = await waitEvent(callee, mxMx ? "ringing" : RTC ? "ring" : "incoming");
         const calleeConnected = await waitEvent(callee, "connected");
         const invited = caller.events.find((e) => e.event === (kind === "js-js" && RTC ? "ring_sent" : "invite_sent"));
         const cpu0 = callerSide.cpu() + calleeSide.cpu();
@@ -270,10 +280,10 @@ async function oneCall(kind) {
 
 // ---- The run and the table ----------------------------------------------------------------------
 
-const kinds = ["js-js", "mx-js", "mx-mx"];
+const kinds = [...(a["mxcall-only"] ? [] : ["js-js", "mx-js"]), "mx-mx", ...(a["mxcall-b"] ? ["mx-mx-b"] : [])];
 const label = RTC
-    ? { "js-js": "EC↔EC", "mx-js": "mxcall→EC", "mx-mx": "mxcall↔mxcall" }
-    : { "js-js": "js↔js", "mx-js": "mxcall→js", "mx-mx": "mxcall↔mxcall" };
+    ? { "js-js": "EC↔EC", "mx-js": "mxcall→EC", "mx-mx": "mxcall↔mxcall", "mx-mx-b": "B↔B" }
+    : { "js-js": "js↔js", "mx-js": "mxcall→js", "mx-mx": "mxcall↔mxcall", "mx-mx-b": "B↔B" };
 const results = [];
 for (let i = 1; i <= N; i++) {
     for (const kind of kinds) {
@@ -316,15 +326,15 @@ if (a.json) {
     const lines = [];
     lines.push(
         RTC
-            ? `MatrixRTC (LiveKit SFU; EC = Element Call's engine: matrix-js-sdk MatrixRTC + livekit-client): medians of ${N} call(s) each, ${D} s connected; (×) = ratio to EC↔EC`
-            : `legacy m.call.* (js = matrix-js-sdk MatrixCall): medians of ${N} call(s) each, ${D} s connected; (×) = ratio to js↔js`,
+            ? `MatrixRTC (LiveKit SFU; EC = Element Call's engine: matrix-js-sdk MatrixRTC + livekit-client): medians of ${N} call(s) each, ${D} s connected; (×) = ratio to ${label[kinds[0]]}`
+            : `legacy m.call.* (js = matrix-js-sdk MatrixCall): medians of ${N} call(s) each, ${D} s connected; (×) = ratio to ${label[kinds[0]]}`,
     );
     lines.push("".padEnd(w0) + kinds.map((k) => label[k].padStart(w)).join(""));
     for (const [m, title, digits] of metrics) {
-        const base = med["js-js"][m];
+        const base = med[kinds[0]][m];
         const cells = kinds.map((k) => {
             const v = med[k][m];
-            const ratio = k === "js-js" ? "" : ` (${(v / base).toFixed(2)}×)`;
+            const ratio = k === kinds[0] ? "" : ` (${(v / base).toFixed(2)}×)`;
             return (v.toFixed(digits) + ratio).padStart(w);
         });
         lines.push(title.padEnd(w0) + cells.join(""));
