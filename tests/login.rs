@@ -309,6 +309,74 @@ fn logout_with_the_server_unreachable_keeps_data_unless_forced() {
     assert_eq!(left_in_profile(&home), ["recovery-key.txt"]);
 }
 
+#[test]
+fn call_and_answer_with_the_server_unreachable_end_at_once_with_exit_4() {
+    let home = Home::new();
+    let (user, password) = register("serverdown");
+    home.login("default", &user, &password);
+    let path = home.profile_dir("default").join("session.json");
+    let mut session = home.session("default");
+    session["homeserver"] = "http://127.0.0.1:9/".into();
+    std::fs::write(&path, serde_json::to_vec(&session).unwrap()).unwrap();
+
+    // Before: both waited for the homeserver for ever (and `answer --wait 30` past its 30 s),
+    // printing a retry line every 5 s; Ctrl-C did nothing meanwhile.
+    for args in [
+        &[
+            "call",
+            "!room:localhost",
+            "--input",
+            "tone:440",
+            "--output",
+            "null",
+        ][..],
+        &[
+            "answer", "--wait", "30", "--input", "tone:440", "--output", "null",
+        ][..],
+    ] {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let started = std::time::Instant::now();
+        let out = wait(spawn(&home, &args), std::time::Duration::from_secs(25));
+        let err = assert_fails_with(&out, 4);
+        assert!(
+            err.contains("cannot reach the homeserver"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    // The profile is untouched: still logged in, the session kept.
+    assert!(path.exists());
+}
+
+#[test]
+fn ctrl_c_while_the_homeserver_is_unreachable_ends_the_command_with_130() {
+    let home = Home::new();
+    let (user, password) = register("downsigint");
+    home.login("default", &user, &password);
+    let path = home.profile_dir("default").join("session.json");
+    let mut session = home.session("default");
+    session["homeserver"] = "http://127.0.0.1:9/".into();
+    std::fs::write(&path, serde_json::to_vec(&session).unwrap()).unwrap();
+
+    let args: Vec<String> = [
+        "answer", "--wait", "30", "--input", "tone:440", "--output", "null",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let child = spawn(&home, &args);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = wait(child, std::time::Duration::from_secs(10));
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+}
+
 fn left_in_profile(home: &Home) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(home.profile_dir("default"))
         .unwrap()

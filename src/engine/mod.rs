@@ -394,9 +394,14 @@ impl Engine {
 
         // The first batch (the backlog since the last run) comes before anything is placed, so
         // that the room list is known and old invites are seen as old.
-        let first = match sync_rx.recv().await {
-            Some(batch) => batch?,
-            None => return Err(Error::Other("sync stopped".into())),
+        // Ctrl-C / SIGTERM end the wait at once (nothing was placed or answered yet).
+        let first = tokio::select! {
+            batch = sync_rx.recv() => match batch {
+                Some(batch) => batch?,
+                None => return Err(Error::Other("sync stopped".into())),
+            },
+            _ = sigint.recv() => return Ok(exit::INTERRUPTED),
+            _ = sigterm.recv() => return Ok(exit::INTERRUPTED),
         };
         self.start_mode().await?;
         self.on_batch(first).await?;

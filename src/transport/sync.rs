@@ -29,6 +29,12 @@ pub const POLL_TIMEOUT: Duration = Duration::from_secs(25);
 /// ([`SyncPace::Setup`]): news ends it at once all the same; this bounds how long the lease
 /// renewals go on after every call has connected, since a locked sync is never cut short.
 const SETUP_POLL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Failed attempts at the *first* sync before the task gives up and reports the error: with the
+/// back-off (250 ms, doubling) that is ≈ 4 s for a homeserver that is restarting; a command
+/// then ends with the error (exit 4 for an unreachable server) instead of waiting for it for
+/// ever. After the first sync a failure is retried without end: a call in progress survives a
+/// homeserver restart.
+const FIRST_SYNC_ATTEMPTS: u32 = 5;
 
 /// How the sync task waits for news; the engine says which (`engine::sync_pace`).
 ///
@@ -173,6 +179,7 @@ pub fn spawn(
         // The last response's token: where a probe (`sync_probe`) starts from.
         let mut since: Option<String> = None;
         let mut backoff = Duration::from_millis(250);
+        let mut first_failures = 0;
         let mut describer = super::room_facts::Describer::new(Some(service));
         let mut pending = Pending::default();
         let mut new_keys = match client.encryption().room_keys_received_stream().await {
@@ -284,12 +291,20 @@ pub fn spawn(
                         return;
                     }
                     let err = Error::from_sdk(&e, "sync failed", &profile, &homeserver);
-                    if matches!(err, Error::Auth { .. }) {
+                    if first {
+                        first_failures += 1;
+                    }
+                    if matches!(err, Error::Auth { .. }) || first_failures >= FIRST_SYNC_ATTEMPTS {
                         let _ = tx.send(Err(err)).await;
                         return;
                     }
                     // The homeserver may be restarting: keep trying, the call state survives.
-                    tracing::warn!("sync failed, retrying in {backoff:?}: {err}");
+                    // (Before the first sync the error itself ends the command: no warning.)
+                    if first {
+                        tracing::debug!("first sync failed, retrying in {backoff:?}: {err}");
+                    } else {
+                        tracing::warn!("sync failed, retrying in {backoff:?}: {err}");
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
