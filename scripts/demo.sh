@@ -13,7 +13,7 @@ say "installing Synapse (if missing)"
 scripts/synapse.sh install
 say "building mxcall"
 cargo build --locked --quiet
-mxcall=$PWD/target/debug/mxcall
+mxcall=$(realpath "${CARGO_TARGET_DIR:-target}")/debug/mxcall
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mxcall-demo.XXXXXX")
 cleanup() { scripts/synapse.sh stop "$work/hs" >/dev/null 2>&1 || true; rm -rf "$work"; }
