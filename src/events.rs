@@ -181,7 +181,8 @@ pub enum Event {
         /// `None`: nothing to answer arrived within `--wait` (no call).
         #[serde(flatten)]
         call: Option<CallRef>,
-        /// `completed`, `declined`, `no_answer`, `media_failed`, `answered_elsewhere`, `error`.
+        /// `completed`, `cancelled` (we hung up before it connected), `declined`, `no_answer`,
+        /// `media_failed`, `answered_elsewhere`, `error`.
         outcome: &'static str,
         duration_ms: u64,
         exit_code: u8,
@@ -353,7 +354,8 @@ pub const DOCS: &[EventDoc] = &[
     EventDoc {
         name: "ended",
         meaning: "the call is over (or nothing arrived within --wait: no call fields); outcome \
-                  completed, declined, no_answer, media_failed, answered_elsewhere or error; \
+                  completed, cancelled (hung up here before it connected), declined, no_answer, \
+                  media_failed, answered_elsewhere or error; \
                   stats: the final counters; mos: the whole call's; remote_audio false: \
                   connected, but nothing the other side sent was heard; encrypted, e2ee: frame \
                   counters of MatrixRTC media encryption",

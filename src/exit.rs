@@ -23,11 +23,13 @@ pub const NO_ANSWER: u8 = 6;
 pub const MEDIA: u8 = 7;
 /// The call was answered elsewhere or replaced.
 pub const ELSEWHERE: u8 = 8;
-/// Ctrl-C / SIGTERM (after the hangup went out, or its grace ran out): 128 + SIGINT, as
-/// shells report an interrupted command.
+/// Interrupted: the call was hung up here (Ctrl-C, SIGTERM, `mxcall hangup`) before it
+/// connected (`signalling::Outcome::Cancelled`), or Ctrl-C came while no call was in progress,
+/// or a second Ctrl-C did not wait for the hangup. 128 + SIGINT, as shells report an
+/// interrupted command. (Ctrl-C in a connected call hangs it up normally: 0.)
 pub const INTERRUPTED: u8 = 130;
 
-/// Each code with its one-line (or wrapped) description, in the order the help lists them.
+/// Each code with its one-line (or wrapped: `\n`, no indent) description, in the order the help lists them.
 pub const TABLE: &[(u8, &str)] = &[
     (
         OK,
@@ -50,13 +52,14 @@ pub const TABLE: &[(u8, &str)] = &[
     ),
     (
         MEDIA,
-        "media failed (ICE failure, LiveKit SFU unreachable, audio device or file unusable;\n     \
+        "media failed (ICE failure, LiveKit SFU unreachable, audio device or file unusable;\n\
          --protocol matrixrtc on a homeserver without a MatrixRTC transport)",
     ),
     (ELSEWHERE, "the call was answered elsewhere or replaced"),
     (
         INTERRUPTED,
-        "interrupted (a second Ctrl-C, or Ctrl-C while nothing was in progress)",
+        "interrupted: the call was hung up here (Ctrl-C, SIGTERM, `mxcall hangup`) before it\n\
+         connected, Ctrl-C while no call was in progress, or a second Ctrl-C",
     ),
 ];
 
@@ -64,7 +67,9 @@ pub const TABLE: &[(u8, &str)] = &[
 pub fn help_section() -> String {
     let mut text = String::from("EXIT CODES:");
     for (code, meaning) in TABLE {
-        text.push_str(&format!("\n  {code}  {meaning}"));
+        // Codes right-aligned in three columns; a meaning's wrapped lines under its first.
+        let meaning = meaning.replace('\n', "\n       ");
+        text.push_str(&format!("\n  {code:>3}  {meaning}"));
     }
     text
 }
@@ -96,8 +101,17 @@ mod tests {
     #[test]
     fn the_help_section_lists_the_codes_in_order() {
         let text = help_section();
-        assert!(text.starts_with("EXIT CODES:\n  0  success"));
-        assert!(text.contains("\n  7  media failed"));
-        assert!(text.ends_with("nothing was in progress)"));
+        assert!(text.starts_with("EXIT CODES:\n    0  success"));
+        assert!(text.contains("\n    7  media failed"));
+        assert!(text.contains("\n  130  interrupted"));
+        assert!(text.ends_with("or a second Ctrl-C"));
+        // Every line of a meaning starts in the same column.
+        for line in text.lines().skip(1) {
+            assert_eq!(
+                line.find(|c: char| c.is_alphabetic() || c == '-'),
+                Some(7),
+                "{line}"
+            );
+        }
     }
 }

@@ -709,6 +709,33 @@ fn ctrl_c_hangs_up_cleanly_before_exiting() {
 }
 
 #[test]
+fn ctrl_c_while_the_call_rings_hangs_up_and_exits_130() {
+    let p = pair();
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--ring-timeout", "30"],
+            "tone:440",
+            "a.wav",
+        ),
+    );
+    wait_for_event(&p.home, "b", &p.room, "m.call.invite");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(a.id() as i32, libc::SIGINT) };
+    let a_out = wait(a, Duration::from_secs(15));
+    // Given up before it connected: not a success for a script (`call && echo reached`).
+    assert_eq!(code(&a_out), 130, "{}", stderr(&a_out));
+    let a_events = events(&a_out);
+    let ended = find_event(&a_events, "ended").unwrap();
+    assert_eq!(ended["outcome"], "cancelled", "{ended}");
+    assert_eq!(ended["exit_code"], 130, "{ended}");
+    // The callee's client stops ringing: the hangup is on the server.
+    let hangup = wait_for_event(&p.home, "b", &p.room, "m.call.hangup");
+    assert_eq!(hangup["sender"], p.a_user.as_str());
+}
+
+#[test]
 fn the_other_party_leaving_the_room_ends_the_call() {
     let p = pair();
     let (a, b) = p.start_connected_call();

@@ -233,14 +233,15 @@ fn the_membership_is_what_element_call_writes_and_rings_with_a_notification() {
     assert_eq!(c["m.relates_to"]["rel_type"], "m.reference");
     assert!(c["lifetime"].as_u64().unwrap() > 0);
     assert!(c["sender_ts"].as_u64().unwrap() > 0);
-    // Ctrl-C while ringing: the caller leaves (a hangup of our own: exit 0, as legacy calls).
+    // Ctrl-C while ringing: the caller leaves; the call never connected, so the command says
+    // it was interrupted (130), as a legacy call does.
     unsafe { libc::kill(a.id() as i32, libc::SIGINT) };
     let a_out = wait(a, Duration::from_secs(20));
-    assert_eq!(code(&a_out), 0, "{}", stderr(&a_out));
-    assert_eq!(
-        find_event(&events(&a_out), "ended").unwrap()["outcome"],
-        "completed"
-    );
+    assert_eq!(code(&a_out), 130, "{}", stderr(&a_out));
+    let a_events = events(&a_out);
+    let ended = find_event(&a_events, "ended").unwrap();
+    assert_eq!(ended["outcome"], "cancelled", "{ended}");
+    assert_eq!(ended["exit_code"], 130, "{ended}");
     p.assert_all_left();
 }
 

@@ -436,8 +436,14 @@ impl RtcCallMachine {
                 Ok(())
             }
             (Command::Answer | Command::Decline, _) => Err(CommandError::NotRinging),
-            (Command::Hangup, State::InCall(_)) => {
-                self.end(now, Outcome::Completed);
+            (Command::Hangup, State::InCall(call)) => {
+                // Before the other member joined, hanging up gives the call up.
+                let outcome = if call.peer_seen {
+                    Outcome::Completed
+                } else {
+                    Outcome::Cancelled
+                };
+                self.end(now, outcome);
                 Ok(())
             }
             (Command::Hangup, State::Idle | State::Ending) => Err(CommandError::NoCall),

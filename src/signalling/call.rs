@@ -289,6 +289,17 @@ impl Call {
         self.end(ctx, Some((reason, Party::Local)), outcome);
     }
 
+    /// The user ends the call: [`Outcome::Completed`] once it has connected, else
+    /// [`Outcome::Cancelled`] (they gave up on it while it was being set up).
+    pub fn hang_up_by_user(&mut self, ctx: &mut Ctx, reason: &str) {
+        let outcome = if self.ever_connected {
+            Outcome::Completed
+        } else {
+            Outcome::Cancelled
+        };
+        self.hang_up(ctx, reason, outcome);
+    }
+
     /// Hold or resume (see [`Command::Hold`](super::Command::Hold)): the media engine makes the
     /// offer, which goes out as `m.call.negotiate` like any renegotiation.
     pub fn hold(&mut self, ctx: &mut Ctx, held: bool) -> Result<(), super::CommandError> {

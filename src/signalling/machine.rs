@@ -458,7 +458,7 @@ impl CallMachine {
                     call.reject(&mut self.ctx, reason.as_deref());
                 } else {
                     let reason = reason.unwrap_or_else(|| "user_hangup".to_owned());
-                    call.hang_up(&mut self.ctx, &reason, Outcome::Completed);
+                    call.hang_up_by_user(&mut self.ctx, &reason);
                 }
                 Ok(())
             }

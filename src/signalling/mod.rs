@@ -285,8 +285,11 @@ pub enum Party {
 /// How a call ended; maps 1:1 onto mxcall's exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
-    /// Hung up normally: after connecting, or by our own choice before it.
+    /// Hung up normally after connecting (by either side).
     Completed,
+    /// We hung up before the call connected (Ctrl-C, SIGTERM, `mxcall hangup` while it rang or
+    /// was being set up): the user gave up on it, so it did not succeed.
+    Cancelled,
     /// Declined: rejected, busy, or the callee left.
     Declined,
     /// Nobody answered in time, or the caller gave up before we answered.
@@ -305,6 +308,7 @@ impl Outcome {
         use crate::exit;
         match self {
             Outcome::Completed => exit::OK,
+            Outcome::Cancelled => exit::INTERRUPTED,
             Outcome::Error => exit::OTHER,
             Outcome::Declined => exit::DECLINED,
             Outcome::NoAnswer => exit::NO_ANSWER,
@@ -317,6 +321,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
+            Outcome::Cancelled => "cancelled",
             Outcome::Declined => "declined",
             Outcome::NoAnswer => "no_answer",
             Outcome::MediaFailed => "media_failed",

@@ -209,7 +209,8 @@ fn hanging_up_while_joining_leaves_once_the_join_is_answered() {
     w.run_for(60); // the delayed leave is answered, the join is in flight
     assert_eq!(w.sides[A].kinds(), [Kind::DelayedLeave, Kind::Join]);
     w.cmd(A, Command::Hangup);
-    assert_eq!(w.sides[A].outcome(), Some(Outcome::Completed));
+    // Nobody had joined: the caller gave up on the call.
+    assert_eq!(w.sides[A].outcome(), Some(Outcome::Cancelled));
     w.run_for(2_000);
     assert_eq!(
         w.sides[A].kinds(),

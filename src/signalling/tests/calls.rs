@@ -668,7 +668,8 @@ fn hanging_up_a_ringing_call_declines_it_and_unsent_calls_send_nothing() {
         },
     );
     assert!(sends(&out).is_empty());
-    assert_eq!(outcome(&out), Some(Outcome::Completed));
+    // The caller gave up before it connected: not a call that succeeded.
+    assert_eq!(outcome(&out), Some(Outcome::Cancelled));
 }
 
 #[test]

@@ -367,6 +367,7 @@ fn our_contents_carry_call_id_party_id_and_version_1() {
 fn exit_codes() {
     let table = [
         (Outcome::Completed, 0, "completed"),
+        (Outcome::Cancelled, 130, "cancelled"),
         (Outcome::Error, 1, "error"),
         (Outcome::Declined, 5, "declined"),
         (Outcome::NoAnswer, 6, "no_answer"),
