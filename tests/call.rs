@@ -1114,6 +1114,36 @@ fn calling_a_user_who_does_not_exist_fails_at_once_and_creates_no_room() {
     assert_eq!(joined["joined_rooms"], serde_json::json!([]), "{joined}");
 }
 
+/// A user on a server that cannot be reached (federation fails): Synapse creates the room and
+/// then fails the invite, with no room id in its error. mxcall says which user it could not
+/// invite, exits 1, and leaves (and forgets) the half-made room instead of piling up an empty
+/// room with every attempt.
+#[test]
+fn calling_a_user_whose_server_is_unreachable_fails_and_leaves_no_room() {
+    let home = Home::new();
+    let (a_user, apw) = register("a");
+    home.login("a", &a_user, &apw);
+    let far = "@bob:unreachable.invalid";
+    for _ in 0..2 {
+        let out = home.run(&[
+            "--profile",
+            "a",
+            "call",
+            far,
+            "--ring-timeout",
+            "30",
+            "--input",
+            "null",
+            "--output",
+            "null",
+        ]);
+        let err = assert_fails_with(&out, 1);
+        assert!(err.contains(far) && err.contains("cannot invite"), "{err}");
+        let joined = api("GET", "/joined_rooms", &token(&home, "a"), None);
+        assert_eq!(joined["joined_rooms"], serde_json::json!([]), "{joined}");
+    }
+}
+
 /// Strangers (issue 11): c, whom b never allowed, starts a DM with b and calls. `answer` does not
 /// join c's invite and answers nothing; with `--from c` it joins and answers. Once b and c share
 /// a room, a profile allowlist naming only a keeps c's calls from being answered there too, while

@@ -144,17 +144,77 @@ async fn dm_with(client: &Client, user: &UserId, own: &UserId) -> Result<CallRoo
         }
     }
     ensure_user_exists(client, user).await?;
-    let room = client.create_dm(user).await.map_err(|e| {
-        Error::Other(format!(
-            "cannot create a direct room with {user}: {}",
-            crate::error::root_cause(&e)
-        ))
-    })?;
+    let before = joined_rooms(client).await;
+    let room = match client.create_dm(user).await {
+        Ok(room) => room,
+        Err(e) => {
+            let cause = crate::error::root_cause(&e);
+            let abandoned = match before {
+                Some(before) => abandon_half_made_rooms(client, &before, own).await,
+                None => 0,
+            };
+            return Err(Error::Other(if abandoned > 0 {
+                format!(
+                    "cannot invite {user} to a direct room (the room was removed again): {cause}"
+                )
+            } else {
+                format!("cannot create a direct room with {user}: {cause}")
+            }));
+        }
+    };
     Ok(CallRoom {
         room,
         peer: user.to_owned(),
         peer_joined: false,
     })
+}
+
+/// The rooms the account has joined, as the homeserver says (`GET /joined_rooms`); `None` when
+/// it cannot be asked.
+async fn joined_rooms(client: &Client) -> Option<Vec<OwnedRoomId>> {
+    use matrix_sdk::ruma::api::client::membership::joined_rooms;
+    match client.send(joined_rooms::v3::Request::new()).await {
+        Ok(response) => Some(response.joined_rooms),
+        Err(e) => {
+            tracing::debug!("cannot list joined rooms: {e}");
+            None
+        }
+    }
+}
+
+/// `createRoom` with an invite fails *after* making the room when the invite cannot be sent
+/// (Synapse: the invitee's server is unreachable or refuses it), and the error names no room.
+/// The rooms joined since `before` in which we are still the only joined member are that room:
+/// leave and forget them, so each failed attempt does not leave an empty room behind. A room
+/// someone else is in is never touched. Returns how many were removed.
+async fn abandon_half_made_rooms(client: &Client, before: &[OwnedRoomId], own: &UserId) -> usize {
+    use matrix_sdk::ruma::api::client::membership::{forget_room, joined_members, leave_room};
+    let Some(after) = joined_rooms(client).await else {
+        return 0;
+    };
+    let mut removed = 0;
+    for room_id in after.iter().filter(|r| !before.contains(r)) {
+        let members = client
+            .send(joined_members::v3::Request::new(room_id.clone()))
+            .await;
+        let only_us = members.is_ok_and(|m| m.joined.keys().all(|u| u == own));
+        if !only_us {
+            continue;
+        }
+        let left = client
+            .send(leave_room::v3::Request::new(room_id.clone()))
+            .await;
+        let forgot = match left {
+            Ok(_) => client
+                .send(forget_room::v3::Request::new(room_id.clone()))
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+        tracing::debug!(%room_id, forgot, "removed a direct room whose invite failed");
+        removed += 1;
+    }
+    removed
 }
 
 /// Before a direct room is created for a user: their profile must exist (client-server API
