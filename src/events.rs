@@ -73,15 +73,21 @@ pub struct E2eeFrames {
 /// What the `ended` event of a call (not of a `--wait` that ran out) says about its media.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EndedMedia {
-    /// The call's final counters (`packets_sent`: what went on the wire); `None` without media.
+    /// The call's final counters (`packets_sent`: what went on the wire); absent without media.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<MediaStats>,
-    /// The whole call's MOS (`None` if it never connected).
+    /// The whole call's MOS (absent if it never connected).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mos: Option<f64>,
     /// `false`: connected, but nothing the other side sent was decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_audio: Option<bool>,
     /// The media was end-to-end encrypted: a legacy call's DTLS-SRTP always is, a MatrixRTC
     /// call's in encrypted rooms.
     pub encrypted: bool,
+    /// MatrixRTC media encryption's frame counters (absent for legacy calls and unencrypted
+    /// rooms).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub e2ee: Option<E2eeFrames>,
 }
 
@@ -89,6 +95,9 @@ pub struct EndedMedia {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// The user called is invited to the room but has not joined it yet (`call @user` created
+    /// the direct room and invited them): the call rings once they join.
+    AwaitingJoin { room_id: String, user_id: String },
     Joined {
         #[serde(flatten)]
         call: CallRef,
@@ -123,9 +132,9 @@ pub enum Event {
     Connected {
         #[serde(flatten)]
         call: CallRef,
-        /// MatrixRTC: the media is end-to-end encrypted.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        encrypted: Option<bool>,
+        /// The media is end-to-end encrypted (as `ended` says): always for a legacy call
+        /// (DTLS-SRTP), for MatrixRTC in encrypted rooms.
+        encrypted: bool,
     },
     Media {
         #[serde(flatten)]
@@ -214,6 +223,7 @@ impl Event {
     /// The `"event"` name.
     pub fn name(&self) -> &'static str {
         match self {
+            Event::AwaitingJoin { .. } => "awaiting_join",
             Event::Joined { .. } => "joined",
             Event::InviteSent { .. } => "invite_sent",
             Event::Ringing { .. } => "ringing",
@@ -258,6 +268,13 @@ pub struct EventDoc {
 /// Every event, in the order a call produces them.
 pub const DOCS: &[EventDoc] = &[
     EventDoc {
+        name: "awaiting_join",
+        meaning: "the user called is invited to the room but has not joined it (call @user \
+                  just created the direct room): the call rings once they join (no_answer if \
+                  they do not within --ring-timeout)",
+        fields: &["room_id", "user_id"],
+    },
+    EventDoc {
         name: "joined",
         meaning: "MatrixRTC: our call membership is in the room",
         fields: &["membership_event_id"],
@@ -281,8 +298,9 @@ pub const DOCS: &[EventDoc] = &[
     EventDoc {
         name: "connected",
         meaning: "media flows (MatrixRTC: our audio is on the SFU and the other member is in the \
-                  call; encrypted: its media is end-to-end encrypted, as in encrypted rooms)",
-        fields: &["encrypted?"],
+                  call); encrypted: the media is end-to-end encrypted (legacy: always, \
+                  DTLS-SRTP; MatrixRTC: in encrypted rooms)",
+        fields: &["encrypted"],
     },
     EventDoc {
         name: "media",
@@ -357,8 +375,9 @@ pub const DOCS: &[EventDoc] = &[
                   completed, cancelled (hung up here before it connected), declined, no_answer, \
                   media_failed, answered_elsewhere or error; \
                   stats: the final counters; mos: the whole call's; remote_audio false: \
-                  connected, but nothing the other side sent was heard; encrypted, e2ee: frame \
-                  counters of MatrixRTC media encryption",
+                  connected, but nothing the other side sent was heard; encrypted: as in \
+                  connected; e2ee: frame counters of MatrixRTC media encryption; fields \
+                  without a value (a call that never connected has no mos) are left out",
         fields: &[
             "outcome",
             "duration_ms",

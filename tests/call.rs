@@ -134,6 +134,12 @@ fn a_calls_b_audio_flows_both_ways_and_the_hangup_reaches_b() {
         find_event(&b_events, "ringing").unwrap()["caller"],
         p.a_user.as_str()
     );
+    // DTLS-SRTP: a legacy call's media is always end-to-end encrypted, and both events say so.
+    assert_eq!(
+        find_event(&b_events, "connected").unwrap()["encrypted"],
+        true
+    );
+    assert_eq!(find_event(&b_events, "ended").unwrap()["encrypted"], true);
     let hangup = find_event(&b_events, "hangup").unwrap();
     assert_eq!(hangup["by"], "remote");
     assert_eq!(hangup["reason"], "user_hangup");
@@ -668,13 +674,25 @@ fn calling_a_user_creates_a_direct_room_rings_once_they_join_and_reuses_it() {
         let b_out = wait(b, Duration::from_secs(60));
         assert_success(&a_out);
         assert_success(&b_out);
+        let awaiting = find_event(&events(&a_out), "awaiting_join").cloned();
         if round == 0 {
             assert!(
                 stderr(&a_out).contains("waiting for them to join"),
                 "{}",
                 stderr(&a_out)
             );
+            // A script sees the wait too, before the call rings.
+            let awaiting = awaiting.expect("no awaiting_join event");
+            assert_eq!(awaiting["user_id"], b_user.as_str(), "{awaiting}");
+            let a_events = events(&a_out);
+            let order: Vec<&str> = a_events
+                .iter()
+                .filter_map(|e| e["event"].as_str())
+                .filter(|e| ["awaiting_join", "invite_sent"].contains(e))
+                .collect();
+            assert_eq!(order, ["awaiting_join", "invite_sent"]);
         } else {
+            assert!(awaiting.is_none(), "{awaiting:?}");
             assert!(
                 !stderr(&a_out).contains("waiting for them to join"),
                 "the direct room was not reused"

@@ -39,6 +39,13 @@ impl Engine {
                     // theirs in it makes this glare, which the machine resolves.
                     self.place_after_first_batch = Some(room_id);
                 } else {
+                    self.reporter.event(
+                        crate::events::Event::AwaitingJoin {
+                            room_id: room_id.to_string(),
+                            user_id: call_room.peer.to_string(),
+                        },
+                        None,
+                    );
                     self.reporter.note(&format!(
                         "invited {} to {room_id}; waiting for them to join before ringing",
                         call_room.peer

@@ -618,10 +618,7 @@ impl Engine {
             format!("connected with {peer}")
         };
         self.reporter.event(
-            crate::events::Event::Connected {
-                call,
-                encrypted: Some(encrypted),
-            },
+            crate::events::Event::Connected { call, encrypted },
             Some(line),
         );
         if let Some(call_id) = call_id {

@@ -423,7 +423,8 @@ impl Engine {
                 self.reporter.event(
                     Event::Connected {
                         call: legacy_call(room_id.as_str(), &call_id),
-                        encrypted: None,
+                        // DTLS-SRTP, as the call's `ended` says.
+                        encrypted: true,
                     },
                     Some(format!("connected with {peer}")),
                 );

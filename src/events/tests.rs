@@ -33,13 +33,18 @@ fn variant(e: &Event) -> usize {
         Event::E2eeKey { .. } => 16,
         Event::E2eeKeyMissing { .. } => 17,
         Event::Undecryptable { .. } => 18,
+        Event::AwaitingJoin { .. } => 19,
     }
 }
-const VARIANTS: usize = 19;
+const VARIANTS: usize = 20;
 
 /// One of each variant, every optional field present.
 fn examples() -> Vec<Event> {
     vec![
+        Event::AwaitingJoin {
+            room_id: "!r:hs".into(),
+            user_id: "@b:hs".into(),
+        },
         Event::Joined {
             call: call(),
             membership_event_id: Some("$m".into()),
@@ -61,7 +66,7 @@ fn examples() -> Vec<Event> {
         },
         Event::Connected {
             call: call(),
-            encrypted: Some(true),
+            encrypted: true,
         },
         Event::Media { call: call() },
         Event::Hangup {
@@ -168,7 +173,10 @@ fn every_event_is_documented_with_exactly_the_fields_it_prints() {
         assert_eq!(json["event"], event.name());
         assert_eq!(json["ts"], 1);
         let doc = DOCS.iter().find(|d| d.name == event.name()).unwrap();
-        let call_event = !matches!(event, Event::Undecryptable { .. });
+        let call_event = !matches!(
+            event,
+            Event::Undecryptable { .. } | Event::AwaitingJoin { .. }
+        );
         let keys: BTreeSet<&str> = json
             .as_object()
             .unwrap()
@@ -187,13 +195,10 @@ fn every_event_is_documented_with_exactly_the_fields_it_prints() {
 }
 
 #[test]
-fn optional_fields_are_left_out_or_null_as_documented() {
-    // Legacy events carry no MatrixRTC-only fields.
-    let legacy = Event::Connected {
-        call: call(),
-        encrypted: None,
+fn optional_fields_without_a_value_are_left_out() {
+    let keys = |json: &serde_json::Value| -> BTreeSet<String> {
+        json.as_object().unwrap().keys().cloned().collect()
     };
-    assert!(legacy.to_json(0).get("encrypted").is_none());
     // The end of a --wait with nothing to answer: no call, no media fields.
     let waited = Event::Ended {
         call: None,
@@ -202,18 +207,13 @@ fn optional_fields_are_left_out_or_null_as_documented() {
         exit_code: crate::exit::NO_ANSWER,
         media: None,
     };
-    let json = waited.to_json(0);
-    let keys: BTreeSet<&str> = json
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
-        BTreeSet::from(["event", "ts", "outcome", "duration_ms", "exit_code"])
+        keys(&waited.to_json(0)),
+        ["event", "ts", "outcome", "duration_ms", "exit_code"]
+            .map(String::from)
+            .into()
     );
-    // A call that never connected: its media fields are there, as null.
+    // A legacy call that never connected: no stats, mos, remote_audio or e2ee — not nulls.
     let unconnected = Event::Ended {
         call: Some(call()),
         outcome: "no_answer",
@@ -228,7 +228,14 @@ fn optional_fields_are_left_out_or_null_as_documented() {
         }),
     };
     let json = unconnected.to_json(0);
-    assert!(json["stats"].is_null() && json.get("stats").is_some());
+    assert!(
+        json.as_object().unwrap().values().all(|v| !v.is_null()),
+        "{json}"
+    );
+    for absent in ["stats", "mos", "remote_audio", "e2ee"] {
+        assert!(json.get(absent).is_none(), "{absent}: {json}");
+    }
+    assert_eq!(json["encrypted"], true);
     assert_eq!(json["exit_code"], 6);
 }
 
