@@ -36,6 +36,9 @@ pub const LONG_VERSION: &str = concat!(
     ")"
 );
 
+/// The help heading of the options every command takes, after each command's own.
+const GLOBAL: &str = "Global options";
+
 /// Place and answer Matrix voice calls from the command line.
 #[derive(Debug, Parser)]
 #[command(
@@ -54,19 +57,19 @@ that tells a script what happened.",
 )]
 pub struct Cli {
     /// Profile (one login) to use; profiles live side by side in the data directory
-    #[arg(long, global = true, env = "MXCALL_PROFILE", default_value = crate::profile::DEFAULT_PROFILE, value_name = "NAME")]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "MXCALL_PROFILE", default_value = crate::profile::DEFAULT_PROFILE, value_name = "NAME")]
     pub profile: String,
 
     /// Print machine-readable JSON on stdout
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
 
     /// More detail on stderr (repeat for more)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(short, long, global = true, help_heading = GLOBAL, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
     /// Print nothing but errors
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
 
     #[command(subcommand)]

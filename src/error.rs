@@ -20,6 +20,10 @@ pub enum Error {
     /// A wrong or malformed recovery key (the account's secret-storage key).
     #[error("{0}")]
     RecoveryKey(String),
+    /// `login` itself was refused: wrong user id or password (no "log in again" hint: the
+    /// user is doing that).
+    #[error("{0}")]
+    Credentials(String),
     #[error("cannot reach the homeserver {homeserver}: {cause}")]
     Unreachable { homeserver: String, cause: String },
     #[error("the homeserver {homeserver} answered garbage: {cause}")]
@@ -42,7 +46,10 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => exit::USAGE,
-            Error::NotLoggedIn { .. } | Error::Auth { .. } | Error::RecoveryKey(_) => exit::AUTH,
+            Error::NotLoggedIn { .. }
+            | Error::Auth { .. }
+            | Error::RecoveryKey(_)
+            | Error::Credentials(_) => exit::AUTH,
             Error::Unreachable { .. } | Error::BadResponse { .. } => exit::UNREACHABLE,
             Error::Media(_) => exit::MEDIA,
             Error::Other(_) => exit::OTHER,
@@ -66,10 +73,9 @@ impl Error {
         if let Some(api) = err.as_client_api_error() {
             let message = api_message(api);
             return match api.error_kind() {
-                Some(ErrorKind::Forbidden) if context.starts_with("login") => Error::Auth {
-                    profile: profile.to_owned(),
-                    message: format!("{context}: wrong user id or password ({message})"),
-                },
+                Some(ErrorKind::Forbidden) if context.starts_with("login") => {
+                    Error::Credentials(format!("{context}: wrong user id or password ({message})"))
+                }
                 Some(ErrorKind::UnknownToken(_) | ErrorKind::MissingToken) => Error::Auth {
                     profile: profile.to_owned(),
                     message: format!(

@@ -11,8 +11,8 @@
 //!
 //! ALSA's configuration is process-wide, so this file holds a single test.
 
-#[path = "common/audio.rs"]
-mod audio_check;
+mod common;
+use common::audio as audio_check;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -257,14 +257,23 @@ fn the_devices_command_and_a_missing_device() {
         "{text}"
     );
 
-    let out = mxcall(&[
-        "call",
-        "!room:localhost",
-        "--input",
-        "device:no-such-mic",
-        "--output",
-        "null",
-    ]);
+    // A logged-in profile (not being logged in is exit 3, which comes first).
+    let home = common::Home::new();
+    let (user, password) = common::register("devices");
+    home.login("default", &user, &password);
+    let out = home
+        .cmd()
+        .env("ALSA_CONFIG_PATH", &conf)
+        .args([
+            "call",
+            "!room:localhost",
+            "--input",
+            "device:no-such-mic",
+            "--output",
+            "null",
+        ])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -221,7 +221,7 @@ fn hand_out(ctx: &Context, key: &str, file: Option<&std::path::Path>) -> Result<
     // Not silenced by -q: a script must learn that a secret was written.
     eprintln!(
         "A new cross-signing identity was created; with no terminal to show it on, its recovery key \
-was saved in {} (mode 0600): move it somewhere safe. {}",
+was saved in {} (mode 0600): store it away from this machine. {}",
         path.display(),
         recovery_key::WHY
     );

@@ -178,7 +178,10 @@ impl Call {
 }
 
 pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
-    // Audio first: a missing device or a bad file fails before anything is sent.
+    // Not logged in is what to fix first (exit 3), whatever the audio says; then audio, so a
+    // missing device or a bad file fails before anything is sent.
+    let profile = &ctx.profile;
+    let session = profile.load_session()?;
     let source = audio::open_source(&opts.input).map_err(|e| Error::Media(e.to_string()))?;
     let mut sink = audio::open_sink(&opts.output).map_err(|e| Error::Media(e.to_string()))?;
     if let Some(path) = &opts.record {
@@ -190,8 +193,6 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         });
     }
 
-    let profile = &ctx.profile;
-    let session = profile.load_session()?;
     let callers = match &mode {
         Mode::Answer { from, .. } | Mode::Watch { from, .. } => crate::callers::CallerPolicy::new(
             crate::callers::AllowList::load(profile)?,
