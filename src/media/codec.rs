@@ -13,7 +13,7 @@ pub const MAX_PACKET: usize = 1500;
 /// Target bitrate: wideband speech with room for the FEC copy.
 const BITRATE: i32 = 32_000;
 /// Encoder complexity (0-10) and the widest audio band it codes: complexity 1, wideband
-/// (up to 8 kHz, SILK alone), chosen by measurement (`scripts/bench-codec.sh`; README, CPU).
+/// (up to 8 kHz, SILK alone), chosen by measurement (`scripts/bench-codec.sh`; docs/performance.md, CPU).
 /// Over the speech of `/usr/share/sounds/alsa` at 32 kbit/s, PESQ-WB (ITU-T P.862.2, which
 /// scores the band up to 8 kHz) gives 4.37 for this setting and 4.37 for complexity 5 in the
 /// band libopus picks itself (a hybrid SILK + CELT mode up to 20 kHz, what mxcall used
