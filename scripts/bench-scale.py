@@ -11,7 +11,10 @@ frames intact (20 ms frames of the recording after the first loud one that carry
 less the frames the receiver concealed: worst call and mean over both directions of all calls),
 CPU seconds per call-minute of both processes of a call (from the caller's "connected" to the
 processes' exit), the sum of every process's peak RSS (each its own VmHWM, read from /proc while
-it runs), and Synapse's CPU meanwhile (in cores).
+it runs), and Synapse's CPU meanwhile (in cores). For the setup stretch (the first caller's start
+to the last caller's "connected") also: how busy the machine was (all CPUs, from /proc/stat, in
+cores), the share of it that was Synapse's, and the callers' own CPU to "connected" (median per
+process) — where the cores went while calls were being set up.
 Before the first K every pair makes one short call, so each K measures calls between
 accounts that have called before (sessions, room keys and the first sync in place), as a person's
 second call is. Standard library only. Not a test: it asserts nothing.
@@ -47,6 +50,13 @@ def api(hs, method, path, token=None, body=None):
     data = json.dumps(body if body is not None else {}).encode()
     with urllib.request.urlopen(req, data=data, timeout=60) as r:
         return json.load(r)
+
+
+def machine_busy_seconds():
+    """CPU time of the whole machine (every CPU, not idle or iowait), in seconds."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK
 
 
 def cpu_seconds(pid):
@@ -242,7 +252,7 @@ def main():
             callees.append(Proc(mx(*args), env))
             LIVE.extend(callees[-1:])
         time.sleep(3 + 0.1 * k)  # every callee restored and syncing
-        hs0, t0 = cpu_seconds(a.hs_pid), time.time()
+        hs0, t0, busy0 = cpu_seconds(a.hs_pid), time.time(), machine_busy_seconds()
         callers = []
         for i, pr in enumerate(chosen):
             args = ["--profile", pr["caller"], "call", pr["room"], "--protocol", "legacy",
@@ -252,14 +262,24 @@ def main():
                 args += ["--record", os.path.join(work, f"k{k}-caller{i}.wav")]
             callers.append(Proc(mx(*args), env))
             LIVE.extend(callers[-1:])
-        cpu_at_connect = []
+        cpu_at_connect, caller_setup_cpu = [], []
         for c, e in zip(callers, callees):
             ev = c.wait_event("connected", 60)
             cpu_at_connect.append(cpu_seconds(c.p.pid) + cpu_seconds(e.p.pid) if ev else None)
+            if ev:
+                caller_setup_cpu.append(cpu_seconds(c.p.pid))
+        # The setup stretch: from the first caller's start until every caller connected.
+        hs_s, t_s, busy_s = cpu_seconds(a.hs_pid), time.time(), machine_busy_seconds()
+        setup = {
+            "seconds": t_s - t0,
+            "machine_cores": (busy_s - busy0) / max(t_s - t0, 1e-3),
+            "synapse_cores": (hs_s - hs0) / max(t_s - t0, 1e-3),
+            "caller_cpu_ms": 1000 * statistics.median(caller_setup_cpu) if caller_setup_cpu else float("nan"),
+        }
         for p in callers + callees:
             p.wait_exit(duration + 120)
         hs1, t1 = cpu_seconds(a.hs_pid), time.time()
-        return chosen, callers, callees, cpu_at_connect, (hs1 - hs0) / (t1 - t0)
+        return chosen, callers, callees, cpu_at_connect, (hs1 - hs0) / (t1 - t0), setup
 
     note(f"warm-up: one short call per pair ({n} pairs, 10 at a time)")
     for start in range(0, n, 10):
@@ -268,7 +288,7 @@ def main():
     rows = []
     for k in ks:
         note(f"K={k}: {k} concurrent calls, {a.duration} s each")
-        chosen, callers, callees, cpu0, hs_cores = round_of(pairs[:k], a.duration, True)
+        chosen, callers, callees, cpu0, hs_cores, setup = round_of(pairs[:k], a.duration, True)
         setups, intact, cpu_per_min, connected = [], [], [], 0
         for i, (pr, c, e) in enumerate(zip(chosen, callers, callees)):
             conn = c.event("connected")
@@ -298,6 +318,10 @@ def main():
             "rss_total_mb": sum(p.peak_rss_mb() for p in callers + callees),
             "rss_max_process_mb": max(p.peak_rss_mb() for p in callers + callees),
             "synapse_cores": hs_cores,
+            "setup_stretch_s": setup["seconds"],
+            "setup_machine_cores": setup["machine_cores"],
+            "setup_synapse_cores": setup["synapse_cores"],
+            "setup_caller_cpu_ms": setup["caller_cpu_ms"],
         }
         rows.append(row)
         note(json.dumps(row))
@@ -323,6 +347,15 @@ def main():
               f"{r['setup_p95_ms']:.0f} ms | {r['intact_worst']:.1%} | {r['intact_mean']:.1%} | "
               f"{r['cpu_s_per_call_minute']:.2f} | {r['cpu_cores_all_calls']:.2f} | "
               f"{r['rss_total_mb']:.0f} MB | {r['rss_max_process_mb']:.0f} MB | {r['synapse_cores']:.2f} |")
+    print()
+    print("While calls were set up (the first caller's start → the last caller's connected):")
+    head = ["K calls", "stretch", "machine busy (cores)", "Synapse (cores)",
+            "caller CPU to connected (median)"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        print(f"| {r['k']} | {r['setup_stretch_s']:.1f} s | {r['setup_machine_cores']:.2f} | "
+              f"{r['setup_synapse_cores']:.2f} | {r['setup_caller_cpu_ms']:.0f} ms |")
     print("quality first below 99%: " + (f"K = {first_drop}" if first_drop else "at none of these K"))
 
 
