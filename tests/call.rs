@@ -396,16 +396,30 @@ fn when_two_devices_answer_one_connects_and_the_other_exits_8() {
     let p = pair();
     // B's second device: the same account logged in again as profile b2.
     p.home.login("b2", &p.b_user, &p.b_password);
+    two_answerers_one_connects_and_the_other_exits_8(&p, "b2");
+}
+
+/// Two `answer` processes of one profile (one device): each is its own party (`party_id`), so
+/// the one the caller did not select exits 8 — it used to take the other's answer for its own
+/// echo and the caller's selection for itself, and ended "completed" with exit 0 (found by a
+/// new-user trial).
+#[test]
+fn when_two_processes_of_one_profile_answer_one_connects_and_the_other_exits_8() {
+    let p = pair();
+    two_answerers_one_connects_and_the_other_exits_8(&p, "b");
+}
+
+fn two_answerers_one_connects_and_the_other_exits_8(p: &Pair, second: &str) {
     let b1 = spawn(
         &p.home,
         &p.args("b", &["answer", "--wait", "40"], "tone:880", "b1.wav"),
     );
     let b2 = spawn(
         &p.home,
-        &p.args("b2", &["answer", "--wait", "40"], "tone:880", "b2.wav"),
+        &p.args(second, &["answer", "--wait", "40"], "tone:880", "b2.wav"),
     );
-    // Both devices listen before the call comes: a device whose first sync already holds the
-    // other's answer rightly never rings (and waits on, exit 6), which is not this test's case.
+    // Both listen before the call comes: one whose first sync already holds the other's answer
+    // rightly never rings (and waits on, exit 6), which is not this test's case.
     std::thread::sleep(Duration::from_secs(2));
     let a = spawn(
         &p.home,

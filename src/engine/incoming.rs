@@ -149,8 +149,11 @@ impl Engine {
         if self.rooms.contains_key(&room_id) {
             return;
         }
-        let mut config =
-            signalling::Config::new(self.own_user.clone(), self.own_party.clone(), peer.clone());
+        let mut config = signalling::Config::new(
+            self.own_user.clone(),
+            self.legacy_party.clone(),
+            peer.clone(),
+        );
         config.ring = ring;
         config.invite_lifetime = lifetime;
         config.stream_id = self.stream_id.clone();

@@ -261,6 +261,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
         client,
         own_user: session.matrix.meta.user_id.clone(),
         stream_id: format!("mxcall-{own_party}"),
+        legacy_party: legacy_party_id(&own_party),
         own_party,
         profile_name: profile.name.clone(),
         mode: mode.clone(),
@@ -319,10 +320,28 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
     })
 }
 
+/// The `party_id` of this process's legacy calls: the device id and a random suffix. Two
+/// processes of one profile (two `answer`s, a `watch` and a `call`) share a device, and the
+/// spec's `party_id` tells the parties of a call apart (Matrix VoIP, "Party Identifiers"; a
+/// client *may* reuse its device id): with one id per process, the one not picked by the
+/// caller's `m.call.select_answer` sees it was answered elsewhere (exit 8), instead of taking
+/// the other's answer for its own echo and the selection for itself.
+fn legacy_party_id(device_id: &str) -> String {
+    let mut suffix = [0u8; 4];
+    if getrandom::fill(&mut suffix).is_err() {
+        suffix = std::process::id().to_le_bytes();
+    }
+    let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{device_id}_{hex}")
+}
+
 struct Engine {
     client: Client,
     own_user: OwnedUserId,
+    /// Our device id (MatrixRTC memberships and keys are per device).
     own_party: String,
+    /// Our `party_id` in legacy calls: this process's own ([`legacy_party_id`]).
+    legacy_party: String,
     profile_name: String,
     stream_id: String,
     mode: Mode,

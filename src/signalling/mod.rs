@@ -46,7 +46,8 @@ pub const DEFAULT_MIN_RING_TIME: Duration = Duration::from_secs(3);
 pub struct Config {
     /// Our Matrix user.
     pub own_user: OwnedUserId,
-    /// Our `party_id` for every call (the device id); tells our own echo from our other devices.
+    /// Our `party_id` for every call (mxcall: one per process, the device id and a suffix);
+    /// tells our own echo from our other devices and our other processes.
     pub own_party: String,
     /// The room's other member: the only user we call and the only one whose invites ring (an
     /// invite from our own user here is our own call to them, see `CallMachine`'s invite rules).
