@@ -36,7 +36,7 @@ pub enum By {
 /// are over the interval.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IntervalStats {
-    /// Length of the interval (0 for the first report).
+    /// Length of the interval (the first report's runs from `connected`).
     pub interval_ms: u64,
     /// Round-trip time from RTCP (`None` before the first report).
     pub rtt_ms: Option<f64>,
@@ -52,7 +52,7 @@ pub struct IntervalStats {
     pub concealed_frames: u64,
     /// Lost frames rebuilt from Opus in-band FEC.
     pub fec_recovered: u64,
-    /// Over the interval (`None` for the first report).
+    /// Over the interval (`None` only for an interval of zero length).
     pub send_kbps: Option<f64>,
     pub recv_kbps: Option<f64>,
     /// ITU-T G.107 E-model estimate from delay and loss, 1–4.5.
@@ -73,7 +73,8 @@ pub struct E2eeFrames {
 /// What the `ended` event of a call (not of a `--wait` that ran out) says about its media.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EndedMedia {
-    /// The call's final counters (`packets_sent`: what went on the wire); absent without media.
+    /// The call's final counters (`packets_sent`: what went on the wire); absent if it never
+    /// connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<MediaStats>,
     /// The whole call's MOS (absent if it never connected).
@@ -83,8 +84,9 @@ pub struct EndedMedia {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_audio: Option<bool>,
     /// The media was end-to-end encrypted: a legacy call's DTLS-SRTP always is, a MatrixRTC
-    /// call's in encrypted rooms.
-    pub encrypted: bool,
+    /// call's in encrypted rooms (absent if it never connected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
     /// MatrixRTC media encryption's frame counters (absent for legacy calls and unencrypted
     /// rooms).
     #[serde(skip_serializing_if = "Option::is_none")]

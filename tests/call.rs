@@ -176,6 +176,9 @@ fn a_calls_b_audio_flows_both_ways_and_the_hangup_reaches_b() {
         }
     }
     assert!(!stats.last().unwrap()["send_kbps"].is_null(), "{stats:?}");
+    // The first report already has bitrates: its interval runs from `connected`.
+    assert!(stats[0]["interval_ms"].as_u64().unwrap() > 500, "{stats:?}");
+    assert!(!stats[0]["recv_kbps"].is_null(), "{stats:?}");
     assert!(ended["mos"].as_f64().unwrap() > 4.2, "{ended}");
     assert!(
         find_event(&b_events, "stats").is_none(),

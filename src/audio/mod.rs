@@ -125,7 +125,7 @@ impl FromStr for AudioSpec {
                 .parse()
                 .map_err(|_| bad("the frequency is not a number"))?;
             if !(f > 0.0 && f < SAMPLE_RATE as f64 / 2.0) {
-                return Err(bad("the frequency must be between 0 and 24000 Hz"));
+                return Err(bad("the frequency must be above 0 and below 24000 Hz"));
             }
             return Ok(AudioSpec::Tone(f));
         }

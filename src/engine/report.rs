@@ -116,7 +116,7 @@ pub const LEGACY: &str = "legacy";
 
 /// The line `call`/`answer` print when a call ends (not in `--json` mode): "call with PEER
 /// OUTCOME after S s, HOW; N packets received, L lost (P%), MOS M" plus `tail` once media
-/// flowed, else "call with PEER: OUTCOME (HOW)". `how` ("hung up by …") is empty for a call that
+/// flowed, else "call with PEER: OUTCOME, HOW". `how` ("hung up by …") is empty for a call that
 /// ended without a hangup reason (a MatrixRTC call); the line then leaves it out.
 pub fn end_summary(
     peer: &str,
@@ -143,7 +143,7 @@ pub fn end_summary(
             )
         }
         _ if how.is_empty() => format!("call with {peer}: {words}"),
-        _ => format!("call with {peer}: {words} ({how})"),
+        _ => format!("call with {peer}: {words}, {how}"),
     }
 }
 
@@ -197,7 +197,7 @@ mod tests {
                 None,
                 ""
             ),
-            "call with @b:x: declined (hung up by @b:x (user_busy))"
+            "call with @b:x: declined, hung up by @b:x (user_busy)"
         );
     }
 }

@@ -43,7 +43,8 @@ impl Engine {
         let mut events = Vec::new();
         for (call_id, call) in &self.calls {
             let probe = call.media.as_ref().and_then(|m| m.probe.as_ref());
-            let (Some(probe), Some(_), None) = (probe, call.connected_at, &call.ended) else {
+            let (Some(probe), Some(connected_at), None) = (probe, call.connected_at, &call.ended)
+            else {
                 continue;
             };
             let s = probe.stats();
@@ -52,19 +53,20 @@ impl Engine {
                 call.room_id.clone(),
                 call_id.clone(),
                 super::report::LEGACY,
-                fields(&s, prev.as_ref(), now),
+                fields(&s, prev.as_ref(), connected_at, now),
             ));
         }
         for (room_id, room) in &self.rtc_rooms {
             let (Some(call_id), Some(s)) = (&room.call_id, room.media.stats()) else {
                 continue;
             };
+            let connected_at = room.connected_at.unwrap_or(now);
             let prev = self.stats.last.insert(call_id.clone(), (now, s.clone()));
             events.push((
                 room_id.clone(),
                 call_id.clone(),
                 super::rtc::PROTOCOL,
-                fields(&s, prev.as_ref(), now),
+                fields(&s, prev.as_ref(), connected_at, now),
             ));
         }
         self.stats.due = (!events.is_empty())
@@ -101,12 +103,18 @@ fn round(x: f64, places: i32) -> f64 {
 }
 
 /// One `stats` event: cumulative counters, and loss, bitrates and MOS over the interval since
-/// the previous one (the call's start for the first).
-fn fields(s: &MediaStats, prev: Option<&(Instant, MediaStats)>, now: Instant) -> IntervalStats {
+/// the previous one (since `connected_at`, from zero counters, for the first: so a call's first
+/// report already has its bitrates).
+fn fields(
+    s: &MediaStats,
+    prev: Option<&(Instant, MediaStats)>,
+    connected_at: Instant,
+    now: Instant,
+) -> IntervalStats {
     let zero = MediaStats::default();
     let (since, p) = match prev {
         Some((at, p)) => (now.saturating_duration_since(*at), p),
-        None => (Duration::ZERO, &zero),
+        None => (now.saturating_duration_since(connected_at), &zero),
     };
     let secs = since.as_secs_f64();
     let kbps = |bytes: u64| (secs > 0.0).then(|| round(bytes as f64 * 8.0 / secs / 1000.0, 1));
@@ -153,13 +161,23 @@ mod tests {
             jitter_buffer_ms: 40,
             ..Default::default()
         };
-        let f = fields(&after, Some(&(t0, before)), t0 + Duration::from_secs(2));
+        let f = fields(
+            &after,
+            Some(&(t0, before.clone())),
+            t0,
+            t0 + Duration::from_secs(2),
+        );
         assert_eq!(f.loss_percent, 10.0);
         assert_eq!(f.recv_kbps, Some(20.0));
         assert_eq!(f.send_kbps, Some(80.0));
         assert_eq!(f.interval_ms, 2000);
         let m = f.mos;
         assert!(m > 1.0 && m < mos(&MediaStats::default()), "{m}");
+        // The first report covers the time since the call connected, from zero counters.
+        let first = fields(&before, None, t0, t0 + Duration::from_secs(4));
+        assert_eq!(first.interval_ms, 4000);
+        assert_eq!(first.send_kbps, Some(40.0));
+        assert_eq!(first.recv_kbps, Some(20.0));
         // A clean call rates "excellent".
         assert!(
             mos(&MediaStats {

@@ -576,9 +576,10 @@ impl Engine {
                         .as_ref()
                         .filter(|_| !duration.is_zero())
                         .map(stats::mos),
-                    stats: stats.clone(),
+                    // A call that never connected has no media to describe.
+                    stats: stats.clone().filter(|_| !duration.is_zero()),
                     remote_audio,
-                    encrypted,
+                    encrypted: (!duration.is_zero()).then_some(encrypted),
                     e2ee: frames.map(|f| E2eeFrames {
                         frames_encrypted: f.frames_encrypted,
                         frames_decrypted: f.frames_decrypted,

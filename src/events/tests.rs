@@ -124,7 +124,7 @@ fn examples() -> Vec<Event> {
                 stats: Some(MediaStats::default()),
                 mos: Some(4.4),
                 remote_audio: Some(true),
-                encrypted: true,
+                encrypted: Some(true),
                 e2ee: Some(E2eeFrames {
                     frames_encrypted: 1,
                     frames_decrypted: 1,
@@ -213,7 +213,7 @@ fn optional_fields_without_a_value_are_left_out() {
             .map(String::from)
             .into()
     );
-    // A legacy call that never connected: no stats, mos, remote_audio or e2ee — not nulls.
+    // A call that never connected: no stats, mos, remote_audio, encrypted or e2ee — not nulls.
     let unconnected = Event::Ended {
         call: Some(call()),
         outcome: "no_answer",
@@ -223,7 +223,7 @@ fn optional_fields_without_a_value_are_left_out() {
             stats: None,
             mos: None,
             remote_audio: None,
-            encrypted: true,
+            encrypted: None,
             e2ee: None,
         }),
     };
@@ -232,10 +232,9 @@ fn optional_fields_without_a_value_are_left_out() {
         json.as_object().unwrap().values().all(|v| !v.is_null()),
         "{json}"
     );
-    for absent in ["stats", "mos", "remote_audio", "e2ee"] {
+    for absent in ["stats", "mos", "remote_audio", "encrypted", "e2ee"] {
         assert!(json.get(absent).is_none(), "{absent}: {json}");
     }
-    assert_eq!(json["encrypted"], true);
     assert_eq!(json["exit_code"], 6);
 }
 
