@@ -373,7 +373,9 @@ pub const DOCS: &[EventDoc] = &[
     },
     EventDoc {
         name: "ended",
-        meaning: "the call is over (or nothing arrived within --wait: no call fields); outcome \
+        meaning: "the call is over (no call fields when there was no call: nothing arrived \
+                  within --wait, or the callee never joined the room); duration_ms: time \
+                  connected (0 if it never connected); outcome \
                   completed, cancelled (hung up here before it connected), declined, no_answer, \
                   media_failed, answered_elsewhere or error; \
                   stats: the final counters; mos: the whole call's; remote_audio false: \
