@@ -301,16 +301,23 @@ fn logout_invalidates_the_token_and_removes_local_data() {
     assert_fails_with(&home.run(&["whoami"]), 3);
 }
 
-#[test]
-fn logout_with_the_server_unreachable_keeps_data_unless_forced() {
+/// A default profile logged in as a new user, whose session then points at a homeserver that
+/// answers nothing (it moved away, or the network is down); returns its `session.json`.
+fn logged_in_with_the_server_unreachable(prefix: &str) -> (Home, std::path::PathBuf) {
     let home = Home::new();
-    let (user, password) = register("offline");
+    let (user, password) = register(prefix);
     home.login("default", &user, &password);
-    // The homeserver moved away (or the network is down).
     let path = home.profile_dir("default").join("session.json");
     let mut session = home.session("default");
     session["homeserver"] = "http://127.0.0.1:9/".into();
     std::fs::write(&path, serde_json::to_vec(&session).unwrap()).unwrap();
+    (home, path)
+}
+
+#[test]
+fn logout_with_the_server_unreachable_keeps_data_unless_forced() {
+    // The homeserver moved away (or the network is down).
+    let (home, path) = logged_in_with_the_server_unreachable("offline");
 
     let err = assert_fails_with(&home.run(&["logout"]), 4);
     assert!(err.contains("--force"), "{err}");
@@ -326,13 +333,7 @@ fn logout_with_the_server_unreachable_keeps_data_unless_forced() {
 
 #[test]
 fn call_and_answer_with_the_server_unreachable_end_at_once_with_exit_4() {
-    let home = Home::new();
-    let (user, password) = register("serverdown");
-    home.login("default", &user, &password);
-    let path = home.profile_dir("default").join("session.json");
-    let mut session = home.session("default");
-    session["homeserver"] = "http://127.0.0.1:9/".into();
-    std::fs::write(&path, serde_json::to_vec(&session).unwrap()).unwrap();
+    let (home, path) = logged_in_with_the_server_unreachable("serverdown");
 
     // Before: both waited for the homeserver for ever (and `answer --wait 30` past its 30 s),
     // printing a retry line every 5 s; Ctrl-C did nothing meanwhile.
@@ -370,13 +371,7 @@ fn call_and_answer_with_the_server_unreachable_end_at_once_with_exit_4() {
 
 #[test]
 fn ctrl_c_while_the_homeserver_is_unreachable_ends_the_command_with_130() {
-    let home = Home::new();
-    let (user, password) = register("downsigint");
-    home.login("default", &user, &password);
-    let path = home.profile_dir("default").join("session.json");
-    let mut session = home.session("default");
-    session["homeserver"] = "http://127.0.0.1:9/".into();
-    std::fs::write(&path, serde_json::to_vec(&session).unwrap()).unwrap();
+    let (home, _) = logged_in_with_the_server_unreachable("downsigint");
 
     let args: Vec<String> = [
         "answer", "--wait", "30", "--input", "tone:440", "--output", "null",

@@ -327,12 +327,7 @@ pub async fn run(ctx: &Context, mode: Mode, opts: CallOptions) -> Result<u8> {
 /// caller's `m.call.select_answer` sees it was answered elsewhere (exit 8), instead of taking
 /// the other's answer for its own echo and the selection for itself.
 fn legacy_party_id(device_id: &str) -> String {
-    let mut suffix = [0u8; 4];
-    if getrandom::fill(&mut suffix).is_err() {
-        suffix = std::process::id().to_le_bytes();
-    }
-    let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{device_id}_{hex}")
+    format!("{device_id}_{}", crate::media::random_id(8))
 }
 
 struct Engine {

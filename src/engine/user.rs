@@ -559,12 +559,12 @@ impl Engine {
             MediaE2ee::PeerToPeer => (true, None),
             MediaE2ee::Frames(frames) => (frames.is_some(), frames),
         };
+        // A call that never connected has no media to describe: no stats, MOS, encryption.
+        let connected = !duration.is_zero();
+        let media = stats.as_ref().filter(|_| connected);
         // A connected call in which nothing the peer sent was decoded is not a clean success,
         // whatever its outcome: `remote_audio: false` and a line in the summary.
-        let remote_audio = stats
-            .as_ref()
-            .filter(|_| !duration.is_zero())
-            .map(|s| s.frames_decoded > 0);
+        let remote_audio = media.map(|s| s.frames_decoded > 0);
         self.reporter.event(
             Event::Ended {
                 call: Some(call_ref(room_id.as_str(), call_id, protocol)),
@@ -572,14 +572,10 @@ impl Engine {
                 duration_ms: duration.as_millis() as u64,
                 exit_code: code,
                 media: Some(EndedMedia {
-                    mos: stats
-                        .as_ref()
-                        .filter(|_| !duration.is_zero())
-                        .map(stats::mos),
-                    // A call that never connected has no media to describe.
-                    stats: stats.clone().filter(|_| !duration.is_zero()),
+                    mos: media.map(stats::mos),
+                    stats: media.cloned(),
                     remote_audio,
-                    encrypted: (!duration.is_zero()).then_some(encrypted),
+                    encrypted: connected.then_some(encrypted),
                     e2ee: frames.map(|f| E2eeFrames {
                         frames_encrypted: f.frames_encrypted,
                         frames_decrypted: f.frames_decrypted,

@@ -64,6 +64,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::Serialize;
 
 pub use error::MediaError;
+pub(crate) use session::random_id;
 pub use session::{MediaSession, SessionProbe};
 
 /// A STUN or TURN server, as the homeserver's `/voip/turnServer` hands them out.

@@ -1383,7 +1383,8 @@ fn random_u64() -> u64 {
     h.finish()
 }
 
-fn random_id(len: usize) -> String {
+/// `len` random ASCII letters and digits (unique, not secret: track, stream and party ids).
+pub(crate) fn random_id(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(len);
     let mut bits = random_u64();

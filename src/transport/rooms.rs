@@ -203,14 +203,13 @@ async fn abandon_half_made_rooms(client: &Client, before: &[OwnedRoomId], own: &
         }
         let left = client
             .send(leave_room::v3::Request::new(room_id.clone()))
-            .await;
-        let forgot = match left {
-            Ok(_) => client
+            .await
+            .is_ok();
+        let forgot = left
+            && client
                 .send(forget_room::v3::Request::new(room_id.clone()))
                 .await
-                .is_ok(),
-            Err(_) => false,
-        };
+                .is_ok();
         tracing::debug!(%room_id, forgot, "removed a direct room whose invite failed");
         removed += 1;
     }

@@ -264,6 +264,16 @@ pub fn assert_success(out: &Output) {
 }
 
 /// The command failed with `expected` and said so in exactly one line on stderr.
+/// A call hung up here before it connected: exit 130, and its `ended` event says `cancelled`
+/// with the same code.
+pub fn assert_cancelled(out: &Output) {
+    assert_eq!(code(out), 130, "{}", stderr(out));
+    let evs = events(out);
+    let ended = find_event(&evs, "ended").unwrap_or_else(|| panic!("no ended event: {evs:?}"));
+    assert_eq!(ended["outcome"], "cancelled", "{ended}");
+    assert_eq!(ended["exit_code"], 130, "{ended}");
+}
+
 pub fn assert_fails_with(out: &Output, expected: i32) -> String {
     let err = stderr(out);
     assert_eq!(
