@@ -165,7 +165,7 @@ impl Engine {
                         format!("the {role:?} connection to the LiveKit SFU failed"),
                     );
                 }
-                (PeerRole::Subscriber, MediaEvent::FirstAudio) => {
+                (_, MediaEvent::FirstAudio) => {
                     let call = super::report::call_ref(
                         room_id.as_str(),
                         room.call_id.as_deref().unwrap_or(""),

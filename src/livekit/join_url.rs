@@ -1,11 +1,15 @@
-//! The signalling WebSocket's URL: `<sfu>/rtc?access_token=…&protocol=…&auto_subscribe=1`.
+//! The signalling WebSocket's URL, in either of livekit-server's two shapes:
+//! - [`join_url_v1`]: `<sfu>/rtc/v1?access_token=…&join_request=…` — one peer connection for
+//!   both directions, the join parameters as a protobuf `WrappedJoinRequest` (base64url) in the
+//!   query (livekit-server `pkg/service/rtcservice.go` `validateInternal`: a `join_request`
+//!   turns `UseSinglePeerConnection` on; client-sdk-js `createRtcUrl` with
+//!   `singlePeerConnection`). What mxcall tries first.
+//! - [`join_url`]: `<sfu>/rtc?access_token=…&protocol=…&auto_subscribe=1` — the "v0" path: two
+//!   peer connections (publisher and subscriber), the join parameters in the query
+//!   (client-sdk-js `createV0RtcUrl`, `SignalClient.ts` `createConnectionParams`). For servers
+//!   without `/rtc/v1` (they answer it with HTTP 404).
 //!
-//! client-sdk-js `src/api/utils.ts` `createV0RtcUrl` (http(s) → ws(s), `rtc` appended to the
-//! path) and `SignalClient.ts` `createConnectionParams` (the query). This is the "v0" path:
-//! two peer connections (publisher and subscriber) and the join parameters in the query. The
-//! newer `/rtc/v1` path (one peer connection, a protobuf `WrappedJoinRequest` in `join_request`)
-//! needs the client to answer `MediaSectionsRequirement` with recv-only transceivers; v0 keeps
-//! each connection one-directional, which is what `media::MediaSession` builds.
+//! Both: http(s) becomes ws(s) and `rtc` is appended to the service's path.
 
 use url::Url;
 
@@ -17,12 +21,39 @@ use super::SfuError;
 /// (> 15). 17 only adds packet trailers on video frames, and client-sdk-js sends 17.
 pub const PROTOCOL_VERSION: u32 = 16;
 
-/// Builds the URL to open. `auto_subscribe=1`: the SFU subscribes us to every track published
-/// in the room and offers it on the subscriber connection, so no `UpdateSubscription` is
-/// needed. No `sdk` parameter: the SFU then treats us as an unknown SDK and turns off the
-/// quirks it keeps for libwebrtc-based SDKs (SCTP zero checksum, codec changes mid-call,
-/// livekit-server `pkg/rtc/clientinfo.go`).
+/// Builds the v0 URL (two peer connections). `auto_subscribe=1`: the SFU subscribes us to
+/// every track published in the room and offers it on the subscriber connection, so no
+/// `UpdateSubscription` is needed. No `sdk` parameter: the SFU then treats us as an unknown SDK
+/// and turns off the quirks it keeps for libwebrtc-based SDKs (SCTP zero checksum, codec
+/// changes mid-call, livekit-server `pkg/rtc/clientinfo.go`).
 pub fn join_url(sfu_url: &str, token: &str) -> Result<Url, SfuError> {
+    let mut url = signal_url(sfu_url, "rtc")?;
+    url.query_pairs_mut()
+        .append_pair("access_token", token)
+        .append_pair("auto_subscribe", "1")
+        .append_pair("adaptive_stream", "0")
+        .append_pair("protocol", &PROTOCOL_VERSION.to_string())
+        .append_pair("version", env!("CARGO_PKG_VERSION"));
+    Ok(url)
+}
+
+/// Builds the v1 URL (one peer connection): `join_request` is the encoded
+/// `WrappedJoinRequest` ([`wire::join_request`](super::wire::join_request)) in padded base64url
+/// (livekit-server decodes it with Go's `base64.URLEncoding`, which requires the padding).
+pub fn join_url_v1(sfu_url: &str, token: &str, join_request: &[u8]) -> Result<Url, SfuError> {
+    use base64::Engine as _;
+    let mut url = signal_url(sfu_url, "rtc/v1")?;
+    url.query_pairs_mut()
+        .append_pair("access_token", token)
+        .append_pair(
+            "join_request",
+            &base64::engine::general_purpose::URL_SAFE.encode(join_request),
+        );
+    Ok(url)
+}
+
+/// `sfu_url` with a WebSocket scheme and `tail` appended to its path.
+fn signal_url(sfu_url: &str, tail: &str) -> Result<Url, SfuError> {
     let bad = |reason: &str| SfuError::Url {
         url: sfu_url.to_owned(),
         reason: reason.to_owned(),
@@ -38,16 +69,10 @@ pub fn join_url(sfu_url: &str, token: &str) -> Result<Url, SfuError> {
     }
     url.set_scheme(scheme)
         .map_err(|()| bad("cannot use a WebSocket scheme"))?;
-    // "…/" + "rtc", keeping any path prefix the service put in front (a reverse proxy).
-    let path = format!("{}/rtc", url.path().trim_end_matches('/'));
+    // "…/" + tail, keeping any path prefix the service put in front (a reverse proxy).
+    let path = format!("{}/{tail}", url.path().trim_end_matches('/'));
     url.set_path(&path);
     url.set_fragment(None);
-    url.query_pairs_mut()
-        .append_pair("access_token", token)
-        .append_pair("auto_subscribe", "1")
-        .append_pair("adaptive_stream", "0")
-        .append_pair("protocol", &PROTOCOL_VERSION.to_string())
-        .append_pair("version", env!("CARGO_PKG_VERSION"));
     Ok(url)
 }
 
@@ -84,9 +109,32 @@ mod tests {
     }
 
     #[test]
+    fn v1_carries_the_join_request_as_base64url_under_rtc_v1() {
+        use base64::Engine as _;
+        let request = [0xfb_u8, 0xff, 0x01];
+        let url = join_url_v1("https://sfu.example.org/livekit/sfu", "a.b.c", &request).unwrap();
+        assert_eq!(url.scheme(), "wss");
+        assert_eq!(url.path(), "/livekit/sfu/rtc/v1");
+        let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("access_token").as_deref(), Some("a.b.c"));
+        let sent = get("join_request").unwrap();
+        assert!(!sent.contains('+') && !sent.contains('/'), "{sent}");
+        assert_eq!(
+            base64::engine::general_purpose::URL_SAFE
+                .decode(sent)
+                .unwrap(),
+            request
+        );
+        assert_eq!(get("protocol"), None);
+    }
+
+    #[test]
     fn other_urls_are_one_clear_error() {
         for bad in ["ftp://h/", "not a url", "ws://"] {
             let err = join_url(bad, "t").unwrap_err().to_string();
+            assert!(err.starts_with("invalid LiveKit URL"), "{bad}: {err}");
+            let err = join_url_v1(bad, "t", &[]).unwrap_err().to_string();
             assert!(err.starts_with("invalid LiveKit URL"), "{bad}: {err}");
         }
     }

@@ -1,19 +1,28 @@
-//! [`SfuSession`]: one participant in a LiveKit room — the signalling WebSocket and the two
-//! peer connections it negotiates, run by one task.
+//! [`SfuSession`]: one participant in a LiveKit room — the signalling WebSocket and the peer
+//! connection(s) it negotiates, run by one task.
 //!
-//! The rules, in the order a session meets them (client-sdk-js `RTCEngine.ts`, rust-sdks
-//! `livekit/src/rtc_engine/rtc_session.rs`):
-//! - The first response is `JoinResponse` (`SignalClient.ts` `connect`): our identity, who is
+//! The rules, in the order a session meets them (client-sdk-js `RTCEngine.ts`,
+//! `PCTransportManager.ts`; livekit-server `pkg/rtc/transport.go`):
+//! - The join: `/rtc/v1` with a `WrappedJoinRequest` first ([`Connections::Single`]); a server
+//!   without that path answers HTTP 404 and we join again on `/rtc` ([`Connections::Dual`]).
+//!   The first response is `JoinResponse` (`SignalClient.ts` `connect`): our identity, who is
 //!   already there, ICE servers, ping interval and timeout.
-//! - Two peer connections (`PCTransportManager.ts`): the publisher (we offer, the SFU answers)
-//!   and the subscriber (the SFU offers, we answer; with `subscriber_primary` it does so right
-//!   after the join, with its data channels and then once more for every track it forwards).
+//! - Single: one peer connection for both directions, and we are always the offerer. Our audio
+//!   goes up on its send-receive section; the SFU forwards the others' audio in sections we
+//!   offered (it may reuse ours: pion `RTPTransceiver.isSendAllowed`). Whenever it has a track
+//!   to forward it sends `MediaSectionsRequirement{num_audios}`: we add that many receive-only
+//!   sections and offer again (`num_audios` 0: offer again as we are), and its answer carries
+//!   the track. One offer at a time: a requirement that comes while an offer waits for its
+//!   answer is met once the answer is in.
+//! - Dual (`/rtc`): the publisher (we offer, the SFU answers) and the subscriber (the SFU
+//!   offers, we answer; with `subscriber_primary` it does so right after the join, with its
+//!   data channels and then once more for every track it forwards).
 //! - Publishing (`LocalParticipant.ts` `publish`): `AddTrackRequest{cid}` → the SFU's
-//!   `TrackPublishedResponse{cid, track}` → an offer on the publisher connection carrying the
-//!   track whose msid track id is `cid`.
-//! - Trickle ICE both ways, `TrickleRequest{candidate_init: JSON, target}`; a candidate that
-//!   arrives before its connection has the remote description waits for it (`PCTransport.ts`
-//!   `pendingCandidates`).
+//!   `TrackPublishedResponse{cid, track}` → an offer carrying the track whose msid track id is
+//!   `cid`.
+//! - Trickle ICE both ways, `TrickleRequest{candidate_init: JSON, target}` (single: always the
+//!   publisher target); a candidate that arrives before its connection has the remote
+//!   description waits for it (`PCTransport.ts` `pendingCandidates`).
 //! - Keep-alive (`SignalClient.ts` `startPingInterval`, `resetPingTimeout`): `PingReq` every
 //!   `ping_interval` s; no message at all for `ping_timeout` s means the SFU is gone.
 //! - `LeaveRequest` from the SFU ends the session; ours (`sendLeave`) says we go for good.
@@ -30,7 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::SfuError;
-use super::join_url::join_url;
+use super::join_url::{join_url, join_url_v1};
 use super::socket::SignalSocket;
 use super::wire::{self, PeerRole};
 use crate::audio::{AudioSink, AudioSource};
@@ -52,6 +61,18 @@ pub struct Joined {
     /// Identities of the participants already in the room.
     pub others: Vec<String>,
     pub server_version: String,
+    /// The signalling path and number of peer connections we joined with.
+    pub connections: Connections,
+}
+
+/// How many peer connections a session uses: which of livekit-server's signalling paths it
+/// joined on (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connections {
+    /// `/rtc/v1`: one connection carries our audio up and the others' down.
+    Single,
+    /// `/rtc`: a publisher and a subscriber connection.
+    Dual,
 }
 
 /// What a session reports while it runs.
@@ -68,7 +89,8 @@ pub enum SfuEvent {
     ParticipantLeft {
         identity: String,
     },
-    /// An event of one of the two media sessions (candidates are already sent).
+    /// An event of a media session (candidates are already sent). With
+    /// [`Connections::Single`] every event is the publisher's.
     Media {
         role: PeerRole,
         event: MediaEvent,
@@ -112,7 +134,8 @@ pub struct SfuSession {
 impl SfuSession {
     /// Joins the room the `token` names at `sfu_url` (what the MatrixRTC JWT service hands
     /// out), publishes `source` as our microphone and plays the first audio track the SFU
-    /// forwards into `sink`. Returns once the SFU accepted the join; everything after that is
+    /// forwards into `sink`. One peer connection where the server offers it, else two (see the
+    /// module documentation). Returns once the SFU accepted the join; everything after that is
     /// reported as [`SfuEvent`]s.
     pub async fn join(
         sfu_url: &str,
@@ -121,8 +144,35 @@ impl SfuSession {
         source: Box<dyn AudioSource>,
         sink: Box<dyn AudioSink>,
     ) -> Result<(Self, mpsc::Receiver<SfuEvent>), SfuError> {
-        let url = join_url(sfu_url, token)?;
-        let mut socket = SignalSocket::connect(&url, CONNECT_TIMEOUT).await?;
+        Self::join_using(None, sfu_url, token, media, source, sink).await
+    }
+
+    /// [`join`](Self::join) on the path `connections` names (`None`: single, then dual on a
+    /// server without it).
+    pub async fn join_using(
+        connections: Option<Connections>,
+        sfu_url: &str,
+        token: &str,
+        media: MediaConfig,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+    ) -> Result<(Self, mpsc::Receiver<SfuEvent>), SfuError> {
+        let (mut socket, connections) = match connections {
+            Some(Connections::Dual) => (dual(sfu_url, token).await?, Connections::Dual),
+            single => {
+                let url = join_url_v1(sfu_url, token, &wire::join_request())?;
+                match SignalSocket::connect(&url, CONNECT_TIMEOUT).await {
+                    Ok(socket) => (socket, Connections::Single),
+                    Err(e) if single.is_none() && lacks_v1(&e) => {
+                        tracing::debug!(
+                            "the SFU has no /rtc/v1 ({e}): joining with two connections"
+                        );
+                        (dual(sfu_url, token).await?, Connections::Dual)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
         let join = match tokio::time::timeout(JOIN_TIMEOUT, socket.recv()).await {
             Ok(Some(Ok(Response::Join(join)))) => join,
             Ok(Some(Ok(Response::Leave(leave)))) => {
@@ -161,10 +211,12 @@ impl SfuSession {
                 .map(|p| p.identity.clone())
                 .collect(),
             server_version: join.server_version.clone(),
+            connections,
         };
         tracing::debug!(
             room = %joined.room,
             identity = %joined.identity,
+            ?connections,
             subscriber_primary = join.subscriber_primary,
             "joined the LiveKit room"
         );
@@ -178,10 +230,31 @@ impl SfuSession {
         let crypto = media.frame_crypto.clone();
         let encrypted = crypto.is_some();
         let media = with_ice_servers(media, &join.ice_servers);
-        let (publisher, publisher_events) = MediaSession::send_only(media.clone(), source).await?;
-        let (subscriber, subscriber_events) = MediaSession::receive_only(media, sink).await?;
+        let (publisher, publisher_events, subscriber, subscriber_events) = match connections {
+            Connections::Single => {
+                let (publisher, events) = MediaSession::new(media, source, sink).await?;
+                (publisher, events, None, None)
+            }
+            Connections::Dual => {
+                let (publisher, publisher_events) =
+                    MediaSession::send_only(media.clone(), source).await?;
+                let (subscriber, subscriber_events) =
+                    MediaSession::receive_only(media, sink).await?;
+                (
+                    publisher,
+                    publisher_events,
+                    Some(subscriber),
+                    Some(subscriber_events),
+                )
+            }
+        };
         let cid = publisher.track_id().unwrap_or_default().to_owned();
-        let stats = [publisher.probe(), subscriber.probe()];
+        // Single: one session's counters serve as both (`SfuStats::merged` takes what was sent
+        // from the first, the rest from the second).
+        let stats = [
+            publisher.probe(),
+            subscriber.as_ref().unwrap_or(&publisher).probe(),
+        ];
         socket.send(wire::add_audio_track(&cid, encrypted)).await?;
 
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
@@ -194,6 +267,8 @@ impl SfuSession {
             own_sid: me.sid,
             cid,
             next_offer_id: 1,
+            offer_pending: false,
+            offer_again: false,
             described: [false, false],
             early: Vec::new(),
             others: join
@@ -223,8 +298,6 @@ impl SfuSession {
         &self.joined
     }
 
-    /// Tells the SFU we leave, closes both connections (a WAV sink gets its final header) and
-    /// returns their counters.
     /// The counters so far (sampled from the stack once a second).
     pub fn stats(&self) -> SfuStats {
         SfuStats {
@@ -244,6 +317,19 @@ impl SfuSession {
         let _ = self.task.await;
         stats
     }
+}
+
+/// Opens the v0 signalling socket (two connections).
+async fn dual(sfu_url: &str, token: &str) -> Result<SignalSocket, SfuError> {
+    SignalSocket::connect(&join_url(sfu_url, token)?, CONNECT_TIMEOUT).await
+}
+
+/// Whether the SFU's refusal of a `/rtc/v1` join says it has no such path (an older
+/// livekit-server: Go's mux answers 404 for a path it does not route), as livekit-client
+/// decides it (`SignalClient.ts` `handleConnectionError`): a 404 that is not "requested room
+/// does not exist".
+fn lacks_v1(e: &SfuError) -> bool {
+    matches!(e, SfuError::Refused { status: 404, reason } if !reason.contains("requested room does not exist"))
 }
 
 fn secs(s: i32) -> Option<Duration> {
@@ -274,13 +360,19 @@ fn unix_ms() -> i64 {
 struct Run {
     /// `None` once the signalling ended; the media runs on until `leave`.
     socket: Option<SignalSocket>,
+    /// With [`Connections::Single`] the one connection, for both directions.
     publisher: MediaSession,
-    subscriber: MediaSession,
+    /// `None` with [`Connections::Single`].
+    subscriber: Option<MediaSession>,
     events: mpsc::Sender<SfuEvent>,
     own_sid: String,
     /// Our track's client id (its msid track id).
     cid: String,
     next_offer_id: u32,
+    /// Our last offer waits for its answer.
+    offer_pending: bool,
+    /// … and another is due once it is in (the SFU asked for one meanwhile).
+    offer_again: bool,
     /// Whether each connection (publisher, subscriber) has its remote description.
     described: [bool; 2],
     /// Remote candidates that came before their connection's remote description.
@@ -299,7 +391,7 @@ impl Run {
     async fn run(
         mut self,
         mut publisher_events: mpsc::Receiver<MediaEvent>,
-        mut subscriber_events: mpsc::Receiver<MediaEvent>,
+        mut subscriber_events: Option<mpsc::Receiver<MediaEvent>>,
         mut leave: mpsc::Receiver<oneshot::Sender<SfuStats>>,
     ) {
         let mut ping =
@@ -320,7 +412,7 @@ impl Run {
                 Some(event) = publisher_events.recv() => {
                     self.on_media(PeerRole::Publisher, event).await;
                 }
-                Some(event) = subscriber_events.recv() => {
+                Some(event) = next_event(&mut subscriber_events) => {
                     self.on_media(PeerRole::Subscriber, event).await;
                 }
                 _ = ping.tick(), if self.socket.is_some() && self.ping_interval.is_some() => {
@@ -332,9 +424,13 @@ impl Run {
             let _ = socket.send(wire::leave()).await;
             socket.close().await;
         }
+        let publisher = self.publisher.close().await;
         let stats = SfuStats {
-            publisher: self.publisher.close().await,
-            subscriber: self.subscriber.close().await,
+            subscriber: match self.subscriber {
+                Some(subscriber) => subscriber.close().await,
+                None => publisher.clone(),
+            },
+            publisher,
         };
         if let Some(reply) = reply {
             let _ = reply.send(stats);
@@ -376,9 +472,27 @@ impl Run {
     }
 
     fn session(&self, role: PeerRole) -> &MediaSession {
-        match role {
-            PeerRole::Publisher => &self.publisher,
-            PeerRole::Subscriber => &self.subscriber,
+        match (role, &self.subscriber) {
+            (PeerRole::Subscriber, Some(subscriber)) => subscriber,
+            _ => &self.publisher,
+        }
+    }
+
+    /// Offers on the publisher connection, or once its pending offer is answered.
+    async fn offer(&mut self) {
+        if self.offer_pending {
+            self.offer_again = true;
+            return;
+        }
+        match self.publisher.create_offer().await {
+            Ok(sdp) => {
+                let id = self.next_offer_id;
+                self.next_offer_id += 1;
+                self.offer_pending = true;
+                self.send(Request::Offer(wire::description("offer", sdp, id)))
+                    .await;
+            }
+            Err(e) => self.emit(SfuEvent::Error(e.into())),
         }
     }
 
@@ -395,20 +509,45 @@ impl Run {
     async fn on_response(&mut self, message: Response) {
         tracing::trace!(message = wire::response_name(&message), "LiveKit signal");
         match message {
-            Response::Offer(offer) => match self.subscriber.accept_offer(&offer.sdp).await {
-                Ok(sdp) => {
-                    let answer = wire::description("answer", sdp, offer.id);
-                    self.send(Request::Answer(answer)).await;
-                    self.described_now(PeerRole::Subscriber).await;
+            Response::Offer(offer) => {
+                let Some(subscriber) = &self.subscriber else {
+                    let e = SfuError::Protocol("an offer on a single peer connection".to_owned());
+                    self.emit(SfuEvent::Error(e));
+                    return;
+                };
+                match subscriber.accept_offer(&offer.sdp).await {
+                    Ok(sdp) => {
+                        let answer = wire::description("answer", sdp, offer.id);
+                        self.send(Request::Answer(answer)).await;
+                        self.described_now(PeerRole::Subscriber).await;
+                    }
+                    Err(e) => self.emit(SfuEvent::Error(e.into())),
                 }
-                Err(e) => self.emit(SfuEvent::Error(e.into())),
-            },
-            Response::Answer(answer) => match self.publisher.accept_answer(&answer.sdp).await {
-                Ok(()) => self.described_now(PeerRole::Publisher).await,
-                Err(e) => self.emit(SfuEvent::Error(e.into())),
-            },
+            }
+            Response::Answer(answer) => {
+                self.offer_pending = false;
+                match self.publisher.accept_answer(&answer.sdp).await {
+                    Ok(()) => self.described_now(PeerRole::Publisher).await,
+                    Err(e) => self.emit(SfuEvent::Error(e.into())),
+                }
+                if std::mem::take(&mut self.offer_again) {
+                    self.offer().await;
+                }
+            }
+            Response::MediaSectionsRequirement(needed) if self.subscriber.is_none() => {
+                tracing::debug!(
+                    audios = needed.num_audios,
+                    videos = needed.num_videos,
+                    "the SFU has tracks to forward"
+                );
+                // Video is never played: its sections are not added, the SFU keeps it.
+                if let Err(e) = self.publisher.add_receive_sections(needed.num_audios).await {
+                    self.emit(SfuEvent::Error(e.into()));
+                }
+                self.offer().await;
+            }
             Response::Trickle(trickle) => match wire::remote_candidate(&trickle) {
-                Ok((role, candidate)) if self.described[role as usize] => {
+                Ok((role, candidate)) if self.described[self.slot(role)] => {
                     self.add_candidate(role, candidate).await;
                 }
                 Ok(early) => self.early.push(early),
@@ -417,15 +556,7 @@ impl Run {
             Response::TrackPublished(published) if published.cid == self.cid => {
                 let sid = published.track.map(|t| t.sid).unwrap_or_default();
                 self.emit(SfuEvent::TrackPublished { sid });
-                match self.publisher.create_offer().await {
-                    Ok(sdp) => {
-                        let id = self.next_offer_id;
-                        self.next_offer_id += 1;
-                        self.send(Request::Offer(wire::description("offer", sdp, id)))
-                            .await;
-                    }
-                    Err(e) => self.emit(SfuEvent::Error(e.into())),
-                }
+                self.offer().await;
             }
             Response::Update(update) => self.on_participants(update.participants),
             Response::Leave(leave) => {
@@ -440,11 +571,21 @@ impl Run {
         }
     }
 
+    /// Which connection's slot (in `described`) a role's messages go to: with one connection,
+    /// the publisher's.
+    fn slot(&self, role: PeerRole) -> usize {
+        match self.subscriber {
+            Some(_) => role as usize,
+            None => PeerRole::Publisher as usize,
+        }
+    }
+
     async fn described_now(&mut self, role: PeerRole) {
-        self.described[role as usize] = true;
+        let slot = self.slot(role);
+        self.described[slot] = true;
         let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early)
             .into_iter()
-            .partition(|(r, _)| *r == role);
+            .partition(|(r, _)| self.slot(*r) == slot);
         self.early = later;
         for (role, candidate) in now {
             self.add_candidate(role, candidate).await;
@@ -485,10 +626,40 @@ impl Run {
     }
 }
 
+/// The next event of a media session, or never without one.
+async fn next_event(events: &mut Option<mpsc::Receiver<MediaEvent>>) -> Option<MediaEvent> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The next response of the socket, or never once there is none.
 async fn recv(socket: &mut Option<SignalSocket>) -> Option<Result<Response, SfuError>> {
     match socket {
         Some(socket) => socket.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_404_for_the_path_itself_falls_back_to_two_connections() {
+        let refused = |status, reason: &str| SfuError::Refused {
+            status,
+            reason: reason.to_owned(),
+        };
+        assert!(lacks_v1(&refused(404, "404 page not found")));
+        assert!(lacks_v1(&refused(404, "Not Found")));
+        assert!(!lacks_v1(&refused(404, "requested room does not exist")));
+        assert!(!lacks_v1(&refused(401, "invalid token")));
+        let unreachable = SfuError::Connect {
+            url: "ws://h".to_owned(),
+            reason: "refused".to_owned(),
+        };
+        assert!(!lacks_v1(&unreachable));
     }
 }

@@ -118,6 +118,32 @@ pub fn add_audio_track(cid: &str, encrypted: bool) -> Request {
     })
 }
 
+/// The `WrappedJoinRequest` of a `/rtc/v1` join (one peer connection), encoded, uncompressed:
+/// who we are (`ClientInfo`: no SDK named, as on the v0 path, and our protocol version) and
+/// `auto_subscribe`, so the SFU forwards every audio track in the room without an
+/// `UpdateSubscription`. Our track is announced after the join with [`add_audio_track`], as on
+/// the v0 path: its id comes from the media session, which needs the join's ICE servers.
+pub fn join_request() -> Vec<u8> {
+    let join = proto::JoinRequest {
+        client_info: Some(proto::ClientInfo {
+            protocol: super::PROTOCOL_VERSION as i32,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            ..Default::default()
+        }),
+        connection_settings: Some(proto::ConnectionSettings {
+            auto_subscribe: true,
+            adaptive_stream: false,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    proto::WrappedJoinRequest {
+        compression: proto::wrapped_join_request::Compression::None as i32,
+        join_request: join.encode_to_vec(),
+    }
+    .encode_to_vec()
+}
+
 /// Leaving for good (client-sdk-js `sendLeave`: `action: DISCONNECT`, `reason:
 /// CLIENT_INITIATED`).
 pub fn leave() -> Request {
@@ -149,6 +175,7 @@ pub fn response_name(message: &Response) -> &'static str {
         Response::Leave(_) => "leave",
         Response::PongResp(_) | Response::Pong(_) => "pong",
         Response::TrackSubscribed(_) => "track subscribed",
+        Response::MediaSectionsRequirement(_) => "media sections requirement",
         Response::RefreshToken(_) => "refresh token",
         _ => "other",
     }
@@ -157,6 +184,25 @@ pub fn response_name(message: &Response) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_v1_join_request_asks_for_auto_subscribe_and_names_our_protocol() {
+        let wrapped = proto::WrappedJoinRequest::decode(join_request().as_slice()).unwrap();
+        assert_eq!(
+            wrapped.compression(),
+            proto::wrapped_join_request::Compression::None
+        );
+        let join = proto::JoinRequest::decode(wrapped.join_request.as_slice()).unwrap();
+        let info = join.client_info.unwrap();
+        assert_eq!(info.protocol, super::super::PROTOCOL_VERSION as i32);
+        assert_eq!(
+            info.sdk, 0,
+            "no SDK named: the SFU keeps no libwebrtc quirks for us"
+        );
+        let settings = join.connection_settings.unwrap();
+        assert!(settings.auto_subscribe && !settings.adaptive_stream);
+        assert!(join.add_track_requests.is_empty() && join.publisher_offer.is_none());
+    }
 
     #[test]
     fn trickle_carries_the_w3c_candidate_json_and_target() {

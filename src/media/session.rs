@@ -585,6 +585,28 @@ impl MediaSession {
         self.apply_local(offer, "applying the local offer").await
     }
 
+    /// Adds `count` receive-only audio sections (`a=recvonly` m-lines) for the next offer: an
+    /// SFU on a single peer connection forwards each further remote track in a section the
+    /// client offered for it (LiveKit `MediaSectionsRequirement`, livekit-client
+    /// `PCTransportManager.ts` `onMediaSectionsRequirement`). Their tracks are played like any
+    /// other remote track (`played_track`: one at a time).
+    pub async fn add_receive_sections(&self, count: u32) -> Result<(), MediaError> {
+        for _ in 0..count {
+            self.pc
+                .add_transceiver_from_kind(
+                    RtpCodecKind::Audio,
+                    Some(rtc::rtp_transceiver::RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        streams: Vec::new(),
+                        send_encodings: Vec::new(),
+                    }),
+                )
+                .await
+                .map_err(|e| MediaError::webrtc("adding a receive-only audio section", e))?;
+        }
+        Ok(())
+    }
+
     /// Applies a remote offer (a new call, or a renegotiation of this one) and returns the answer.
     pub async fn accept_offer(&self, sdp: &str) -> Result<String, MediaError> {
         let remote_err = |e: webrtc::error::Error| MediaError::RemoteDescription {
@@ -1116,8 +1138,8 @@ async fn send_loop(mut path: SendPath, shared: Arc<Shared>) {
 /// A frame loop's 20 ms ticker on the process's frame clock: its first tick at once, the next
 /// ones at the clock's instants `frame_epoch() + k × FRAME` (missed ones in a burst, as a sink and
 /// the wire expect every frame). Every frame loop of the process shares the instants — a
-/// session's send and playout loops, and a MatrixRTC call's two sessions (publisher and
-/// subscriber) — so one wake-up of the runtime serves them all, not one each at unrelated
+/// session's send and playout loops, and both sessions of a MatrixRTC call on an older SFU's
+/// two connections (publisher and subscriber) — so one wake-up of the runtime serves them all, not one each at unrelated
 /// moments every 20 ms.
 fn frame_ticker() -> tokio::time::Interval {
     let start = last_tick(frame_epoch(), tokio::time::Instant::now(), FRAME);
