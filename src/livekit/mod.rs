@@ -19,11 +19,13 @@
 //! |---|---|
 //! | `join_url` | the `/rtc/v1` and `/rtc` URLs and their queries (token, join request or protocol version and auto-subscribe) |
 //! | `wire` | building and reading the protobuf messages (pure) |
+//! | `offers` | one offer at a time: `OfferGate` (I/O-free) |
 //! | `socket` | the WebSocket: connect, one binary frame per message |
 //! | `session` | the order of things: join (v1, else v0), publish, negotiate, keep-alive, leave |
 
 mod error;
 mod join_url;
+mod offers;
 mod session;
 mod socket;
 mod wire;

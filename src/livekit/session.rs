@@ -12,8 +12,8 @@
 //!   offered (it may reuse ours: pion `RTPTransceiver.isSendAllowed`). Whenever it has a track
 //!   to forward it sends `MediaSectionsRequirement{num_audios}`: we add that many receive-only
 //!   sections and offer again (`num_audios` 0: offer again as we are), and its answer carries
-//!   the track. One offer at a time: a requirement that comes while an offer waits for its
-//!   answer is met once the answer is in.
+//!   the track. One offer at a time ([`OfferGate`]): a requirement that comes while an offer
+//!   waits for its answer is met once the answer is in.
 //! - Dual (`/rtc`): the publisher (we offer, the SFU answers) and the subscriber (the SFU
 //!   offers, we answer; with `subscriber_primary` it does so right after the join, with its
 //!   data channels and then once more for every track it forwards).
@@ -40,6 +40,7 @@ use tokio::task::JoinHandle;
 
 use super::SfuError;
 use super::join_url::{join_url, join_url_v1};
+use super::offers::OfferGate;
 use super::socket::SignalSocket;
 use super::wire::{self, PeerRole};
 use crate::audio::{AudioSink, AudioSource};
@@ -267,8 +268,7 @@ impl SfuSession {
             own_sid: me.sid,
             cid,
             next_offer_id: 1,
-            offer_pending: false,
-            offer_again: false,
+            offers: OfferGate::default(),
             described: [false, false],
             early: Vec::new(),
             others: join
@@ -369,10 +369,8 @@ struct Run {
     /// Our track's client id (its msid track id).
     cid: String,
     next_offer_id: u32,
-    /// Our last offer waits for its answer.
-    offer_pending: bool,
-    /// … and another is due once it is in (the SFU asked for one meanwhile).
-    offer_again: bool,
+    /// One offer at a time.
+    offers: OfferGate,
     /// Whether each connection (publisher, subscriber) has its remote description.
     described: [bool; 2],
     /// Remote candidates that came before their connection's remote description.
@@ -480,19 +478,24 @@ impl Run {
 
     /// Offers on the publisher connection, or once its pending offer is answered.
     async fn offer(&mut self) {
-        if self.offer_pending {
-            self.offer_again = true;
-            return;
+        if self.offers.want() {
+            self.make_offer().await;
         }
+    }
+
+    /// Makes and sends the offer the gate allowed.
+    async fn make_offer(&mut self) {
         match self.publisher.create_offer().await {
             Ok(sdp) => {
                 let id = self.next_offer_id;
                 self.next_offer_id += 1;
-                self.offer_pending = true;
                 self.send(Request::Offer(wire::description("offer", sdp, id)))
                     .await;
             }
-            Err(e) => self.emit(SfuEvent::Error(e.into())),
+            Err(e) => {
+                self.offers.failed();
+                self.emit(SfuEvent::Error(e.into()));
+            }
         }
     }
 
@@ -525,13 +528,12 @@ impl Run {
                 }
             }
             Response::Answer(answer) => {
-                self.offer_pending = false;
                 match self.publisher.accept_answer(&answer.sdp).await {
                     Ok(()) => self.described_now(PeerRole::Publisher).await,
                     Err(e) => self.emit(SfuEvent::Error(e.into())),
                 }
-                if std::mem::take(&mut self.offer_again) {
-                    self.offer().await;
+                if self.offers.answered() {
+                    self.make_offer().await;
                 }
             }
             Response::MediaSectionsRequirement(needed) if self.subscriber.is_none() => {
