@@ -189,10 +189,12 @@ pub enum Event {
         stats: IntervalStats,
     },
     Ended {
-        /// `None`: nothing to answer arrived within `--wait` (no call).
+        /// `None`: no call — nothing to answer arrived within `--wait`, the callee never joined
+        /// the room, or the process was interrupted before either.
         #[serde(flatten)]
         call: Option<CallRef>,
-        /// `completed`, `cancelled` (we hung up before it connected), `declined`, `no_answer`,
+        /// `completed`, `cancelled` (we hung up, or were interrupted, before it connected),
+        /// `declined`, `no_answer`,
         /// `media_failed`, `answered_elsewhere`, `error`.
         outcome: &'static str,
         duration_ms: u64,
@@ -374,9 +376,10 @@ pub const DOCS: &[EventDoc] = &[
     EventDoc {
         name: "ended",
         meaning: "the call is over (no call fields when there was no call: nothing arrived \
-                  within --wait, or the callee never joined the room); duration_ms: time \
-                  connected (0 if it never connected); outcome \
-                  completed, cancelled (hung up here before it connected), declined, no_answer, \
+                  within --wait, the callee never joined the room, or Ctrl-C came before \
+                  either); duration_ms: time connected (0 if it never connected); outcome \
+                  completed, cancelled (hung up or interrupted here before it connected), \
+                  declined, no_answer, \
                   media_failed, answered_elsewhere or error; \
                   stats: the final counters; mos: the whole call's; remote_audio false: \
                   connected, but nothing the other side sent was heard; encrypted: as in \
@@ -429,25 +432,22 @@ fn fields_text(doc: &EventDoc) -> String {
 /// The `JSON EVENTS:` section of `--help` and the man pages, rendered from [`DOCS`].
 pub fn help_section() -> String {
     const WIDTH: usize = 96;
-    const INDENT: usize = 15;
+    // The descriptions start in one column, two spaces after the longest name.
+    let indent = DOCS.iter().map(|d| d.name.len()).max().unwrap_or(0) + 4;
     let mut text = String::from(
         "JSON EVENTS (--json; one object per line on stdout, each with \"event\" and \"ts\" in \
          Unix ms;\ncall events also carry room_id, call_id and \"protocol\": \"legacy\" \
          (m.call.*) or \"matrixrtc\";\n? marks fields only some events carry):",
     );
     for doc in DOCS {
-        let mut line = if doc.name.len() + 4 <= INDENT {
-            format!("  {:<w$}", doc.name, w = INDENT - 2)
-        } else {
-            format!("  {}  ", doc.name)
-        };
+        let mut line = format!("  {:<w$}", doc.name, w = indent - 2);
         let mut at_start = true;
         let words = format!("{}{}", doc.meaning, fields_text(doc));
         for word in words.split_whitespace() {
             if !at_start && line.len() + 1 + word.len() > WIDTH {
                 text.push('\n');
                 text.push_str(&line);
-                line = " ".repeat(INDENT);
+                line = " ".repeat(indent);
                 at_start = true;
             }
             if !at_start {

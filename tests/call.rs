@@ -647,6 +647,27 @@ fn a_version_0_caller_is_answered_and_declined_in_version_0() {
 }
 
 #[test]
+fn a_callee_who_never_joins_the_new_room_is_named_and_the_call_exits_6() {
+    let home = Home::new();
+    let (a_user, apw) = register("a");
+    let (b_user, _) = register("b");
+    home.login("a", &a_user, &apw);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = ["--json", "--profile", "a", "call", &b_user]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--ring-timeout".to_owned(), "3".to_owned()]);
+    args.extend(call_flags("tone:440", &dir.path().join("a.wav")));
+    let out = wait(spawn(&home, &args), Duration::from_secs(60));
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    let ended = find_event(&events(&out), "ended").cloned().unwrap();
+    assert_eq!(ended["outcome"], "no_answer", "{ended}");
+    // The line a person reads says who did not come.
+    let line = format!("mxcall: {b_user} did not join the room in time");
+    assert!(stderr(&out).contains(&line), "{}", stderr(&out));
+}
+
+#[test]
 fn calling_a_user_creates_a_direct_room_rings_once_they_join_and_reuses_it() {
     let home = Home::new();
     let (a_user, apw) = register("a");
@@ -753,6 +774,40 @@ fn ctrl_c_while_the_call_rings_hangs_up_and_exits_130() {
     // The callee's client stops ringing: the hangup is on the server.
     let hangup = wait_for_event(&p.home, "b", &p.room, "m.call.hangup");
     assert_eq!(hangup["sender"], p.a_user.as_str());
+}
+
+#[test]
+fn ctrl_c_while_answer_waits_for_a_call_says_so_and_exits_130() {
+    let p = pair();
+    let b = spawn(
+        &p.home,
+        &p.args("b", &["answer", "--wait", "60"], "tone:880", "b.wav"),
+    );
+    // Its control socket is up: the process runs its call loop.
+    let socket = p
+        .home
+        .profile_dir("b")
+        .join("run")
+        .join(format!("{}.sock", b.id()));
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(start.elapsed() < Duration::from_secs(30), "no {socket:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(b.id() as i32, libc::SIGINT) };
+    let out = wait(b, Duration::from_secs(15));
+    // A script sees why it stopped: the `ended` event (no call fields: there was no call) and
+    // one line on stderr, as when --wait runs out.
+    assert_cancelled(&out);
+    let ended = find_event(&events(&out), "ended").cloned().unwrap();
+    assert!(ended.get("call_id").is_none(), "{ended}");
+    assert!(
+        stderr(&out).contains("mxcall: interrupted before a call came"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

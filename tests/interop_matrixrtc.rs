@@ -602,6 +602,7 @@ fn encrypted_dm_keys_rotate_when_a_second_element_device_joins_and_leaves_and_au
     assert_js_heard_from(&js_events, &r.m_user, 440.0);
     assert_tone(&r.path("mx.wav"), 880.0);
     let gap = longest_dropout_frames(&r.path("mx.wav"), 880.0);
+    eprintln!("mxcall's longest dropout: {} ms", gap * 20);
     assert!(gap <= 10, "mxcall's audio had a gap of {} ms", gap * 20);
     // Element Call's side: the longest run of its ear's 20 ms ticks without our tone (the page's
     // timers may lag on a loaded machine: `longest_tick_ms` says by how much, not asserted).

@@ -52,7 +52,7 @@ impl Engine {
                     ));
                     self.reporter
                         .start_spinner(format!("waiting for {} to join…", call_room.peer));
-                    self.pending_place = Some(room_id);
+                    self.pending_place = Some((room_id, call_room.peer.clone()));
                     self.sup.handle_input(super::supervisor::Input::WaitUntil(
                         self.started + ring_timeout,
                     ));
@@ -293,7 +293,9 @@ impl Engine {
                     Some("leave" | "ban") => {
                         let _ = room.machine.handle_input(Input::PeerLeft { now });
                     }
-                    Some("join") if self.pending_place.as_ref() == Some(&event.room_id) => {
+                    Some("join")
+                        if self.pending_place.as_ref().map(|(r, _)| r) == Some(&event.room_id) =>
+                    {
                         let room_id = event.room_id.clone();
                         self.reporter.stop_spinner();
                         if let Err(e) = self.place_call(&room_id) {

@@ -379,8 +379,8 @@ struct Engine {
     started: Instant,
     /// `stats` events of connected calls (`--stats-interval`).
     stats: stats::StatsTimer,
-    /// `call` into a room whose peer has not joined yet.
-    pending_place: Option<OwnedRoomId>,
+    /// `call` into a room whose peer (the user id) has not joined yet.
+    pending_place: Option<(OwnedRoomId, OwnedUserId)>,
     /// `call` into a room ready for it, placed after the first sync batch.
     place_after_first_batch: Option<OwnedRoomId>,
     /// `Mode::Decline`: the call being declined (room, call id, caller).
@@ -540,9 +540,14 @@ impl Engine {
                 supervisor::Action::HangupAll => self.hangup_all(),
                 supervisor::Action::NoAnswer => {
                     self.reporter.stop_spinner();
-                    let what = match &self.mode {
-                        Mode::Call { .. } => "the other user did not join the room in time",
-                        _ => "no call to answer arrived in time",
+                    let what = match (&self.mode, &self.pending_place) {
+                        (Mode::Call { .. }, Some((_, peer))) => {
+                            format!("{peer} did not join the room in time")
+                        }
+                        (Mode::Call { .. }, None) => {
+                            "the other user did not join the room in time".to_owned()
+                        }
+                        _ => "no call to answer arrived in time".to_owned(),
                     };
                     self.reporter.event(
                         crate::events::Event::Ended {
@@ -555,6 +560,27 @@ impl Engine {
                         None,
                     );
                     self.reporter.note(&format!("mxcall: {what}"));
+                }
+                supervisor::Action::Cancelled => {
+                    self.reporter.stop_spinner();
+                    let what = match (&self.mode, &self.pending_place) {
+                        (Mode::Call { .. }, Some((_, peer))) => {
+                            format!("before {peer} joined the room")
+                        }
+                        (Mode::Call { .. }, None) => "before the call rang".to_owned(),
+                        _ => "before a call came".to_owned(),
+                    };
+                    self.reporter.event(
+                        crate::events::Event::Ended {
+                            call: None,
+                            outcome: crate::signalling::Outcome::Cancelled.as_str(),
+                            duration_ms: 0,
+                            exit_code: exit::INTERRUPTED,
+                            media: None,
+                        },
+                        None,
+                    );
+                    self.reporter.note(&format!("mxcall: interrupted {what}"));
                 }
             }
         }

@@ -92,6 +92,9 @@ pub enum Action {
     HangupAll,
     /// The wait ran out: report `no_answer` (the process exits with [`exit::NO_ANSWER`]).
     NoAnswer,
+    /// `call` or `answer` interrupted while no call rang or ran (the callee had not joined, no
+    /// call had come): report `cancelled` (the process exits with [`exit::INTERRUPTED`]).
+    Cancelled,
 }
 
 #[derive(Debug)]
@@ -173,6 +176,13 @@ impl Supervisor {
                 }
             }
             Input::Interrupt { any_live, now } => {
+                if !any_live
+                    && self.interrupted_at.is_none()
+                    && self.exit.is_none()
+                    && matches!(self.role, Role::Call | Role::Answer)
+                {
+                    self.actions.push_back(Action::Cancelled);
+                }
                 if self.interrupted_at.is_some() || !any_live {
                     // A second Ctrl-C stops waiting for the hangup to go out.
                     self.finish(exit::INTERRUPTED);

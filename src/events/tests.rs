@@ -248,3 +248,26 @@ fn the_help_section_lists_every_event_within_the_width() {
         assert!(line.len() <= 96, "{line:?}");
     }
 }
+
+#[test]
+fn every_event_description_starts_in_one_column() {
+    let text = help_section();
+    let mut columns = std::collections::BTreeSet::new();
+    for line in text.lines().skip(3) {
+        let name_end = line
+            .trim_start()
+            .find(' ')
+            .map(|i| i + line.len() - line.trim_start().len());
+        let starts_with_name = DOCS
+            .iter()
+            .any(|d| line.starts_with(&format!("  {} ", d.name)));
+        let column = if starts_with_name {
+            let rest = &line[name_end.unwrap()..];
+            name_end.unwrap() + rest.len() - rest.trim_start().len()
+        } else {
+            line.len() - line.trim_start().len()
+        };
+        columns.insert(column);
+    }
+    assert_eq!(columns.len(), 1, "description columns {columns:?}:\n{text}");
+}

@@ -132,6 +132,24 @@ fn ctrl_c_hangs_up_and_exits_after_the_grace_or_at_a_second_one() {
         now: t0,
     });
     assert_eq!(s.exit(), Some(exit::INTERRUPTED));
+    assert_eq!(actions(&mut s), vec![], "watch: stopping is its normal end");
+
+    // `answer` with no call yet, `call` whose callee has not joined: reported as cancelled.
+    for role in [Role::Answer, Role::Call] {
+        let mut s = Supervisor::new(role, Plans::default());
+        s.handle_input(Input::WaitUntil(t0 + secs(30)));
+        s.handle_input(Input::Interrupt {
+            any_live: false,
+            now: t0,
+        });
+        assert_eq!(actions(&mut s), vec![Action::Cancelled], "{role:?}");
+        assert_eq!(s.exit(), Some(exit::INTERRUPTED), "{role:?}");
+        s.handle_input(Input::Interrupt {
+            any_live: false,
+            now: t0 + secs(1),
+        });
+        assert_eq!(actions(&mut s), vec![], "{role:?}: reported once");
+    }
 
     // A live call: hang up, and exit when the grace runs out.
     let mut s = Supervisor::new(Role::Call, Plans::default());
