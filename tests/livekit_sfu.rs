@@ -246,12 +246,11 @@ async fn two_participants_hear_each_other_through_the_sfu() {
     let started = Instant::now();
     let mut sessions = Vec::new();
     let mut receivers = Vec::new();
-    // Alice joins as mxcall does (one peer connection on /rtc/v1, which this server has), Bob
-    // on the /rtc path of older servers (a publisher and a subscriber connection): both paths,
-    // and each hears the other.
+    // Alice joins with one peer connection (/rtc/v1, which this server has), Bob with two
+    // (/rtc, mxcall's default): both paths, and each hears the other.
     for (identity, tone, record, connections) in [
-        ("alice", "tone:440", &recordings[0], None),
-        ("bob", "tone:880", &recordings[1], Some(Connections::Dual)),
+        ("alice", "tone:440", &recordings[0], Connections::Single),
+        ("bob", "tone:880", &recordings[1], Connections::Dual),
     ] {
         let source = open_source(&tone.parse::<AudioSpec>().unwrap()).unwrap();
         let sink = open_sink(&AudioSpec::Wav(record.clone())).unwrap();

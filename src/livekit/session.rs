@@ -3,9 +3,9 @@
 //!
 //! The rules, in the order a session meets them (client-sdk-js `RTCEngine.ts`,
 //! `PCTransportManager.ts`; livekit-server `pkg/rtc/transport.go`):
-//! - The join: `/rtc/v1` with a `WrappedJoinRequest` first ([`Connections::Single`]); a server
-//!   without that path answers HTTP 404 and we join again on `/rtc` ([`Connections::Dual`]).
-//!   The first response is `JoinResponse` (`SignalClient.ts` `connect`): our identity, who is
+//! - The join: on `/rtc` ([`Connections::Dual`], [`DEFAULT_CONNECTIONS`]), or on `/rtc/v1`
+//!   with a `WrappedJoinRequest` ([`Connections::Single`], livekit-client 2.23's default; a
+//!   server without that path answers HTTP 404 and we join on `/rtc` instead). The first response is `JoinResponse` (`SignalClient.ts` `connect`): our identity, who is
 //!   already there, ICE servers, ping interval and timeout.
 //! - Single: one peer connection for both directions, and we are always the offerer. Our audio
 //!   goes up on its send-receive section; the SFU forwards the others' audio in sections we
@@ -76,6 +76,14 @@ pub enum Connections {
     Dual,
 }
 
+/// What [`SfuSession::join`] uses: two connections on `/rtc`, still. The one-connection path
+/// works (every MatrixRTC test, Element Call's interop suite included, passed on it), but in
+/// the interop suite's key-rotation test — a second Element device joins and leaves, so the SFU
+/// asks for a receive section and we renegotiate twice — mxcall's recording of the first
+/// device had dropouts of 120–240 ms in 3 of 7 runs under the suite's parallel load, against
+/// 0–20 ms on two connections; not the default until that is understood.
+pub const DEFAULT_CONNECTIONS: Connections = Connections::Dual;
+
 /// What a session reports while it runs.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -135,9 +143,8 @@ pub struct SfuSession {
 impl SfuSession {
     /// Joins the room the `token` names at `sfu_url` (what the MatrixRTC JWT service hands
     /// out), publishes `source` as our microphone and plays the first audio track the SFU
-    /// forwards into `sink`. One peer connection where the server offers it, else two (see the
-    /// module documentation). Returns once the SFU accepted the join; everything after that is
-    /// reported as [`SfuEvent`]s.
+    /// forwards into `sink`, with [`DEFAULT_CONNECTIONS`]. Returns once the SFU accepted the
+    /// join; everything after that is reported as [`SfuEvent`]s.
     pub async fn join(
         sfu_url: &str,
         token: &str,
@@ -145,13 +152,14 @@ impl SfuSession {
         source: Box<dyn AudioSource>,
         sink: Box<dyn AudioSink>,
     ) -> Result<(Self, mpsc::Receiver<SfuEvent>), SfuError> {
-        Self::join_using(None, sfu_url, token, media, source, sink).await
+        Self::join_using(DEFAULT_CONNECTIONS, sfu_url, token, media, source, sink).await
     }
 
-    /// [`join`](Self::join) on the path `connections` names (`None`: single, then dual on a
-    /// server without it).
+    /// [`join`](Self::join) with `connections`: [`Connections::Single`] joins on `/rtc/v1`,
+    /// and on `/rtc` with two connections when the server has no `/rtc/v1`
+    /// ([`Joined::connections`] says which); [`Connections::Dual`] joins on `/rtc`.
     pub async fn join_using(
-        connections: Option<Connections>,
+        connections: Connections,
         sfu_url: &str,
         token: &str,
         media: MediaConfig,
@@ -159,12 +167,12 @@ impl SfuSession {
         sink: Box<dyn AudioSink>,
     ) -> Result<(Self, mpsc::Receiver<SfuEvent>), SfuError> {
         let (mut socket, connections) = match connections {
-            Some(Connections::Dual) => (dual(sfu_url, token).await?, Connections::Dual),
-            single => {
+            Connections::Dual => (dual(sfu_url, token).await?, Connections::Dual),
+            Connections::Single => {
                 let url = join_url_v1(sfu_url, token, &wire::join_request())?;
                 match SignalSocket::connect(&url, CONNECT_TIMEOUT).await {
                     Ok(socket) => (socket, Connections::Single),
-                    Err(e) if single.is_none() && lacks_v1(&e) => {
+                    Err(e) if lacks_v1(&e) => {
                         tracing::debug!(
                             "the SFU has no /rtc/v1 ({e}): joining with two connections"
                         );
