@@ -80,8 +80,9 @@ pub enum Connections {
 /// works (every MatrixRTC test, Element Call's interop suite included, passed on it), but in
 /// the interop suite's key-rotation test — a second Element device joins and leaves, so the SFU
 /// asks for a receive section and we renegotiate twice — mxcall's recording of the first
-/// device had dropouts of 120–240 ms in 3 of 7 runs under the suite's parallel load, against
-/// 0–20 ms on two connections; not the default until that is understood.
+/// device had dropouts of 120 ms, 140 ms and over 200 ms (the test's limit) in 3 of 7 runs
+/// under the suite's parallel load, against 0 and 20 ms in two runs on two connections; not the
+/// default until that is understood.
 pub const DEFAULT_CONNECTIONS: Connections = Connections::Dual;
 
 /// What a session reports while it runs.
