@@ -5,8 +5,9 @@
 //! `PCTransportManager.ts`; livekit-server `pkg/rtc/transport.go`):
 //! - The join: on `/rtc` ([`Connections::Dual`], [`DEFAULT_CONNECTIONS`]), or on `/rtc/v1`
 //!   with a `WrappedJoinRequest` ([`Connections::Single`], livekit-client 2.23's default; a
-//!   server without that path answers HTTP 404 and we join on `/rtc` instead). The first response is `JoinResponse` (`SignalClient.ts` `connect`): our identity, who is
-//!   already there, ICE servers, ping interval and timeout.
+//!   server without that path answers HTTP 404 and we join on `/rtc` instead). The first
+//!   response is `JoinResponse` (`SignalClient.ts` `connect`): our identity, who is already
+//!   there, ICE servers, ping interval and timeout.
 //! - Single: one peer connection for both directions, and we are always the offerer. Our audio
 //!   goes up on its send-receive section; the SFU forwards the others' audio in sections we
 //!   offered (it may reuse ours: pion `RTPTransceiver.isSendAllowed`). Whenever it has a track
