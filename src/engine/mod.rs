@@ -34,7 +34,7 @@ use crate::commands::Context;
 use crate::error::{Error, Result, exit};
 use crate::matrixrtc as matrixrtc_request;
 use crate::media::{self, MediaConfig};
-use crate::signalling::{CallMachine, Command, Input, Output, Party};
+use crate::signalling::{CallMachine, Command, Input, Outcome, Output, Party};
 use crate::transport::rooms::Target;
 use crate::transport::send::{CallSender, SendReport, ends_call};
 use crate::transport::sync::{SyncBatch, SyncPace};
@@ -539,8 +539,7 @@ impl Engine {
                 supervisor::Action::SendDtmf => self.send_planned_dtmf(),
                 supervisor::Action::HangupAll => self.hangup_all(),
                 supervisor::Action::NoAnswer => {
-                    self.reporter.stop_spinner();
-                    let what = match (&self.mode, &self.pending_place) {
+                    let line = match (&self.mode, &self.pending_place) {
                         (Mode::Call { .. }, Some((_, peer))) => {
                             format!("{peer} did not join the room in time")
                         }
@@ -549,42 +548,38 @@ impl Engine {
                         }
                         _ => "no call to answer arrived in time".to_owned(),
                     };
-                    self.reporter.event(
-                        crate::events::Event::Ended {
-                            call: None,
-                            outcome: crate::signalling::Outcome::NoAnswer.as_str(),
-                            duration_ms: 0,
-                            exit_code: exit::NO_ANSWER,
-                            media: None,
-                        },
-                        None,
-                    );
-                    self.reporter.note(&format!("mxcall: {what}"));
+                    self.ended_without_call(Outcome::NoAnswer, &line);
                 }
                 supervisor::Action::Cancelled => {
-                    self.reporter.stop_spinner();
-                    let what = match (&self.mode, &self.pending_place) {
+                    let line = match (&self.mode, &self.pending_place) {
                         (Mode::Call { .. }, Some((_, peer))) => {
-                            format!("before {peer} joined the room")
+                            format!("interrupted before {peer} joined the room")
                         }
-                        (Mode::Call { .. }, None) => "before the call rang".to_owned(),
-                        _ => "before a call came".to_owned(),
+                        (Mode::Call { .. }, None) => "interrupted before the call rang".to_owned(),
+                        _ => "interrupted before a call came".to_owned(),
                     };
-                    self.reporter.event(
-                        crate::events::Event::Ended {
-                            call: None,
-                            outcome: crate::signalling::Outcome::Cancelled.as_str(),
-                            duration_ms: 0,
-                            exit_code: exit::INTERRUPTED,
-                            media: None,
-                        },
-                        None,
-                    );
-                    self.reporter.note(&format!("mxcall: interrupted {what}"));
+                    self.ended_without_call(Outcome::Cancelled, &line);
                 }
             }
         }
         progressed
+    }
+
+    /// The process ends with no call (nothing came, the callee never joined, or interrupted
+    /// before either): `ended` without call fields, and `line` on stderr.
+    fn ended_without_call(&mut self, outcome: Outcome, line: &str) {
+        self.reporter.stop_spinner();
+        self.reporter.event(
+            crate::events::Event::Ended {
+                call: None,
+                outcome: outcome.as_str(),
+                duration_ms: 0,
+                exit_code: outcome.exit_code(),
+                media: None,
+            },
+            None,
+        );
+        self.reporter.note(&format!("mxcall: {line}"));
     }
 
     /// Interrupted: every call that rings or runs is hung up.

@@ -559,7 +559,7 @@ impl Run {
                 self.offer().await;
             }
             Response::Trickle(trickle) => match wire::remote_candidate(&trickle) {
-                Ok((role, candidate)) if self.described[self.slot(role)] => {
+                Ok((role, candidate)) if self.described[self.connection(role) as usize] => {
                     self.add_candidate(role, candidate).await;
                 }
                 Ok(early) => self.early.push(early),
@@ -583,21 +583,20 @@ impl Run {
         }
     }
 
-    /// Which connection's slot (in `described`) a role's messages go to: with one connection,
-    /// the publisher's.
-    fn slot(&self, role: PeerRole) -> usize {
+    /// Which connection a role's messages are about: with one connection, the publisher.
+    fn connection(&self, role: PeerRole) -> PeerRole {
         match self.subscriber {
-            Some(_) => role as usize,
-            None => PeerRole::Publisher as usize,
+            Some(_) => role,
+            None => PeerRole::Publisher,
         }
     }
 
     async fn described_now(&mut self, role: PeerRole) {
-        let slot = self.slot(role);
-        self.described[slot] = true;
+        let connection = self.connection(role);
+        self.described[connection as usize] = true;
         let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early)
             .into_iter()
-            .partition(|(r, _)| self.slot(*r) == slot);
+            .partition(|(r, _)| self.connection(*r) == connection);
         self.early = later;
         for (role, candidate) in now {
             self.add_candidate(role, candidate).await;
