@@ -87,7 +87,7 @@ matrixrtc\t'MatrixRTC with a LiveKit SFU, as Element Call and Element X'"
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l output -d 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
-complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l duration -d 'Hang up this many seconds after the call connected' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l duration -d 'Hang up this many seconds after the call connected (0: as soon as it connects)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a call is connected; 0 turns them off' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand call" -l dtmf -d 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected' -r
@@ -105,7 +105,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l from -d 'Also a
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l output -d 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
-complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l duration -d 'Hang up this many seconds after the call connected' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l duration -d 'Hang up this many seconds after the call connected (0: as soon as it connects)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a call is connected; 0 turns them off' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand answer" -l dtmf -d 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected' -r
@@ -131,7 +131,7 @@ complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l from -d 'Also al
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l input -d 'Audio to send: default, device:NAME, FILE.wav, wav:FILE, raw:- (s16le 48 kHz mono on stdin), tone:FREQ, null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l output -d 'Where received audio goes: default, device:NAME, FILE.wav, wav:FILE, raw:- (stdout), null' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l record -d 'Also record the received audio to this WAV file (48 kHz mono)' -r -F
-complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l duration -d 'Hang up this many seconds after the call connected' -r
+complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l duration -d 'Hang up this many seconds after the call connected (0: as soon as it connects)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l media-addr -d 'Local IP address for media (repeatable; default: every interface except loopback)' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l stats-interval -d 'With --json: a `stats` event (RTT, loss, jitter, bitrates, MOS) this often while a call is connected; 0 turns them off' -r
 complete -c mxcall -n "__fish_mxcall_using_subcommand watch" -l dtmf -d 'Send these DTMF digits (0-9, *, #, A-D; a comma pauses 2 s) --dtmf-delay seconds after a legacy call connected' -r

@@ -245,7 +245,7 @@ pub struct AudioArgs {
     #[arg(long, value_name = "FILE.wav")]
     pub record: Option<std::path::PathBuf>,
 
-    /// Hang up this many seconds after the call connected
+    /// Hang up this many seconds after the call connected (0: as soon as it connects)
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub duration: Option<std::time::Duration>,
 
@@ -284,7 +284,7 @@ pub struct CallArgs {
 
     /// Give up ringing after this many seconds (also the invite's lifetime; a MatrixRTC ring
     /// lasts at most 90 s)
-    #[arg(long, value_name = "SECS", default_value = "90", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value = "90", value_parser = parse_positive_secs)]
     pub ring_timeout: std::time::Duration,
 
     /// Which call protocol to use. auto: join the room's MatrixRTC session if the other member
@@ -371,11 +371,11 @@ pub struct WatchArgs {
     pub audio: AudioArgs,
 }
 
-/// Seconds, possibly fractional ("2.5"), as a duration.
 fn parse_dtmf(s: &str) -> Result<String, String> {
     crate::media::dtmf::parse_digits(s)
 }
 
+/// Seconds, possibly fractional ("2.5"), as a duration: 0 up to one week.
 fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
     let secs: f64 = s
         .parse()
@@ -384,6 +384,16 @@ fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("'{s}' is out of range (0 to one week)"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Like [`parse_secs`], without 0: for a limit that 0 would make meaningless (a ring that
+/// gives up before it starts).
+fn parse_positive_secs(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_secs(s)?;
+    if d.is_zero() {
+        return Err(format!("'{s}' must be more than 0 seconds"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]
@@ -434,7 +444,7 @@ pub struct VerifyArgs {
     pub yes: bool,
 
     /// Give up after this many seconds
-    #[arg(long, value_name = "SECS", default_value = "120", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value = "120", value_parser = parse_positive_secs)]
     pub timeout: std::time::Duration,
 }
 
@@ -471,6 +481,17 @@ mod tests {
     #[test]
     fn quiet_and_verbose_conflict() {
         assert!(Cli::try_parse_from(["mxcall", "-q", "-v", "whoami"]).is_err());
+    }
+
+    #[test]
+    fn a_ring_timeout_of_zero_is_refused_and_a_duration_of_zero_is_not() {
+        let err = Cli::try_parse_from(["mxcall", "call", "@b:hs", "--ring-timeout", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be more than 0 seconds"), "{err}");
+        assert!(Cli::try_parse_from(["mxcall", "call", "@b:hs", "--ring-timeout", "0.5"]).is_ok());
+        assert!(Cli::try_parse_from(["mxcall", "call", "@b:hs", "--duration", "0"]).is_ok());
+        assert!(Cli::try_parse_from(["mxcall", "call", "@b:hs", "--duration", "-1"]).is_err());
     }
 
     #[test]
