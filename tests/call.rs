@@ -451,6 +451,78 @@ fn two_answerers_one_connects_and_the_other_exits_8(p: &Pair, second: &str) {
     assert_tone(&p.wav("a.wav"), 880.0);
 }
 
+/// A `watch` of the profile (the systemd service) running beside an `answer` and a `call` of
+/// the same profile: each gets the store in turn. Both used to fail after ≈ 45 s with "locking
+/// has timed out" while the watch held the store through its long-polls, or, started at the same
+/// moment, to miss the caller's hangup (found by a new-user trial).
+#[test]
+fn answer_and_call_work_beside_a_watch_of_the_same_profile() {
+    let p = pair();
+    let mut watch = spawn(
+        &p.home,
+        &["--json", "--profile", "b", "watch"].map(String::from),
+    );
+    // The watch is in its long-poll, holding the store, when the others start.
+    std::thread::sleep(Duration::from_secs(3));
+    let started = Instant::now();
+    let b = spawn(
+        &p.home,
+        &p.args("b", &["answer", "--wait", "30"], "tone:880", "b.wav"),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let a = spawn(
+        &p.home,
+        &p.args(
+            "a",
+            &["call", &p.room, "--duration", "3"],
+            "tone:440",
+            "a.wav",
+        ),
+    );
+    let a_out = wait(a, Duration::from_secs(60));
+    let b_out = wait(b, Duration::from_secs(60));
+    assert_success(&a_out);
+    assert_success(&b_out);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(25), "answer took {took:?}");
+    let b_events = events(&b_out);
+    let connected_ms = find_event(&b_events, "ended").unwrap()["duration_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        connected_ms < 8_000,
+        "the answering side saw the 3 s call end after {connected_ms} ms"
+    );
+    assert_tone(&p.wav("b.wav"), 440.0);
+    assert_tone(&p.wav("a.wav"), 880.0);
+
+    // B calls out beside the same watch.
+    let a2 = spawn(
+        &p.home,
+        &p.args("a", &["answer", "--wait", "30"], "tone:440", "a2.wav"),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let b2 = spawn(
+        &p.home,
+        &p.args(
+            "b",
+            &["call", &p.room, "--duration", "3"],
+            "tone:880",
+            "b2.wav",
+        ),
+    );
+    let b2_out = wait(b2, Duration::from_secs(60));
+    let a2_out = wait(a2, Duration::from_secs(60));
+    assert_success(&b2_out);
+    assert_success(&a2_out);
+    assert_tone(&p.wav("a2.wav"), 880.0);
+    assert_tone(&p.wav("b2.wav"), 440.0);
+
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(watch.id() as i32, libc::SIGINT) };
+    let _ = watch.wait();
+}
+
 #[test]
 fn calls_refuse_rooms_with_three_members() {
     let home = Home::new();

@@ -149,7 +149,7 @@ pub async fn sync_waiting(
     let settings = SyncSettings::new()
         .timeout(timeout)
         .filter(Filter::FilterId(id));
-    locked_sync(client, settings).await
+    locked_sync(client, settings, None).await
 }
 
 /// Starts the sync task. It ends when the receiver is dropped; a fatal error (token rejected)
@@ -176,6 +176,8 @@ pub fn spawn(
             }
         };
         let mut first = true;
+        // Another process of the profile has waited for the store's lock (`locked_sync`).
+        let contended = std::sync::atomic::AtomicBool::new(false);
         // The last response's token: where a probe (`sync_probe`) starts from.
         let mut since: Option<String> = None;
         let mut backoff = Duration::from_millis(250);
@@ -187,8 +189,11 @@ pub fn spawn(
             None => futures_util::stream::pending().boxed(),
         };
         loop {
-            // Another process of the profile needs the store for a moment (`store_claim`).
+            // Another process of the profile needs the store for a moment (`store_claim`); from
+            // then on this process probes (`locked_sync`), so a long-running one beside it gets
+            // the store whenever it needs it.
             if store_claim::claimed_by_other(&profile_dir) {
+                contended.store(true, std::sync::atomic::Ordering::Relaxed);
                 tokio::select! {
                     _ = tokio::time::sleep(store_claim::CHECK_EVERY) => continue,
                     _ = tx.closed() => return,
@@ -197,9 +202,15 @@ pub fn spawn(
             // While the engine says nothing is urgent (every call connected) the task waits
             // for news with unlocked probes, then syncs without long-poll (`sync_probe`).
             let now_pace = *pace.borrow_and_update();
-            let probe_from = since
-                .clone()
-                .filter(|_| !first && now_pace == SyncPace::Relaxed);
+            // Once another long-running process of the profile has competed for the store,
+            // this one never holds the lock through a long-poll again: it probes, whatever the
+            // pace (one more round trip per piece of news; no starved process, and no locked
+            // sync of the other's cut short — see `SyncPace`).
+            let probe_from = since.clone().filter(|_| {
+                !first
+                    && (now_pace == SyncPace::Relaxed
+                        || contended.load(std::sync::atomic::Ordering::Relaxed))
+            });
             let mut settings = SyncSettings::new().timeout(match now_pace {
                 _ if first || probe_from.is_some() => Duration::ZERO,
                 SyncPace::Setup => SETUP_POLL_TIMEOUT,
@@ -225,7 +236,7 @@ pub fn spawn(
                     .await?;
                 }
                 locked.store(true, std::sync::atomic::Ordering::Relaxed);
-                locked_sync(&client, settings).await
+                locked_sync(&client, settings, Some((&profile_dir, &contended))).await
             };
             let pace_changed = async {
                 loop {
@@ -245,8 +256,12 @@ pub fn spawn(
                 _ = tx.closed() => return,
                 // The pace changed while probing: wait the other way.
                 () = pace_changed => continue,
-                // Cut the long-poll short (releasing the lock) when another process claims the store.
-                _ = claimed(&profile_dir), if !probing => continue,
+                // Cut the long-poll short (releasing the lock) when another process claims the
+                // store; from then on this process probes too (`locked_sync`).
+                _ = claimed(&profile_dir), if !probing => {
+                    contended.store(true, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
                 // A room key arrived outside a sync (key backup, a forwarded key): retry the
                 // events that were waiting for one.
                 Some(_) = new_keys.next(), if !pending.is_empty() => {
@@ -324,14 +339,39 @@ async fn claimed(profile_dir: &std::path::Path) {
     }
 }
 
+/// One `sync_once` under the crypto store's cross-process lock. When another process of the
+/// profile holds the lock (its own long-poll: an idle `watch` beside a `call`), this process
+/// claims the store while it waits (`store_claim`), so the holder cuts its long-poll short
+/// instead of keeping the store for up to [`POLL_TIMEOUT`] at a time; `contended` is then set
+/// (and stays set), and the sync task stops holding the lock through long-polls (see
+/// [`spawn`]). `profile_dir` is `None` for a short-lived caller that must not claim.
 async fn locked_sync(
     client: &Client,
     settings: SyncSettings,
+    claim_from: Option<(&std::path::Path, &std::sync::atomic::AtomicBool)>,
 ) -> Result<matrix_sdk::sync::SyncResponse, matrix_sdk::Error> {
-    let _guard = client
-        .encryption()
-        .spin_lock_store(Some(STORE_LOCK_MAX_BACKOFF_MS))
-        .await?;
+    let encryption = client.encryption();
+    let _guard = match claim_from {
+        Some((profile_dir, contended)) => match encryption.try_lock_store_once().await? {
+            Some(guard) => Some(guard),
+            None => {
+                let _claim = store_claim::StoreClaim::new(profile_dir);
+                let guard = encryption
+                    .spin_lock_store(Some(STORE_LOCK_MAX_BACKOFF_MS))
+                    .await?;
+                // `None` from both means the store has no cross-process lock: no contention.
+                if guard.is_some() {
+                    contended.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                guard
+            }
+        },
+        None => {
+            encryption
+                .spin_lock_store(Some(STORE_LOCK_MAX_BACKOFF_MS))
+                .await?
+        }
+    };
     client.sync_once(settings).await
 }
 

@@ -9,7 +9,9 @@
 //! response is only looked at, never processed or stored. When a probe brings anything for the
 //! filter, the task runs a locked `sync_once` without long-poll, which fetches the same news again
 //! and processes it: one extra round trip for whatever arrives during a connected call (a hangup,
-//! a renegotiation), no lease renewals while nothing does.
+//! a renegotiation), no lease renewals while nothing does. A process that shares its profile
+//! with another long-running one (a `watch` beside a `call`) probes at every pace, so neither
+//! keeps the store through a long-poll (`sync::spawn`, `locked_sync`).
 
 use std::time::Duration;
 
