@@ -465,22 +465,7 @@ fn answer_and_call_work_beside_a_watch_of_the_same_profile() {
     // The watch is in its long-poll, holding the store, when the others start.
     std::thread::sleep(Duration::from_secs(3));
     let started = Instant::now();
-    let b = spawn(
-        &p.home,
-        &p.args("b", &["answer", "--wait", "30"], "tone:880", "b.wav"),
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    let a = spawn(
-        &p.home,
-        &p.args(
-            "a",
-            &["call", &p.room, "--duration", "3"],
-            "tone:440",
-            "a.wav",
-        ),
-    );
-    let a_out = wait(a, Duration::from_secs(60));
-    let b_out = wait(b, Duration::from_secs(60));
+    let (a_out, b_out) = answer_then_call(&p, ("b", "tone:880"), ("a", "tone:440"), "");
     assert_success(&a_out);
     assert_success(&b_out);
     let took = started.elapsed();
@@ -497,22 +482,7 @@ fn answer_and_call_work_beside_a_watch_of_the_same_profile() {
     assert_tone(&p.wav("a.wav"), 880.0);
 
     // B calls out beside the same watch.
-    let a2 = spawn(
-        &p.home,
-        &p.args("a", &["answer", "--wait", "30"], "tone:440", "a2.wav"),
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    let b2 = spawn(
-        &p.home,
-        &p.args(
-            "b",
-            &["call", &p.room, "--duration", "3"],
-            "tone:880",
-            "b2.wav",
-        ),
-    );
-    let b2_out = wait(b2, Duration::from_secs(60));
-    let a2_out = wait(a2, Duration::from_secs(60));
+    let (b2_out, a2_out) = answer_then_call(&p, ("a", "tone:440"), ("b", "tone:880"), "2");
     assert_success(&b2_out);
     assert_success(&a2_out);
     assert_tone(&p.wav("a2.wav"), 880.0);
@@ -521,6 +491,37 @@ fn answer_and_call_work_beside_a_watch_of_the_same_profile() {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(watch.id() as i32, libc::SIGINT) };
     let _ = watch.wait();
+}
+
+/// `callee` (profile, input) waits to answer, then `caller` calls the room for 3 s; each records
+/// to `<profile><tag>.wav`. Returns the caller's output, then the callee's.
+fn answer_then_call(
+    p: &Pair,
+    (callee, callee_input): (&str, &str),
+    (caller, caller_input): (&str, &str),
+    tag: &str,
+) -> (std::process::Output, std::process::Output) {
+    let answering = spawn(
+        &p.home,
+        &p.args(
+            callee,
+            &["answer", "--wait", "30"],
+            callee_input,
+            &format!("{callee}{tag}.wav"),
+        ),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let calling = spawn(
+        &p.home,
+        &p.args(
+            caller,
+            &["call", &p.room, "--duration", "3"],
+            caller_input,
+            &format!("{caller}{tag}.wav"),
+        ),
+    );
+    let caller_out = wait(calling, Duration::from_secs(60));
+    (caller_out, wait(answering, Duration::from_secs(60)))
 }
 
 #[test]

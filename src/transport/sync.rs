@@ -7,6 +7,7 @@
 //! The batch boundary matters: an invite may ring only after its whole batch was looked at
 //! (a hangup later in the same batch cancels it), so events are never handed over one by one.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -177,7 +178,7 @@ pub fn spawn(
         };
         let mut first = true;
         // Another process of the profile has waited for the store's lock (`locked_sync`).
-        let contended = std::sync::atomic::AtomicBool::new(false);
+        let contended = AtomicBool::new(false);
         // The last response's token: where a probe (`sync_probe`) starts from.
         let mut since: Option<String> = None;
         let mut backoff = Duration::from_millis(250);
@@ -193,7 +194,7 @@ pub fn spawn(
             // then on this process probes (`locked_sync`), so a long-running one beside it gets
             // the store whenever it needs it.
             if store_claim::claimed_by_other(&profile_dir) {
-                contended.store(true, std::sync::atomic::Ordering::Relaxed);
+                contended.store(true, Ordering::Relaxed);
                 tokio::select! {
                     _ = tokio::time::sleep(store_claim::CHECK_EVERY) => continue,
                     _ = tx.closed() => return,
@@ -207,9 +208,7 @@ pub fn spawn(
             // pace (one more round trip per piece of news; no starved process, and no locked
             // sync of the other's cut short — see `SyncPace`).
             let probe_from = since.clone().filter(|_| {
-                !first
-                    && (now_pace == SyncPace::Relaxed
-                        || contended.load(std::sync::atomic::Ordering::Relaxed))
+                !first && (now_pace == SyncPace::Relaxed || contended.load(Ordering::Relaxed))
             });
             let mut settings = SyncSettings::new().timeout(match now_pace {
                 _ if first || probe_from.is_some() => Duration::ZERO,
@@ -221,7 +220,7 @@ pub fn spawn(
             }
             // Set once the step holds the lock in `sync_once`: from then on a change of pace
             // waits for the next turn of the loop (see `SyncPace`).
-            let locked = std::sync::atomic::AtomicBool::new(false);
+            let locked = AtomicBool::new(false);
             // An unlocked probe leaves the store free for a claimer: no need to look for claims
             // (a read of the run directory and a wake-up every 200 ms of a connected call).
             let probing = probe_from.is_some();
@@ -235,7 +234,7 @@ pub fn spawn(
                     )
                     .await?;
                 }
-                locked.store(true, std::sync::atomic::Ordering::Relaxed);
+                locked.store(true, Ordering::Relaxed);
                 locked_sync(&client, settings, Some((&profile_dir, &contended))).await
             };
             let pace_changed = async {
@@ -243,7 +242,7 @@ pub fn spawn(
                     if pace.changed().await.is_err() {
                         return futures_util::future::pending::<()>().await;
                     }
-                    if !locked.load(std::sync::atomic::Ordering::Relaxed) {
+                    if !locked.load(Ordering::Relaxed) {
                         return;
                     }
                 }
@@ -259,7 +258,7 @@ pub fn spawn(
                 // Cut the long-poll short (releasing the lock) when another process claims the
                 // store; from then on this process probes too (`locked_sync`).
                 _ = claimed(&profile_dir), if !probing => {
-                    contended.store(true, std::sync::atomic::Ordering::Relaxed);
+                    contended.store(true, Ordering::Relaxed);
                     continue;
                 }
                 // A room key arrived outside a sync (key backup, a forwarded key): retry the
@@ -339,38 +338,32 @@ async fn claimed(profile_dir: &std::path::Path) {
     }
 }
 
-/// One `sync_once` under the crypto store's cross-process lock. When another process of the
-/// profile holds the lock (its own long-poll: an idle `watch` beside a `call`), this process
-/// claims the store while it waits (`store_claim`), so the holder cuts its long-poll short
-/// instead of keeping the store for up to [`POLL_TIMEOUT`] at a time; `contended` is then set
-/// (and stays set), and the sync task stops holding the lock through long-polls (see
-/// [`spawn`]). `profile_dir` is `None` for a short-lived caller that must not claim.
+/// One `sync_once` under the crypto store's cross-process lock. With `claim_from` (the profile
+/// directory and the sync task's `contended` flag): when another process of the profile holds
+/// the lock (its own long-poll: an idle `watch` beside a `call`), this process claims the store
+/// while it waits (`store_claim`), so the holder cuts its long-poll short instead of keeping the
+/// store for up to [`POLL_TIMEOUT`] at a time, and sets `contended` (which stays set: the sync
+/// task then stops holding the lock through long-polls, see [`spawn`]). `None` for a
+/// short-lived caller, which must not claim.
 async fn locked_sync(
     client: &Client,
     settings: SyncSettings,
-    claim_from: Option<(&std::path::Path, &std::sync::atomic::AtomicBool)>,
+    claim_from: Option<(&std::path::Path, &AtomicBool)>,
 ) -> Result<matrix_sdk::sync::SyncResponse, matrix_sdk::Error> {
     let encryption = client.encryption();
+    let spin = || encryption.spin_lock_store(Some(STORE_LOCK_MAX_BACKOFF_MS));
     let _guard = match claim_from {
         Some((profile_dir, contended)) => match encryption.try_lock_store_once().await? {
             Some(guard) => Some(guard),
             None => {
                 let _claim = store_claim::StoreClaim::new(profile_dir);
-                let guard = encryption
-                    .spin_lock_store(Some(STORE_LOCK_MAX_BACKOFF_MS))
-                    .await?;
+                let guard = spin().await?;
                 // `None` from both means the store has no cross-process lock: no contention.
-                if guard.is_some() {
-                    contended.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
+                contended.fetch_or(guard.is_some(), Ordering::Relaxed);
                 guard
             }
         },
-        None => {
-            encryption
-                .spin_lock_store(Some(STORE_LOCK_MAX_BACKOFF_MS))
-                .await?
-        }
+        None => spin().await?,
     };
     client.sync_once(settings).await
 }
